@@ -1,0 +1,41 @@
+"""Settings of the Paredão API, read once from the environment (and a local `.env`)."""
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the API reads from its environment.
+
+    There is deliberately no default admin token and no default secret key: `make run`
+    generates both into a git-ignored `.env` on first start.
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./paredao.db",
+        validation_alias="DATABASE_URL",
+        description="SQLAlchemy URL of the database (SQLite file or PostgreSQL).",
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        validation_alias="PAREDAO_ADMIN_TOKEN",
+        description="Bearer token for admin calls; admin calls are refused while unset.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        validation_alias="PAREDAO_SECRET_KEY",
+        description="Key for the CPF keyed hash and for signing captcha challenges.",
+    )
+    workers: int = Field(default=1, ge=1, validation_alias="PAREDAO_WORKERS")
+    host: str = Field(default="127.0.0.1", validation_alias="PAREDAO_HOST")
+    port: int = Field(default=8000, validation_alias="PAREDAO_PORT")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use."""
+    return Settings()

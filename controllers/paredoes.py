@@ -1,0 +1,76 @@
+"""Paredões: admin creation and transitions, public reading."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from controllers.deps import AdminDep, NowDep, SessionDep
+from db import paredoes as queries
+from model.paredao import ParedaoStatus
+from views.errors import error_responses
+from views.paredoes import ParedaoCreate, ParedaoPublic, ParedoesPublic
+
+router = APIRouter(prefix="/paredoes", tags=["paredões"])
+admin = APIRouter(prefix="/paredoes", tags=["paredões"], dependencies=[AdminDep])
+
+
+@admin.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a paredão",
+    responses=error_responses(401, 422),
+)
+def create_paredao(body: ParedaoCreate, session: SessionDep, now: NowDep) -> ParedaoPublic:
+    """2 to 4 distinct housemates; 422 names any id that is not a housemate."""
+    paredao, nominees = queries.create_paredao(session, body.model_dump())
+    return ParedaoPublic.build(paredao, nominees, now)
+
+
+@router.get("", summary="List paredões")
+def list_paredoes(
+    session: SessionDep,
+    now: NowDep,
+    status_: Annotated[
+        ParedaoStatus | None, Query(alias="status", description="Effective status to filter by")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ParedoesPublic:
+    """Newest first, each with its effective status (the schedule applied to the stored one)."""
+    page, total = queries.list_paredoes(
+        session, status=status_, now=now, limit=limit, offset=offset
+    )
+    return ParedoesPublic(
+        items=[ParedaoPublic.build(p, nominees, now) for p, nominees in page],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/{paredao_id}", summary="Read a paredão", responses=error_responses(404))
+def read_paredao(paredao_id: int, session: SessionDep, now: NowDep) -> ParedaoPublic:
+    paredao, nominees = queries.get_paredao(session, paredao_id)
+    return ParedaoPublic.build(paredao, nominees, now)
+
+
+@admin.post(
+    "/{paredao_id}/open",
+    summary="Open voting now",
+    responses=error_responses(401, 404, 409),
+)
+def open_paredao(paredao_id: int, session: SessionDep, now: NowDep) -> ParedaoPublic:
+    """`scheduled → open`; any other transition is a 409."""
+    paredao, nominees = queries.change_status(session, paredao_id, ParedaoStatus.open, now)
+    return ParedaoPublic.build(paredao, nominees, now)
+
+
+@admin.post(
+    "/{paredao_id}/close",
+    summary="Close voting now",
+    responses=error_responses(401, 404, 409),
+)
+def close_paredao(paredao_id: int, session: SessionDep, now: NowDep) -> ParedaoPublic:
+    """`open → closed`; any other transition is a 409."""
+    paredao, nominees = queries.change_status(session, paredao_id, ParedaoStatus.closed, now)
+    return ParedaoPublic.build(paredao, nominees, now)

@@ -1,0 +1,1 @@
+"""Engine, sessions, queries and Alembic migrations: all SQL lives here."""

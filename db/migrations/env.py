@@ -1,0 +1,33 @@
+"""Alembic environment: migrates the database named by DATABASE_URL (or the caller's URL)."""
+
+from alembic import context
+from sqlmodel import SQLModel
+
+import model.candidate
+import model.paredao
+from config import get_settings
+from db.engine import make_engine
+
+config = context.config
+target_metadata = SQLModel.metadata
+_ = model.candidate
+
+
+def run_migrations_online() -> None:
+    url = config.attributes.get("database_url") or get_settings().database_url
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=True,  # SQLite can only alter tables by copying them
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+if context.is_offline_mode():
+    raise SystemExit("offline (--sql) migrations are not supported; run against a database")
+run_migrations_online()

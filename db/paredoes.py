@@ -1,0 +1,129 @@
+"""Queries on paredões and their nominees."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func, literal
+from sqlmodel import Session, col, select
+
+from model.base import UTCDateTime
+from model.candidate import Candidate, CandidateStatus
+from model.errors import Invalid, NotFound
+from model.paredao import (
+    Paredao,
+    ParedaoNominee,
+    ParedaoStatus,
+    check_transition,
+    effective_status,
+)
+
+ParedaoWithNominees = tuple[Paredao, list[Candidate]]
+
+
+def effective_status_sql(now: datetime) -> ColumnElement[str]:
+    """`model.paredao.effective_status` as a SQL expression, for filtering in the database."""
+    at = literal(now, UTCDateTime())
+    return case(
+        (
+            (col(Paredao.status) == ParedaoStatus.closed)
+            | (col(Paredao.closes_at).is_not(None) & (col(Paredao.closes_at) <= at)),
+            literal(ParedaoStatus.closed.value),
+        ),
+        (
+            (col(Paredao.status) == ParedaoStatus.open)
+            | (col(Paredao.opens_at).is_not(None) & (col(Paredao.opens_at) <= at)),
+            literal(ParedaoStatus.open.value),
+        ),
+        else_=literal(ParedaoStatus.scheduled.value),
+    )
+
+
+def _nominees_of(session: Session, paredao_ids: Sequence[int]) -> dict[int, list[Candidate]]:
+    rows = session.exec(
+        select(ParedaoNominee.paredao_id, Candidate)
+        .join(Candidate, col(Candidate.id) == col(ParedaoNominee.candidate_id))
+        .where(col(ParedaoNominee.paredao_id).in_(paredao_ids))
+        .order_by(col(ParedaoNominee.paredao_id), col(ParedaoNominee.position))
+    ).all()
+    nominees: dict[int, list[Candidate]] = {i: [] for i in paredao_ids}
+    for paredao_id, candidate in rows:
+        nominees[paredao_id].append(candidate)
+    return nominees
+
+
+def create_paredao(session: Session, fields: dict[str, Any]) -> ParedaoWithNominees:
+    """Store a paredão whose nominees are 2–4 distinct housemates (422 naming any other)."""
+    nominee_ids: list[int] = fields.pop("nominee_ids")
+    found = {
+        c.id: c
+        for c in session.exec(select(Candidate).where(col(Candidate.id).in_(nominee_ids))).all()
+    }
+    for candidate_id in nominee_ids:
+        candidate = found.get(candidate_id)
+        if candidate is None:
+            raise Invalid(f"nominee {candidate_id} is not a candidate")
+        if candidate.status != CandidateStatus.housemate:
+            raise Invalid(
+                f"nominee {candidate_id} ({candidate.name}) is not a housemate "
+                f"(status '{candidate.status}')"
+            )
+    paredao = Paredao(**fields)
+    session.add(paredao)
+    session.flush()
+    assert paredao.id is not None
+    session.add_all(
+        ParedaoNominee(paredao_id=paredao.id, candidate_id=candidate_id, position=position)
+        for position, candidate_id in enumerate(nominee_ids)
+    )
+    session.flush()
+    return paredao, [found[i] for i in nominee_ids]
+
+
+def get_paredao(
+    session: Session, paredao_id: int, *, for_update: bool = False
+) -> ParedaoWithNominees:
+    statement = select(Paredao).where(col(Paredao.id) == paredao_id)
+    if for_update:
+        statement = statement.with_for_update()
+    paredao = session.exec(statement).first()
+    if paredao is None:
+        raise NotFound(f"paredão {paredao_id} does not exist")
+    return paredao, _nominees_of(session, [paredao_id])[paredao_id]
+
+
+def list_paredoes(
+    session: Session, *, status: ParedaoStatus | None, now: datetime, limit: int, offset: int
+) -> tuple[list[ParedaoWithNominees], int]:
+    """One page of paredões, newest first, filtered by their effective status at `now`."""
+    conditions = [] if status is None else [effective_status_sql(now) == status.value]
+    total = session.exec(select(func.count()).select_from(Paredao).where(*conditions)).one()
+    paredoes = session.exec(
+        select(Paredao)
+        .where(*conditions)
+        .order_by(col(Paredao.id).desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    nominees = _nominees_of(session, [p.id for p in paredoes if p.id is not None])
+    return [(p, nominees[p.id or 0]) for p in paredoes], total
+
+
+def change_status(
+    session: Session, paredao_id: int, new: ParedaoStatus, now: datetime
+) -> ParedaoWithNominees:
+    """Open or close a paredão now (409 on any other transition).
+
+    Opening now moves a later `opens_at` to now; closing now moves a later `closes_at` to now,
+    so that the schedule and the status never disagree.
+    """
+    paredao, nominees = get_paredao(session, paredao_id, for_update=True)
+    current = effective_status(paredao.status, paredao.opens_at, paredao.closes_at, now)
+    check_transition(current, new)
+    paredao.status = new
+    if new == ParedaoStatus.open and (paredao.opens_at is None or paredao.opens_at > now):
+        paredao.opens_at = now
+    if new == ParedaoStatus.closed and (paredao.closes_at is None or paredao.closes_at > now):
+        paredao.closes_at = now
+    session.flush()
+    return paredao, nominees

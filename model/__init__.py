@@ -1,0 +1,1 @@
+"""SQLModel tables and the pure rules of the domain (no I/O here)."""

@@ -1,0 +1,1 @@
+"""What the outside sees: request/response schemas, templates and static files."""

@@ -1,0 +1,117 @@
+"""Request and response schemas of candidates (applications)."""
+
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    HttpUrl,
+    StringConstraints,
+)
+
+from model.candidate import MINIMUM_AGE, UFS, CandidateStatus, age_on
+
+
+def _adult(birth_date: date) -> date:
+    if age_on(birth_date, datetime.now(UTC).date()) < MINIMUM_AGE:
+        raise ValueError(f"applicants must be {MINIMUM_AGE} or older")
+    return birth_date
+
+
+def _uf(state: str) -> str:
+    state = state.strip().upper()
+    if state not in UFS:
+        raise ValueError(f"'{state}' is not a Brazilian state (UF); use e.g. SP, RJ, DF")
+    return state
+
+
+def _lower(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+Email = Annotated[EmailStr, BeforeValidator(_lower)]
+BirthDate = Annotated[date, AfterValidator(_adult)]
+State = Annotated[str, AfterValidator(_uf)]
+City = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+Bio = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+PhotoURL = Annotated[HttpUrl, Field(max_length=2048)]
+
+
+class CandidateCreate(BaseModel):
+    """An application to join the house."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Juliette Freire",
+                    "email": "juliette@example.com",
+                    "birth_date": "1989-12-03",
+                    "state": "PB",
+                    "city": "Campina Grande",
+                    "bio": "Advogada e maquiadora.",
+                    "photo_url": "https://example.com/juliette.jpg",
+                }
+            ]
+        },
+    )
+
+    name: Name = Field(description="Full name, 1–120 characters.")
+    email: Email = Field(description="Contact email; one application per email.")
+    birth_date: BirthDate = Field(description="Date of birth; applicants must be 18 or older.")
+    state: State = Field(description="Brazilian state (UF), e.g. SP; lower case is accepted.")
+    city: City = Field(description="City of residence.")
+    bio: Bio = Field(
+        default="", description="A few words about the applicant, up to 2,000 characters."
+    )
+    photo_url: PhotoURL | None = Field(default=None, description="An http(s) URL of a photo.")
+
+
+class CandidateUpdate(BaseModel):
+    """A partial update: only the fields sent change; each is validated as on application."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"status": "housemate"}]}
+    )
+
+    name: Name | None = None
+    email: Email | None = None
+    birth_date: BirthDate | None = None
+    state: State | None = None
+    city: City | None = None
+    bio: Bio | None = None
+    photo_url: PhotoURL | None = None
+    status: CandidateStatus | None = Field(
+        default=None,
+        description="applicant → housemate → eliminated | winner (an eliminated may return).",
+    )
+
+
+class CandidatePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    email: str
+    birth_date: date
+    state: str
+    city: str
+    bio: str
+    photo_url: str | None
+    status: CandidateStatus
+    created_at: datetime
+    updated_at: datetime
+
+
+class CandidatesPublic(BaseModel):
+    items: list[CandidatePublic]
+    total: int = Field(description="How many candidates match the filters, over all pages.")
+    limit: int
+    offset: int

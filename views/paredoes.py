@@ -1,0 +1,126 @@
+"""Request and response schemas of paredões."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from model.candidate import Candidate
+from model.paredao import (
+    MAX_NOMINEES,
+    MIN_NOMINEES,
+    Paredao,
+    ParedaoKind,
+    ParedaoStatus,
+    effective_status,
+)
+
+
+class ParedaoCreate(BaseModel):
+    """A new paredão: 2 to 4 distinct housemates, a kind, an optional schedule and weights."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "4º Paredão",
+                    "kind": "eliminate",
+                    "nominee_ids": [1, 2, 3],
+                    "opens_at": "2026-11-22T01:00:00Z",
+                    "closes_at": "2026-11-25T01:30:00Z",
+                    "unico_weight": 0.5,
+                    "require_captcha": True,
+                }
+            ]
+        },
+    )
+
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    kind: ParedaoKind = Field(
+        description=(
+            "eliminate: the highest leaves; save: the lowest leaves; final: the highest wins."
+        )
+    )
+    nominee_ids: list[int] = Field(
+        min_length=MIN_NOMINEES,
+        max_length=MAX_NOMINEES,
+        description="Ids of 2 to 4 distinct candidates, each a housemate.",
+    )
+    opens_at: AwareDatetime | None = Field(
+        default=None, description="When voting opens by itself (ISO 8601 with zone)."
+    )
+    closes_at: AwareDatetime | None = Field(
+        default=None, description="When voting closes by itself; must be after opens_at."
+    )
+    unico_weight: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Weight of the voto único in the final percentage; torcida gets the rest.",
+    )
+    require_captcha: bool = Field(
+        default=True, description="Whether each vote needs a captcha token."
+    )
+    show_partial_results: bool = Field(
+        default=True, description="Whether voters see the percentages while voting is open."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        duplicates = sorted({i for i in self.nominee_ids if self.nominee_ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"nominee_ids must be distinct; repeated: {duplicates}")
+        if self.opens_at and self.closes_at and self.closes_at <= self.opens_at:
+            raise ValueError("closes_at must be after opens_at")
+        return self
+
+
+class NomineePublic(BaseModel):
+    candidate_id: int
+    name: str
+    photo_url: str | None
+
+
+class ParedaoPublic(BaseModel):
+    id: int
+    title: str
+    kind: ParedaoKind
+    status: ParedaoStatus = Field(description="The effective status at the time of the answer.")
+    opens_at: datetime | None
+    closes_at: datetime | None
+    unico_weight: float
+    torcida_weight: float
+    require_captcha: bool
+    show_partial_results: bool
+    created_at: datetime
+    nominees: list[NomineePublic]
+
+    @classmethod
+    def build(cls, paredao: Paredao, nominees: Sequence[Candidate], now: datetime) -> Self:
+        assert paredao.id is not None
+        return cls(
+            id=paredao.id,
+            title=paredao.title,
+            kind=paredao.kind,
+            status=effective_status(paredao.status, paredao.opens_at, paredao.closes_at, now),
+            opens_at=paredao.opens_at,
+            closes_at=paredao.closes_at,
+            unico_weight=paredao.unico_weight,
+            torcida_weight=paredao.torcida_weight,
+            require_captcha=paredao.require_captcha,
+            show_partial_results=paredao.show_partial_results,
+            created_at=paredao.created_at,
+            nominees=[
+                NomineePublic(candidate_id=c.id or 0, name=c.name, photo_url=c.photo_url)
+                for c in nominees
+            ],
+        )
+
+
+class ParedoesPublic(BaseModel):
+    items: list[ParedaoPublic]
+    total: int
+    limit: int
+    offset: int
