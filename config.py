@@ -30,9 +30,29 @@ class Settings(BaseSettings):
         validation_alias="PAREDAO_SECRET_KEY",
         description="Key for the CPF keyed hash and for signing captcha challenges.",
     )
+    captcha_max_number: int = Field(
+        default=100_000,
+        ge=1,
+        validation_alias="PAREDAO_CAPTCHA_MAX_NUMBER",
+        description="Proof-of-work difficulty: a browser tries ~half of this many hashes.",
+    )
+    captcha_ttl_s: int = Field(default=600, ge=10, validation_alias="PAREDAO_CAPTCHA_TTL_S")
+    results_cache_s: float = Field(default=1.0, ge=0, validation_alias="PAREDAO_RESULTS_CACHE_S")
+    vote_queue_size: int = Field(default=10_000, ge=1, validation_alias="PAREDAO_VOTE_QUEUE_SIZE")
+    vote_batch_max: int = Field(default=1000, ge=1, validation_alias="PAREDAO_VOTE_BATCH_MAX")
+    vote_batch_wait_s: float = Field(
+        default=0.001, ge=0, validation_alias="PAREDAO_VOTE_BATCH_WAIT_S"
+    )
     workers: int = Field(default=1, ge=1, validation_alias="PAREDAO_WORKERS")
     host: str = Field(default="127.0.0.1", validation_alias="PAREDAO_HOST")
     port: int = Field(default=8000, validation_alias="PAREDAO_PORT")
+
+    @property
+    def secret_bytes(self) -> bytes:
+        """The secret key; votes cannot be taken without one."""
+        if self.secret_key is None:
+            raise RuntimeError("PAREDAO_SECRET_KEY is not set (make run generates one into .env)")
+        return self.secret_key.get_secret_value().encode()
 
 
 @lru_cache

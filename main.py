@@ -11,11 +11,14 @@ import uvicorn
 from fastapi import FastAPI
 
 from config import Settings, get_settings
-from controllers import candidates, paredoes
+from controllers import candidates, paredoes, votes
 from controllers.errors import install_error_handlers
 from db.engine import make_engine
 from db.migrate import upgrade_to_head
 from model.base import utcnow
+from pipeline.catalog import ParedaoCatalog
+from pipeline.group_commit import GroupCommitWriter
+from services.results import ResultsReader
 
 DESCRIPTION = """
 Voting for reality-TV elimination rounds ("paredões").
@@ -31,17 +34,39 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.engine = make_engine(settings.database_url)
+        settings.secret_bytes  # noqa: B018  (fail at start, not at the first vote)
+        engine = make_engine(settings.database_url)
+        writer = GroupCommitWriter(
+            engine,
+            clock,
+            max_batch=settings.vote_batch_max,
+            max_wait_s=settings.vote_batch_wait_s,
+            queue_size=settings.vote_queue_size,
+        )
+        app.state.engine = engine
+        app.state.writer = writer
+        app.state.catalog = ParedaoCatalog(engine)
+        app.state.results = ResultsReader(engine, clock, ttl_s=settings.results_cache_s)
+        await writer.start()
         try:
             yield
         finally:
-            app.state.engine.dispose()
+            await writer.stop()  # stop taking votes, store the ones taken
+            engine.dispose()
 
     app = FastAPI(title="Paredão", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.clock = clock
     install_error_handlers(app)
-    for router in (candidates.router, candidates.admin, paredoes.router, paredoes.admin):
+    routers = (
+        candidates.router,
+        candidates.admin,
+        paredoes.router,
+        paredoes.admin,
+        votes.router,
+        votes.admin,
+    )
+    for router in routers:
         app.include_router(router)
     return app
 

@@ -67,4 +67,5 @@ def require_admin(
 # sent, so a failed commit can never follow a success status.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 NowDep = Annotated[datetime, Depends(get_now)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 AdminDep = Depends(require_admin)

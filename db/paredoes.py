@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, func, literal
 from sqlmodel import Session, col, select
 
+from db.results import freeze
 from model.base import UTCDateTime
 from model.candidate import Candidate, CandidateStatus
 from model.errors import Invalid, NotFound
@@ -120,10 +121,21 @@ def change_status(
     paredao, nominees = get_paredao(session, paredao_id, for_update=True)
     current = effective_status(paredao.status, paredao.opens_at, paredao.closes_at, now)
     check_transition(current, new)
-    paredao.status = new
-    if new == ParedaoStatus.open and (paredao.opens_at is None or paredao.opens_at > now):
-        paredao.opens_at = now
-    if new == ParedaoStatus.closed and (paredao.closes_at is None or paredao.closes_at > now):
-        paredao.closes_at = now
+    if new == ParedaoStatus.open:
+        paredao.status = new
+        if paredao.opens_at is None or paredao.opens_at > now:
+            paredao.opens_at = now
+    else:
+        if paredao.closes_at is None or paredao.closes_at > now:
+            paredao.closes_at = now
+        freeze(session, paredao, [c.id for c in nominees if c.id is not None], now)
     session.flush()
     return paredao, nominees
+
+
+def finalize_if_due(session: Session, paredao_id: int, now: datetime) -> None:
+    """Freeze a paredão whose `closes_at` has passed but that nobody has closed yet."""
+    paredao, nominees = get_paredao(session, paredao_id, for_update=True)
+    due = effective_status(paredao.status, paredao.opens_at, paredao.closes_at, now)
+    if paredao.status != ParedaoStatus.closed and due == ParedaoStatus.closed:
+        freeze(session, paredao, [c.id for c in nominees if c.id is not None], now)

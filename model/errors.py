@@ -48,3 +48,43 @@ class Unauthorized(DomainError):
 
     def __init__(self, detail: Any) -> None:
         super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(DomainError):
+    status_code = 403
+    code = "forbidden"
+
+
+class CaptchaFailed(Forbidden):
+    code = "captcha_failed"
+
+
+class VotingNotOpen(Conflict):
+    code = "voting_not_open"
+
+
+class CPFAlreadyVoted(Conflict):
+    code = "cpf_already_voted"
+
+
+class VoteIdReused(Conflict):
+    code = "vote_id_reused"
+
+
+class RateLimited(DomainError):
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, detail: Any, retry_after_s: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
+        self.retry_after_s = retry_after_s
+
+
+class Unavailable(DomainError):
+    """The server sheds load, or could not make a vote durable: retry (with the same vote_id)."""
+
+    status_code = 503
+    code = "unavailable"
+
+    def __init__(self, detail: Any, retry_after_s: int = 1) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_s)})

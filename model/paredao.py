@@ -18,6 +18,13 @@ class ParedaoKind(StrEnum):
     final = "final"  # the highest final percentage wins the season
 
 
+class OutcomeKind(StrEnum):
+    pending = "pending"  # voting has not closed
+    eliminated = "eliminated"
+    winner = "winner"
+    tie = "tie"  # equal deciding percentages: never broken arbitrarily
+
+
 class ParedaoStatus(StrEnum):
     scheduled = "scheduled"
     open = "open"
@@ -70,6 +77,13 @@ class Paredao(SQLModel, table=True):
     show_partial_results: bool = True
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    # Frozen when the paredão is closed (by an admin, or on the first read after closes_at).
+    outcome: OutcomeKind | None = Field(
+        default=None, sa_column=Column(enum_type(OutcomeKind), nullable=True)
+    )
+    outcome_candidate_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("candidates.id"), nullable=True)
     )
 
     @property

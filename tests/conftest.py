@@ -1,5 +1,7 @@
 """Fixtures: every test gets its own migrated SQLite file, a controllable clock and a client."""
 
+import base64
+import json
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -8,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from altcha import solve_challenge_v1
 from fastapi import FastAPI
 from pydantic import SecretStr
 
@@ -58,6 +61,8 @@ def settings(database_url: str) -> Settings:
         DATABASE_URL=database_url,
         PAREDAO_ADMIN_TOKEN=SecretStr(ADMIN_TOKEN),
         PAREDAO_SECRET_KEY=SecretStr("test-secret-key"),
+        PAREDAO_RESULTS_CACHE_S=0,
+        PAREDAO_CAPTCHA_MAX_NUMBER=2000,
     )
 
 
@@ -117,5 +122,53 @@ def make_housemates(client: httpx.AsyncClient) -> Callable[[int], Any]:
             assert r.status_code == 200, r.text
             ids.append(cid)
         return ids
+
+    return make
+
+
+def cpf(seed: int) -> str:
+    """A valid CPF (correct check digits) made from `seed`, masked."""
+    base = f"{seed % 10**9:09d}"
+    if base == base[0] * 9:
+        base = f"{(seed + 1) % 10**9:09d}"
+    digits = base
+    for size in (9, 10):
+        total = sum(int(d) * w for d, w in zip(digits, range(size + 1, 1, -1), strict=True))
+        check = total * 10 % 11
+        digits += str(0 if check == 10 else check)
+    return f"{digits[:3]}.{digits[3:6]}.{digits[6:9]}-{digits[9:]}"
+
+
+async def solve_captcha(client: httpx.AsyncClient) -> str:
+    """Fetch a challenge and solve it as a browser would; the token to send with a vote."""
+    r = await client.get("/captcha/challenge")
+    assert r.status_code == 200, r.text
+    c = r.json()
+    solution = solve_challenge_v1(c["challenge"], c["salt"], c["algorithm"], c["maxnumber"])
+    assert solution is not None
+    payload = {key: c[key] for key in ("algorithm", "challenge", "salt", "signature")}
+    payload["number"] = solution.number
+    return base64.b64encode(json.dumps(payload).encode()).decode()
+
+
+@pytest.fixture
+def open_paredao(client: httpx.AsyncClient, make_housemates: Callable[[int], Any]) -> Any:
+    """Create a paredão of `nominees` housemates (captcha off unless asked) and open it."""
+
+    async def make(nominees: int = 3, **fields: Any) -> dict[str, Any]:
+        ids = await make_housemates(nominees)
+        body = {
+            "title": "Paredão",
+            "kind": "eliminate",
+            "nominee_ids": ids,
+            "require_captcha": False,
+        }
+        body.update(fields)
+        r = await client.post("/paredoes", json=body, headers=ADMIN)
+        assert r.status_code == 201, r.text
+        r = await client.post(f"/paredoes/{r.json()['id']}/open", headers=ADMIN)
+        assert r.status_code == 200, r.text
+        paredao: dict[str, Any] = r.json()
+        return paredao
 
     return make

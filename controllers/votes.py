@@ -1,0 +1,93 @@
+"""Voting: the captcha challenge, casting a vote, results (public) and stats (admin)."""
+
+from datetime import timedelta
+
+from fastapi import APIRouter, Request, status
+
+from controllers.deps import AdminDep, NowDep, SettingsDep
+from model.captcha import new_challenge
+from pipeline.ballot import make_ballot
+from pipeline.catalog import ParedaoCatalog
+from pipeline.group_commit import GroupCommitWriter
+from services.results import ResultsReader
+from views.errors import error_responses
+from views.votes import RecountPublic, ResultsPublic, StatsPublic, VoteAccepted, VoteCreate
+
+router = APIRouter(tags=["votes"])
+admin = APIRouter(tags=["votes"], dependencies=[AdminDep])
+
+
+@router.get("/captcha/challenge", summary="Get a proof-of-work captcha challenge")
+def captcha_challenge(settings: SettingsDep, now: NowDep) -> dict[str, object]:
+    """A signed, expiring ALTCHA challenge. Find `number` ≤ `maxnumber` with
+    `sha256(salt + number) == challenge`, then send base64 of the JSON
+    `{algorithm, challenge, number, salt, signature}` as the vote's `captcha_token`."""
+    return new_challenge(
+        settings.secret_bytes,
+        settings.captcha_max_number,
+        now + timedelta(seconds=settings.captcha_ttl_s),
+    )
+
+
+@router.post(
+    "/paredoes/{paredao_id}/votes",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Cast a vote",
+    responses=error_responses(403, 404, 409, 422, 429, 503),
+)
+async def cast_vote(
+    paredao_id: int, body: VoteCreate, request: Request, settings: SettingsDep, now: NowDep
+) -> VoteAccepted:
+    """Answered only once the vote is durable (committed). Sending the same `vote_id` again
+    is answered the same way and counted once."""
+    catalog: ParedaoCatalog = request.app.state.catalog
+    writer: GroupCommitWriter = request.app.state.writer
+    ballot = make_ballot(
+        await catalog.get(paredao_id),
+        nominee_id=body.nominee_id,
+        mode=body.mode,
+        voter_id=body.voter_id,
+        cpf=body.cpf,
+        vote_id=body.vote_id,
+        captcha_token=body.captcha_token,
+        secret_key=settings.secret_bytes,
+        now=now,
+    )
+    accepted = await writer.submit(ballot)
+    return VoteAccepted(
+        vote_id=accepted.vote_id,
+        paredao_id=accepted.paredao_id,
+        nominee_id=accepted.nominee_id,
+        mode=accepted.mode,
+        accepted_at=accepted.accepted_at,
+    )
+
+
+@router.get(
+    "/paredoes/{paredao_id}/results", summary="Results so far", responses=error_responses(404)
+)
+async def read_results(paredao_id: int, request: Request) -> ResultsPublic:
+    """Percentages per mode and final (weighted), and the outcome once closed; may be ~1 s old."""
+    reader: ResultsReader = request.app.state.results
+    return await reader.results(paredao_id)
+
+
+@admin.get(
+    "/paredoes/{paredao_id}/stats",
+    summary="Votes per nominee, mode and hour",
+    responses=error_responses(401, 404),
+)
+async def read_stats(paredao_id: int, request: Request) -> StatsPublic:
+    reader: ResultsReader = request.app.state.results
+    return await reader.stats(paredao_id)
+
+
+@admin.post(
+    "/paredoes/{paredao_id}/recount",
+    summary="Recount from the raw votes",
+    responses=error_responses(401, 404),
+)
+async def recount(paredao_id: int, request: Request) -> RecountPublic:
+    """Count every vote row again and report whether it matches the tally."""
+    reader: ResultsReader = request.app.state.results
+    return await reader.recount(paredao_id)

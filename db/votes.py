@@ -1,0 +1,301 @@
+"""Storing a batch of votes in one transaction, and deciding each vote's fate inside it.
+
+Everything that decides whether a vote counts (the voting window, replays, the captcha, the
+rate limit, one CPF per paredão) is decided here, inside the transaction that stores the
+vote, so that an acknowledged vote is always counted and a refused one never is.
+"""
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import SQLModel
+
+from model.errors import (
+    CaptchaFailed,
+    CPFAlreadyVoted,
+    DomainError,
+    NotFound,
+    RateLimited,
+    VoteIdReused,
+    VotingNotOpen,
+)
+from model.paredao import Paredao, ParedaoStatus, effective_status
+from model.ratelimit import admit
+from model.vote import SpentCaptcha, TorcidaBudget, Vote, VoteMode, VoteTally
+from pipeline.ballot import Accepted, Ballot
+
+Outcome = Accepted | DomainError
+
+VOTES = SQLModel.metadata.tables[Vote.__tablename__]
+TALLY = SQLModel.metadata.tables[VoteTally.__tablename__]
+BUDGETS = SQLModel.metadata.tables[TorcidaBudget.__tablename__]
+SPENT = SQLModel.metadata.tables[SpentCaptcha.__tablename__]
+PAREDOES = SQLModel.metadata.tables[Paredao.__tablename__]
+
+
+def upsert(connection: Connection, table: Table) -> sqlite.Insert | postgresql.Insert:
+    """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL alike)."""
+    if connection.dialect.name == "sqlite":
+        return sqlite.insert(table)
+    return postgresql.insert(table)
+
+
+def hour_of(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _vote_from_row(row: Any, replay: bool) -> Accepted:
+    return Accepted(
+        vote_id=row.vote_id,
+        paredao_id=row.paredao_id,
+        nominee_id=row.nominee_id,
+        mode=VoteMode(row.mode),
+        accepted_at=row.accepted_at,
+        replay=replay,
+    )
+
+
+def _stored_votes(connection: Connection, ballots: Iterable[Ballot]) -> dict[Any, Any]:
+    """The stored votes with the same (paredão, vote_id) as any of `ballots`."""
+    by_paredao: dict[int, list[Any]] = defaultdict(list)
+    for b in ballots:
+        by_paredao[b.paredao_id].append(b.vote_id)
+    stored: dict[Any, Any] = {}
+    for paredao_id, vote_ids in by_paredao.items():
+        rows = connection.execute(
+            select(VOTES).where(VOTES.c.paredao_id == paredao_id, VOTES.c.vote_id.in_(vote_ids))
+        )
+        stored.update({(r.paredao_id, r.vote_id): r for r in rows})
+    return stored
+
+
+def _replay_outcome(ballot: Ballot, row: Any) -> Outcome:
+    same = (row.nominee_id, row.mode, row.voter_id, row.cpf_hash) == (
+        ballot.nominee_id,
+        ballot.mode,
+        ballot.voter_id,
+        ballot.cpf_hash,
+    )
+    if same:
+        return _vote_from_row(row, replay=True)
+    return _reused(ballot)
+
+
+def _reused(ballot: Ballot) -> VoteIdReused:
+    return VoteIdReused(f"vote_id {ballot.vote_id} was already used for a different vote")
+
+
+def _windows(
+    connection: Connection, paredao_ids: set[int], now: datetime
+) -> dict[int, ParedaoStatus]:
+    """Each paredão's effective status now; on PostgreSQL the rows are share-locked, so a
+    concurrent close waits for this batch and counts it (or this batch sees it closed)."""
+    statement = select(
+        PAREDOES.c.id, PAREDOES.c.status, PAREDOES.c.opens_at, PAREDOES.c.closes_at
+    ).where(PAREDOES.c.id.in_(paredao_ids))
+    if connection.dialect.name == "postgresql":
+        statement = statement.with_for_update(read=True)
+    return {
+        row.id: effective_status(ParedaoStatus(row.status), row.opens_at, row.closes_at, now)
+        for row in connection.execute(statement)
+    }
+
+
+def _spend_captchas(connection: Connection, ballots: Sequence[Ballot]) -> set[int]:
+    """Record each ballot's captcha as spent; the indexes of ballots whose captcha was not
+    spent by them (already spent, or spent earlier in this batch)."""
+    first: dict[str, int] = {}
+    refused: set[int] = set()
+    for i, b in enumerate(ballots):
+        if b.captcha is None:
+            continue
+        if b.captcha.challenge in first:
+            refused.add(i)
+        else:
+            first[b.captcha.challenge] = i
+    if not first:
+        return refused
+    rows = [
+        {"challenge": c, "expires_at": ballots[i].captcha.expires_at}  # type: ignore[union-attr]
+        for c, i in sorted(first.items())
+    ]
+    statement = upsert(connection, SPENT).on_conflict_do_nothing().returning(SPENT.c.challenge)
+    spent = set(connection.execute(statement, rows).scalars())
+    refused.update(i for c, i in first.items() if c not in spent)
+    return refused
+
+
+def _rate_limit(connection: Connection, ballots: Sequence[Ballot], now: datetime) -> dict[int, int]:
+    """Apply the voto-da-torcida limit in order; the indexes of refused ballots → Retry-After."""
+    keys = sorted({(b.paredao_id, b.voter_id) for b in ballots if b.mode == VoteMode.torcida})
+    if not keys:
+        return {}
+    # Make every voter's row exist, then lock them in one order (no deadlocks between writers).
+    connection.execute(
+        upsert(connection, BUDGETS).on_conflict_do_nothing(),
+        [{"paredao_id": p, "voter_id": v, "recent": ""} for p, v in keys],
+    )
+    recent: dict[tuple[int, str], tuple[int, ...]] = {}
+    for paredao_id in sorted({p for p, _ in keys}):
+        voters = [v for p, v in keys if p == paredao_id]
+        rows = connection.execute(
+            select(BUDGETS.c.voter_id, BUDGETS.c.recent)
+            .where(BUDGETS.c.paredao_id == paredao_id, BUDGETS.c.voter_id.in_(voters))
+            .order_by(BUDGETS.c.voter_id)
+            .with_for_update()
+        )
+        for voter_id, times in rows:
+            recent[(paredao_id, voter_id)] = tuple(int(t) for t in times.split(",") if t)
+
+    now_ms = _epoch_ms(now)
+    refused: dict[int, int] = {}
+    changed: set[tuple[int, str]] = set()
+    for i, b in enumerate(ballots):
+        if b.mode != VoteMode.torcida:
+            continue
+        key = (b.paredao_id, b.voter_id)
+        decision = admit(recent[key], now_ms)
+        if decision.allowed:
+            recent[key] = decision.recent
+            changed.add(key)
+        else:
+            refused[i] = decision.retry_after_s
+    if changed:
+        connection.execute(
+            update(BUDGETS)
+            .where(BUDGETS.c.paredao_id == bindparam("p"), BUDGETS.c.voter_id == bindparam("v"))
+            .values(recent=bindparam("r")),
+            [{"p": p, "v": v, "r": ",".join(map(str, recent[(p, v)]))} for p, v in sorted(changed)],
+        )
+    return refused
+
+
+def _insert_votes(connection: Connection, ballots: Sequence[Ballot], now: datetime) -> set[Any]:
+    """Insert the votes; the (paredão, vote_id) of the rows actually inserted."""
+    rows = [
+        {
+            "paredao_id": b.paredao_id,
+            "vote_id": b.vote_id,
+            "nominee_id": b.nominee_id,
+            "mode": b.mode.value,
+            "voter_id": b.voter_id,
+            "cpf_hash": b.cpf_hash,
+            "accepted_at": now,
+        }
+        for b in sorted(ballots, key=lambda b: (b.paredao_id, b.cpf_hash or "", b.vote_id))
+    ]
+    statement = (
+        upsert(connection, VOTES)
+        .on_conflict_do_nothing()
+        .returning(VOTES.c.paredao_id, VOTES.c.vote_id)
+    )
+    return {(r.paredao_id, r.vote_id) for r in connection.execute(statement, rows)}
+
+
+def _add_to_tally(connection: Connection, ballots: Iterable[Ballot], now: datetime) -> None:
+    counts = Counter((b.paredao_id, b.nominee_id, b.mode.value) for b in ballots)
+    if not counts:
+        return
+    statement = upsert(connection, TALLY)
+    statement = statement.on_conflict_do_update(
+        index_elements=[TALLY.c.paredao_id, TALLY.c.nominee_id, TALLY.c.mode, TALLY.c.hour],
+        set_={"votes": TALLY.c.votes + statement.excluded.votes},
+    )
+    hour = hour_of(now)
+    connection.execute(
+        statement,
+        [
+            {"paredao_id": p, "nominee_id": n, "mode": m, "hour": hour, "votes": c}
+            for (p, n, m), c in sorted(counts.items())
+        ],
+    )
+
+
+def write_batch(connection: Connection, ballots: Sequence[Ballot], now: datetime) -> list[Outcome]:
+    """Decide and store a batch of ballots inside the caller's transaction.
+
+    Returns one outcome per ballot, in order: `Accepted` (stored now, or a replay of a stored
+    vote) or the `DomainError` that refuses it. Nothing here commits.
+    """
+    outcomes: list[Outcome | None] = [None] * len(ballots)
+
+    # The same vote_id twice in one batch: the later ones answer like the first.
+    first_of: dict[tuple[int, Any], int] = {}
+    echoes: dict[int, int] = {}
+    for i, b in enumerate(ballots):
+        key = (b.paredao_id, b.vote_id)
+        if key in first_of:
+            echoes[i] = first_of[key]
+        else:
+            first_of[key] = i
+
+    # Replays of stored votes are answered as they were, even after voting closed.
+    stored = _stored_votes(connection, (b for b in ballots if b.client_vote_id))
+    for i, b in enumerate(ballots):
+        row = stored.get((b.paredao_id, b.vote_id))
+        if row is not None and i not in echoes:
+            outcomes[i] = _replay_outcome(b, row)
+
+    windows = _windows(connection, {b.paredao_id for b in ballots}, now)
+    for i, b in enumerate(ballots):
+        if outcomes[i] is not None or i in echoes:
+            continue
+        window = windows.get(b.paredao_id)
+        if window is None:
+            outcomes[i] = NotFound(f"paredão {b.paredao_id} does not exist")
+        elif window != ParedaoStatus.open:
+            outcomes[i] = VotingNotOpen(f"voting in paredão {b.paredao_id} is {window}, not open")
+
+    def pending() -> list[int]:
+        return [i for i in range(len(ballots)) if outcomes[i] is None and i not in echoes]
+
+    todo = pending()
+    for i in _spend_captchas(connection, [ballots[i] for i in todo]):
+        outcomes[todo[i]] = CaptchaFailed("this captcha was already used: solve a new one")
+
+    todo = pending()
+    for i, wait in _rate_limit(connection, [ballots[i] for i in todo], now).items():
+        outcomes[todo[i]] = RateLimited(
+            f"at most 10 votos da torcida a minute: try again in {wait} s", retry_after_s=wait
+        )
+
+    todo = pending()
+    inserted = _insert_votes(connection, [ballots[i] for i in todo], now) if todo else set()
+    for i in todo:
+        b = ballots[i]
+        key = (b.paredao_id, b.vote_id)
+        if key in inserted:
+            outcomes[i] = Accepted(b.vote_id, b.paredao_id, b.nominee_id, b.mode, now)
+            continue
+        # Not inserted: another writer stored the same vote_id since we looked (PostgreSQL),
+        # or, for a voto único, this CPF already voted.
+        row = _stored_votes(connection, [b]).get(key) if b.client_vote_id else None
+        if row is not None:
+            outcomes[i] = _replay_outcome(b, row)
+        elif b.mode == VoteMode.unico:
+            outcomes[i] = CPFAlreadyVoted(f"this CPF already voted in paredão {b.paredao_id}")
+        else:
+            raise RuntimeError(f"vote {b.vote_id} was neither stored nor in conflict")
+    # Only the rows inserted now count; echoes of them in this batch are not in `todo`.
+    counted = [ballots[i] for i in todo if (ballots[i].paredao_id, ballots[i].vote_id) in inserted]
+    _add_to_tally(connection, counted, now)
+
+    for i, first in echoes.items():
+        original = outcomes[first]
+        if not ballots[i].same_vote_as(ballots[first]):
+            outcomes[i] = _reused(ballots[i])
+        elif isinstance(original, Accepted):
+            outcomes[i] = Accepted(**{**original.__dict__, "replay": True})
+        else:
+            outcomes[i] = original
+    decided = [o for o in outcomes if o is not None]
+    assert len(decided) == len(ballots), "every ballot gets an outcome"
+    return decided

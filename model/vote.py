@@ -1,0 +1,87 @@
+"""Votes, the tally they roll up into, and the records that keep voting honest."""
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKeyConstraint, Index, Integer, String, Uuid, text
+from sqlmodel import Column, Field, SQLModel
+
+from model.base import UTCDateTime, enum_type
+
+
+class VoteMode(StrEnum):
+    unico = "unico"  # one vote per CPF per paredão
+    torcida = "torcida"  # unlimited, at most 10 a minute per voter
+
+
+class Vote(SQLModel, table=True):
+    """One accepted vote. Keyed by paredão first, so a round can be archived or dropped whole."""
+
+    __tablename__ = "votes"
+    __table_args__ = (
+        # Every vote names a nominee of its own paredão, which also makes the paredão exist.
+        ForeignKeyConstraint(
+            ["paredao_id", "nominee_id"],
+            ["paredao_nominees.paredao_id", "paredao_nominees.candidate_id"],
+            name="fk_votes_nominee_paredao_nominees",
+        ),
+        # Voto único: one per CPF per paredão, enforced by the database, race-free.
+        Index(
+            "uq_votes_paredao_id_cpf_hash",
+            "paredao_id",
+            "cpf_hash",
+            unique=True,
+            sqlite_where=text("cpf_hash IS NOT NULL"),
+            postgresql_where=text("cpf_hash IS NOT NULL"),
+        ),
+    )
+
+    paredao_id: int = Field(sa_column=Column(Integer, primary_key=True))
+    # A UUIDv7 (time-ordered, so inserts append to the index) or the client's idempotency key.
+    vote_id: uuid.UUID = Field(sa_column=Column(Uuid, primary_key=True))
+    nominee_id: int = Field(sa_column=Column(Integer, nullable=False))
+    mode: VoteMode = Field(sa_column=Column(enum_type(VoteMode), nullable=False))
+    voter_id: str = Field(sa_column=Column(String(64), nullable=False))
+    # HMAC of the CPF (voto único only); the CPF itself is never stored.
+    cpf_hash: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    accepted_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class VoteTally(SQLModel, table=True):
+    """Votes per paredão, nominee, mode and UTC hour, kept in the same transaction as the votes.
+
+    Results and stats read this rollup, so they cost O(nominees × hours), not O(votes).
+    """
+
+    __tablename__ = "vote_tally"
+
+    paredao_id: int = Field(sa_column=Column(Integer, primary_key=True))
+    nominee_id: int = Field(sa_column=Column(Integer, primary_key=True))
+    mode: VoteMode = Field(sa_column=Column(enum_type(VoteMode), primary_key=True))
+    hour: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    votes: int = Field(sa_column=Column(Integer, nullable=False))
+
+
+class TorcidaBudget(SQLModel, table=True):
+    """The times of a voter's latest voto-da-torcida votes in a paredão (the rate-limit window).
+
+    Kept in the database and updated in the vote's own transaction, so the limit is exact
+    across every worker and replica, and only stored votes spend it.
+    """
+
+    __tablename__ = "torcida_budgets"
+
+    paredao_id: int = Field(sa_column=Column(Integer, primary_key=True))
+    voter_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    # Comma-separated epoch milliseconds, at most the limit's count of them.
+    recent: str = Field(sa_column=Column(String(200), nullable=False))
+
+
+class SpentCaptcha(SQLModel, table=True):
+    """A captcha challenge that bought a vote; the primary key makes each one spendable once."""
+
+    __tablename__ = "spent_captchas"
+
+    challenge: str = Field(sa_column=Column(String(128), primary_key=True))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -1,0 +1,98 @@
+"""The checks a vote passes before it is handed to a writer: pure, per request, no I/O."""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import uuid_utils
+
+from model.captcha import SolvedCaptcha, verify
+from model.cpf import cpf_hash, normalize_cpf
+from model.errors import Invalid
+from model.vote import VoteMode
+
+
+@dataclass(frozen=True)
+class ParedaoInfo:
+    """What the hot path needs to know of a paredão (read from the database, cached)."""
+
+    id: int
+    nominee_ids: Sequence[int]
+    require_captcha: bool
+
+
+@dataclass(frozen=True)
+class Ballot:
+    """A vote ready to be stored: validated, CPF hashed, captcha checked (not yet spent)."""
+
+    vote_id: uuid.UUID
+    client_vote_id: bool  # chosen by the client, so it may be a replay
+    paredao_id: int
+    nominee_id: int
+    mode: VoteMode
+    voter_id: str
+    cpf_hash: str | None
+    captcha: SolvedCaptcha | None
+
+    def same_vote_as(self, other: "Ballot") -> bool:
+        """Whether `other` asks for the same vote (a replay), whatever its captcha."""
+        return (self.paredao_id, self.nominee_id, self.mode, self.voter_id, self.cpf_hash) == (
+            other.paredao_id,
+            other.nominee_id,
+            other.mode,
+            other.voter_id,
+            other.cpf_hash,
+        )
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A vote the database holds; `replay` when it was stored by an earlier request."""
+
+    vote_id: uuid.UUID
+    paredao_id: int
+    nominee_id: int
+    mode: VoteMode
+    accepted_at: datetime
+    replay: bool = False
+
+
+def new_vote_id() -> uuid.UUID:
+    """A UUIDv7: time-ordered, so the votes' primary key index grows at its end."""
+    return uuid.UUID(bytes=uuid_utils.uuid7().bytes)
+
+
+def make_ballot(
+    paredao: ParedaoInfo,
+    *,
+    nominee_id: int,
+    mode: VoteMode,
+    voter_id: str,
+    cpf: str | None,
+    vote_id: uuid.UUID | None,
+    captcha_token: str | None,
+    secret_key: bytes,
+    now: datetime,
+) -> Ballot:
+    """Validate one vote request against its paredão (422 / 403 as `DomainError`s)."""
+    if nominee_id not in paredao.nominee_ids:
+        raise Invalid(f"candidate {nominee_id} is not a nominee of paredão {paredao.id}")
+    hashed: str | None = None
+    if mode == VoteMode.unico:
+        if cpf is None:
+            raise Invalid("a voto único needs the voter's cpf")
+        hashed = cpf_hash(secret_key, paredao.id, normalize_cpf(cpf))
+    elif cpf is not None:
+        raise Invalid("a voto da torcida takes no cpf")
+    captcha = verify(captcha_token, secret_key, now) if paredao.require_captcha else None
+    return Ballot(
+        vote_id=vote_id or new_vote_id(),
+        client_vote_id=vote_id is not None,
+        paredao_id=paredao.id,
+        nominee_id=nominee_id,
+        mode=mode,
+        voter_id=voter_id,
+        cpf_hash=hashed,
+        captcha=captcha,
+    )

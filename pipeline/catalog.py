@@ -1,0 +1,39 @@
+"""What the vote hot path knows of each paredão, read from the database and cached briefly.
+
+Only what cannot make an acknowledged vote wrong is cached here (the nominees, whether a
+captcha is required); the voting window is decided in the writer's transaction.
+"""
+
+import asyncio
+import time
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from db.paredoes import get_paredao
+from pipeline.ballot import ParedaoInfo
+
+
+class ParedaoCatalog:
+    def __init__(self, engine: Engine, ttl_s: float = 1.0) -> None:
+        self._engine = engine
+        self._ttl_s = ttl_s
+        self._cache: dict[int, tuple[float, ParedaoInfo]] = {}
+
+    async def get(self, paredao_id: int) -> ParedaoInfo:
+        """The paredão's info (raises `NotFound` for an unknown paredão)."""
+        cached = self._cache.get(paredao_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        info = await asyncio.to_thread(self._load, paredao_id)
+        self._cache[paredao_id] = (time.monotonic() + self._ttl_s, info)
+        return info
+
+    def _load(self, paredao_id: int) -> ParedaoInfo:
+        with Session(self._engine) as session:
+            paredao, nominees = get_paredao(session, paredao_id)
+        return ParedaoInfo(
+            id=paredao_id,
+            nominee_ids=tuple(c.id for c in nominees if c.id is not None),
+            require_captcha=paredao.require_captcha,
+        )

@@ -1,0 +1,1 @@
+"""Read models that combine queries, domain rules and views (results, stats, recount)."""

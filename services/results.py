@@ -1,0 +1,164 @@
+"""Results, stats and the recount of a paredão, built from the tally by aggregate queries."""
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import datetime
+from fractions import Fraction
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from db import paredoes, results
+from db.engine import writer_engine
+from model.paredao import OutcomeKind, Paredao, ParedaoStatus, effective_status
+from model.results import Outcome, decide, round_half_up, tally
+from model.vote import VoteMode
+from views.votes import (
+    HourlyVotes,
+    ModeVotes,
+    NomineeResults,
+    NomineeStats,
+    OutcomePublic,
+    Percentages,
+    RecountPublic,
+    ResultsPublic,
+    StatsPublic,
+)
+
+
+def _percent(value: Fraction | None) -> float | None:
+    return None if value is None else round_half_up(value)
+
+
+class ResultsReader:
+    """Reads results through a per-process cache of about a second, so that reads stay
+    cheap under a vote burst; every answer says how old it is (`as_of`)."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], datetime], ttl_s: float = 1.0) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._ttl_s = ttl_s
+        self._cache: dict[int, tuple[float, ResultsPublic]] = {}
+
+    async def results(self, paredao_id: int) -> ResultsPublic:
+        cached = self._cache.get(paredao_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        answer = await asyncio.to_thread(self._read_results, paredao_id)
+        self._cache[paredao_id] = (time.monotonic() + self._ttl_s, answer)
+        return answer
+
+    async def stats(self, paredao_id: int) -> StatsPublic:
+        return await asyncio.to_thread(self._read_stats, paredao_id)
+
+    async def recount(self, paredao_id: int) -> RecountPublic:
+        return await asyncio.to_thread(self._recount, paredao_id)
+
+    def _session(self, paredao_id: int) -> Session:
+        """A read session, after freezing the paredão if its `closes_at` passed unclosed."""
+        now = self._clock()
+        with Session(self._engine) as session:
+            paredao, _ = paredoes.get_paredao(session, paredao_id)
+            due = effective_status(paredao.status, paredao.opens_at, paredao.closes_at, now)
+        if due == ParedaoStatus.closed and paredao.status != ParedaoStatus.closed:
+            with Session(writer_engine(self._engine)) as session, session.begin():
+                paredoes.finalize_if_due(session, paredao_id, now)
+        return Session(self._engine, expire_on_commit=False)
+
+    def _read_results(self, paredao_id: int) -> ResultsPublic:
+        with self._session(paredao_id) as session:
+            as_of = self._clock()
+            paredao, nominees = paredoes.get_paredao(session, paredao_id)
+            ids = [c.id for c in nominees if c.id is not None]
+            rows = tally(ids, results.counts_of(session, paredao_id), paredao.unico_weight)
+        names = {c.id: c.name for c in nominees}
+        return ResultsPublic(
+            paredao_id=paredao_id,
+            status=effective_status(paredao.status, paredao.opens_at, paredao.closes_at, as_of),
+            total_votes=sum(sum(r.votes.values()) for r in rows),
+            closes_at=paredao.closes_at,
+            as_of=as_of,
+            nominees=[
+                NomineeResults(
+                    candidate_id=r.candidate_id,
+                    name=names[r.candidate_id],
+                    percent=Percentages(
+                        unico=_percent(r.percent[VoteMode.unico]),
+                        torcida=_percent(r.percent[VoteMode.torcida]),
+                        final=_percent(r.final),
+                    ),
+                )
+                for r in rows
+            ],
+            outcome=_outcome(paredao, ids, {r.candidate_id: r.final for r in rows}),
+        )
+
+    def _read_stats(self, paredao_id: int) -> StatsPublic:
+        with self._session(paredao_id) as session:
+            as_of = self._clock()
+            _, nominees = paredoes.get_paredao(session, paredao_id)
+            counts = results.counts_of(session, paredao_id)
+            hourly = results.hourly_of(session, paredao_id)
+        per_nominee = []
+        for c in nominees:
+            assert c.id is not None
+            unico, torcida = (
+                counts.get((c.id, VoteMode.unico), 0),
+                counts.get((c.id, VoteMode.torcida), 0),
+            )
+            per_nominee.append(
+                NomineeStats(
+                    candidate_id=c.id,
+                    name=c.name,
+                    votes=ModeVotes(unico=unico, torcida=torcida, total=unico + torcida),
+                )
+            )
+        return StatsPublic(
+            paredao_id=paredao_id,
+            total_votes=sum(counts.values()),
+            as_of=as_of,
+            nominees=per_nominee,
+            hourly=[HourlyVotes(hour=h, candidate_id=n, votes=v) for h, n, v in hourly],
+        )
+
+    def _recount(self, paredao_id: int) -> RecountPublic:
+        with Session(self._engine) as session:
+            paredoes.get_paredao(session, paredao_id)
+            kept = results.tally_by_hour(session, paredao_id)
+            counted = results.recount_by_hour(session, paredao_id)
+        differences: list[dict[str, object]] = [
+            {
+                "candidate_id": n,
+                "mode": m.value,
+                "hour": h.isoformat(),
+                "tally": kept.get((n, m, h), 0),
+                "recount": counted.get((n, m, h), 0),
+            }
+            for n, m, h in sorted(kept.keys() | counted.keys())
+            if kept.get((n, m, h), 0) != counted.get((n, m, h), 0)
+        ]
+        return RecountPublic(
+            paredao_id=paredao_id,
+            matches=not differences,
+            tally_total=sum(kept.values()),
+            recount_total=sum(counted.values()),
+            differences=differences,
+        )
+
+
+def _outcome(
+    paredao: Paredao, nominee_ids: list[int], finals: dict[int, Fraction | None]
+) -> OutcomePublic:
+    if paredao.status != ParedaoStatus.closed or paredao.outcome is None:
+        return OutcomePublic(kind=OutcomeKind.pending, candidate_id=None)
+    tied: tuple[int, ...] = ()
+    if paredao.outcome == OutcomeKind.tie:
+        known = {n: f for n, f in finals.items() if f is not None}
+        decided: Outcome = decide(paredao.kind, known or None, nominee_ids)
+        tied = decided.tied
+    return OutcomePublic(
+        kind=paredao.outcome,
+        candidate_id=paredao.outcome_candidate_id,
+        tied_candidate_ids=list(tied),
+    )

@@ -1,0 +1,121 @@
+"""Request and response schemas of votes, results and stats."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from model.paredao import OutcomeKind, ParedaoStatus
+from model.vote import VoteMode
+
+
+class VoteCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "nominee_id": 1,
+                    "mode": "torcida",
+                    "voter_id": "device-7f3a",
+                    "captcha_token": "…",
+                },
+                {
+                    "nominee_id": 2,
+                    "mode": "unico",
+                    "voter_id": "device-7f3a",
+                    "cpf": "529.982.247-25",
+                    "vote_id": "019a8f2e-5b7c-7d1e-9a3b-2c4d5e6f7a8b",
+                    "captcha_token": "…",
+                },
+            ]
+        },
+    )
+
+    nominee_id: int = Field(description="The candidate_id of one of the paredão's nominees.")
+    mode: VoteMode = Field(description="unico: one per CPF; torcida: up to 10 a minute.")
+    voter_id: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)
+    ] = Field(description="The voter's (device's or account's) id; the rate limit is per voter_id.")
+    cpf: Annotated[str, StringConstraints(max_length=20)] | None = Field(
+        default=None, description="Required for unico, with or without mask; never stored."
+    )
+    vote_id: uuid.UUID | None = Field(
+        default=None,
+        description="Idempotency key: sending the same vote again counts it once.",
+    )
+    captcha_token: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
+        default=None,
+        description="The solved challenge from GET /captcha/challenge (base64 JSON).",
+    )
+
+
+class VoteAccepted(BaseModel):
+    vote_id: uuid.UUID
+    paredao_id: int
+    nominee_id: int
+    mode: VoteMode
+    accepted_at: datetime = Field(description="When the vote was stored (committed).")
+
+
+class Percentages(BaseModel):
+    unico: float | None = Field(description="Percent of the votos únicos; null with none.")
+    torcida: float | None = Field(description="Percent of the votos da torcida; null with none.")
+    final: float | None = Field(description="Weighted average of the modes that have votes.")
+
+
+class NomineeResults(BaseModel):
+    candidate_id: int
+    name: str
+    percent: Percentages
+
+
+class OutcomePublic(BaseModel):
+    kind: OutcomeKind
+    candidate_id: int | None = Field(description="Who leaves or wins; null while pending or tied.")
+    tied_candidate_ids: list[int] = Field(default_factory=list)
+
+
+class ResultsPublic(BaseModel):
+    paredao_id: int
+    status: ParedaoStatus
+    total_votes: int
+    closes_at: datetime | None
+    as_of: datetime = Field(description="When these numbers were read (they may be ~1 s old).")
+    nominees: list[NomineeResults]
+    outcome: OutcomePublic
+
+
+class ModeVotes(BaseModel):
+    unico: int
+    torcida: int
+    total: int
+
+
+class NomineeStats(BaseModel):
+    candidate_id: int
+    name: str
+    votes: ModeVotes
+
+
+class HourlyVotes(BaseModel):
+    hour: datetime = Field(description="Start of the UTC hour.")
+    candidate_id: int
+    votes: int
+
+
+class StatsPublic(BaseModel):
+    paredao_id: int
+    total_votes: int
+    as_of: datetime
+    nominees: list[NomineeStats]
+    hourly: list[HourlyVotes]
+
+
+class RecountPublic(BaseModel):
+    paredao_id: int
+    matches: bool = Field(description="Whether the tally equals the count of the raw votes.")
+    tally_total: int
+    recount_total: int
+    differences: list[dict[str, object]]
