@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from altcha import solve_challenge_v1
+from altcha.v1 import solve_challenge
 from fastapi import FastAPI
 from pydantic import SecretStr
 
@@ -108,9 +108,12 @@ def years_ago(years: int, days: int = 0) -> str:
 def make_housemates(client: httpx.AsyncClient) -> Callable[[int], Any]:
     """Apply `n` candidates and promote them to housemates; returns their ids."""
 
+    made = 0
+
     async def make(n: int) -> list[int]:
+        nonlocal made
         ids = []
-        for i in range(n):
+        for i in range(made, made + n):
             r = await client.post(
                 "/candidates", json=application(name=f"Brother {i}", email=f"b{i}@example.com")
             )
@@ -121,6 +124,7 @@ def make_housemates(client: httpx.AsyncClient) -> Callable[[int], Any]:
             )
             assert r.status_code == 200, r.text
             ids.append(cid)
+        made += n
         return ids
 
     return make
@@ -144,7 +148,7 @@ async def solve_captcha(client: httpx.AsyncClient) -> str:
     r = await client.get("/captcha/challenge")
     assert r.status_code == 200, r.text
     c = r.json()
-    solution = solve_challenge_v1(c["challenge"], c["salt"], c["algorithm"], c["maxnumber"])
+    solution = solve_challenge(c["challenge"], c["salt"], c["algorithm"], c["maxnumber"])
     assert solution is not None
     payload = {key: c[key] for key in ("algorithm", "challenge", "salt", "signature")}
     payload["number"] = solution.number

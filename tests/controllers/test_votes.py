@@ -1,0 +1,527 @@
+import asyncio
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from tests.conftest import ADMIN, Clock, cpf, solve_captcha
+
+
+def vote(
+    nominee_id: int, mode: str = "torcida", voter_id: str = "voter-1", **extra: Any
+) -> dict[str, Any]:
+    return {"nominee_id": nominee_id, "mode": mode, "voter_id": voter_id, **extra}
+
+
+async def cast(client: httpx.AsyncClient, paredao_id: int, body: dict[str, Any]) -> httpx.Response:
+    return await client.post(f"/paredoes/{paredao_id}/votes", json=body)
+
+
+async def results(client: httpx.AsyncClient, paredao_id: int) -> dict[str, Any]:
+    r = await client.get(f"/paredoes/{paredao_id}/results")
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def stats(client: httpx.AsyncClient, paredao_id: int) -> dict[str, Any]:
+    r = await client.get(f"/paredoes/{paredao_id}/stats", headers=ADMIN)
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def nominees(paredao: dict[str, Any]) -> list[int]:
+    return [n["candidate_id"] for n in paredao["nominees"]]
+
+
+class TestCastVote:
+    async def test_accepted_vote_is_202_and_counted(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        a, _, _ = nominees(p)
+        r = await cast(client, p["id"], vote(a))
+        assert r.status_code == 202
+        body = r.json()
+        assert body["paredao_id"] == p["id"]
+        assert (body["nominee_id"], body["mode"]) == (a, "torcida")
+        assert body["accepted_at"] == "2026-11-21T22:00:00Z"
+        assert uuid.UUID(body["vote_id"]).version == 7  # made by the server, time-ordered
+        assert (await stats(client, p["id"]))["total_votes"] == 1
+
+    async def test_unknown_paredao_is_404(self, client: httpx.AsyncClient) -> None:
+        r = await cast(client, 999, vote(1))
+        assert r.status_code == 404
+        assert r.json() == {"error": "not_found", "detail": "paredão 999 does not exist"}
+
+    @pytest.mark.parametrize(
+        ("body", "fragment"),
+        [
+            ({"mode": "unico", "cpf": None}, "needs the voter's cpf"),
+            ({"mode": "unico", "cpf": "123.456.789-00"}, "check digits"),
+            ({"mode": "unico", "cpf": "111.111.111-11"}, "repeated"),
+            ({"mode": "torcida", "cpf": "529.982.247-25"}, "takes no cpf"),
+        ],
+    )
+    async def test_bad_cpf_or_mode_is_422(
+        self, client: httpx.AsyncClient, open_paredao: Any, body: dict[str, Any], fragment: str
+    ) -> None:
+        p = await open_paredao()
+        r = await cast(client, p["id"], vote(nominees(p)[0], **body))
+        assert r.status_code == 422
+        assert fragment in r.json()["detail"]
+
+    async def test_nominee_of_another_paredao_is_422(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        r = await cast(client, p["id"], vote(999))
+        assert r.status_code == 422
+        assert r.json()["detail"] == f"candidate 999 is not a nominee of paredão {p['id']}"
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {"mode": "torcida", "voter_id": "v"},  # no nominee
+            {"nominee_id": 1, "mode": "bolão", "voter_id": "v"},
+            {"nominee_id": 1, "mode": "torcida", "voter_id": ""},
+            {"nominee_id": 1, "mode": "torcida", "voter_id": "v" * 65},
+            {"nominee_id": 1, "mode": "torcida", "voter_id": "v", "vote_id": "not-a-uuid"},
+            {"nominee_id": 1, "mode": "torcida", "voter_id": "v", "weight": 100},
+        ],
+    )
+    async def test_malformed_body_is_422(
+        self, client: httpx.AsyncClient, open_paredao: Any, body: dict[str, Any]
+    ) -> None:
+        p = await open_paredao()
+        r = await cast(client, p["id"], body)
+        assert r.status_code == 422
+        assert r.json()["error"] == "validation_error"
+
+
+class TestVotingWindow:
+    async def test_scheduled_is_409(self, client: httpx.AsyncClient, make_housemates: Any) -> None:
+        ids = await make_housemates(2)
+        r = await client.post(
+            "/paredoes",
+            json={"title": "P", "kind": "eliminate", "nominee_ids": ids, "require_captcha": False},
+            headers=ADMIN,
+        )
+        r = await cast(client, r.json()["id"], vote(ids[0]))
+        assert r.status_code == 409
+        assert r.json()["error"] == "voting_not_open"
+        assert "scheduled" in r.json()["detail"]
+
+    async def test_closed_is_409(self, client: httpx.AsyncClient, open_paredao: Any) -> None:
+        p = await open_paredao()
+        await client.post(f"/paredoes/{p['id']}/close", headers=ADMIN)
+        r = await cast(client, p["id"], vote(nominees(p)[0]))
+        assert r.status_code == 409
+        assert "closed" in r.json()["detail"]
+        assert (await stats(client, p["id"]))["total_votes"] == 0
+
+    async def test_window_is_opens_at_inclusive_closes_at_exclusive(
+        self, client: httpx.AsyncClient, make_housemates: Any, clock: Clock
+    ) -> None:
+        ids = await make_housemates(2)
+        r = await client.post(
+            "/paredoes",
+            json={
+                "title": "P",
+                "kind": "eliminate",
+                "nominee_ids": ids,
+                "require_captcha": False,
+                "opens_at": "2026-11-21T23:00:00Z",
+                "closes_at": "2026-11-22T00:00:00Z",
+            },
+            headers=ADMIN,
+        )
+        pid = r.json()["id"]
+        clock.advance(minutes=59, seconds=59)
+        assert (await cast(client, pid, vote(ids[0]))).status_code == 409
+        clock.advance(seconds=1)  # 23:00:00
+        assert (await cast(client, pid, vote(ids[0]))).status_code == 202
+        clock.advance(minutes=59, seconds=59, microseconds=999_999)
+        assert (await cast(client, pid, vote(ids[0], voter_id="v2"))).status_code == 202
+        clock.advance(microseconds=1)  # 00:00:00
+        r = await cast(client, pid, vote(ids[0], voter_id="v3"))
+        assert r.status_code == 409
+        assert (await stats(client, pid))["total_votes"] == 2
+
+
+class TestVotoUnico:
+    async def test_one_vote_per_cpf_masked_or_not(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        a, b, _ = nominees(p)
+        r = await cast(client, p["id"], vote(a, "unico", "v1", cpf="529.982.247-25"))
+        assert r.status_code == 202
+        r = await cast(client, p["id"], vote(b, "unico", "v2", cpf="52998224725"))
+        assert r.status_code == 409
+        assert r.json()["error"] == "cpf_already_voted"
+        assert (await stats(client, p["id"]))["total_votes"] == 1
+
+    async def test_same_cpf_may_vote_in_another_paredao(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p1, p2 = await open_paredao(2), await open_paredao(2)
+        for p in (p1, p2):
+            r = await cast(client, p["id"], vote(nominees(p)[0], "unico", cpf=cpf(42)))
+            assert r.status_code == 202
+
+    async def test_the_cpf_is_never_stored(
+        self, client: httpx.AsyncClient, open_paredao: Any, database_url: str
+    ) -> None:
+        p = await open_paredao()
+        await cast(client, p["id"], vote(nominees(p)[0], "unico", cpf="529.982.247-25"))
+        path = Path(database_url.removeprefix("sqlite:///"))
+        data = path.read_bytes() + Path(f"{path}-wal").read_bytes()  # noqa: ASYNC240
+        assert b"52998224725" not in data and b"529.982.247-25" not in data
+
+    async def test_concurrent_duplicate_cpfs_give_one_202(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        a = nominees(p)[0]
+        answers = await asyncio.gather(
+            *(cast(client, p["id"], vote(a, "unico", f"v{i}", cpf=cpf(7))) for i in range(30))
+        )
+        codes = sorted(r.status_code for r in answers)
+        assert codes == [202] + [409] * 29
+        assert (await stats(client, p["id"]))["total_votes"] == 1
+
+
+class TestIdempotency:
+    async def test_replay_is_answered_the_same_and_counted_once(
+        self, client: httpx.AsyncClient, open_paredao: Any, clock: Clock
+    ) -> None:
+        p = await open_paredao()
+        body = vote(nominees(p)[0], "unico", cpf=cpf(1), vote_id=str(uuid.uuid4()))
+        first = await cast(client, p["id"], body)
+        clock.advance(seconds=5)
+        again = await cast(client, p["id"], body)
+        assert first.status_code == again.status_code == 202
+        assert again.json() == first.json()
+        assert (await stats(client, p["id"]))["total_votes"] == 1
+
+    async def test_reuse_with_a_different_body_is_409(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        a, b, _ = nominees(p)
+        vote_id = str(uuid.uuid4())
+        assert (await cast(client, p["id"], vote(a, vote_id=vote_id))).status_code == 202
+        r = await cast(client, p["id"], vote(b, vote_id=vote_id))
+        assert r.status_code == 409
+        assert r.json()["error"] == "vote_id_reused"
+        r = await cast(client, p["id"], vote(a, voter_id="someone-else", vote_id=vote_id))
+        assert r.status_code == 409
+
+    async def test_replay_after_close_is_still_the_original(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        body = vote(nominees(p)[0], vote_id=str(uuid.uuid4()))
+        first = await cast(client, p["id"], body)
+        await client.post(f"/paredoes/{p['id']}/close", headers=ADMIN)
+        again = await cast(client, p["id"], body)
+        assert again.status_code == 202
+        assert again.json() == first.json()
+
+    async def test_concurrent_replays_count_once(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        body = vote(nominees(p)[0], vote_id=str(uuid.uuid4()))
+        answers = await asyncio.gather(*(cast(client, p["id"], body) for _ in range(30)))
+        assert {r.status_code for r in answers} == {202}
+        assert len({r.text for r in answers}) == 1
+        assert (await stats(client, p["id"]))["total_votes"] == 1
+
+    async def test_replay_does_not_spend_rate_limit(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        body = vote(nominees(p)[0], vote_id=str(uuid.uuid4()))
+        for _ in range(15):
+            assert (await cast(client, p["id"], body)).status_code == 202
+        for _ in range(9):
+            assert (await cast(client, p["id"], vote(nominees(p)[0]))).status_code == 202
+
+
+class TestRateLimit:
+    async def test_ten_torcida_votes_a_minute_per_voter(
+        self, client: httpx.AsyncClient, open_paredao: Any, clock: Clock
+    ) -> None:
+        p = await open_paredao()
+        a = nominees(p)[0]
+        for i in range(10):
+            clock.advance(seconds=1)
+            assert (await cast(client, p["id"], vote(a))).status_code == 202, i
+        r = await cast(client, p["id"], vote(a))
+        assert r.status_code == 429
+        assert r.json()["error"] == "rate_limited"
+        assert r.headers["Retry-After"] == "51"  # the first vote (at 22:00:01) leaves at 22:01:01
+        assert (await cast(client, p["id"], vote(a, voter_id="another"))).status_code == 202
+        assert (await cast(client, p["id"], vote(a, "unico", cpf=cpf(3)))).status_code == 202
+        clock.advance(seconds=51)
+        assert (await cast(client, p["id"], vote(a))).status_code == 202
+        assert (await stats(client, p["id"]))["total_votes"] == 13
+
+    async def test_limit_is_per_paredao(self, client: httpx.AsyncClient, open_paredao: Any) -> None:
+        p1, p2 = await open_paredao(2), await open_paredao(2)
+        for _ in range(10):
+            await cast(client, p1["id"], vote(nominees(p1)[0]))
+        assert (await cast(client, p1["id"], vote(nominees(p1)[0]))).status_code == 429
+        assert (await cast(client, p2["id"], vote(nominees(p2)[0]))).status_code == 202
+
+    async def test_concurrent_burst_from_one_voter_stores_exactly_ten(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        answers = await asyncio.gather(
+            *(cast(client, p["id"], vote(nominees(p)[0])) for _ in range(40))
+        )
+        assert sorted(r.status_code for r in answers) == [202] * 10 + [429] * 30
+        assert (await stats(client, p["id"]))["total_votes"] == 10
+
+
+class TestCaptcha:
+    async def test_required_by_default(self, client: httpx.AsyncClient, open_paredao: Any) -> None:
+        p = await open_paredao(require_captcha=True)
+        a = nominees(p)[0]
+        r = await cast(client, p["id"], vote(a))
+        assert r.status_code == 403
+        assert r.json()["error"] == "captcha_failed"
+        token = await solve_captcha(client)
+        assert (await cast(client, p["id"], vote(a, captcha_token=token))).status_code == 202
+        r = await cast(client, p["id"], vote(a, captcha_token=token))
+        assert r.status_code == 403
+        assert "already used" in r.json()["detail"]
+        assert (await stats(client, p["id"]))["total_votes"] == 1
+
+    async def test_bad_and_expired_tokens_are_403(
+        self, client: httpx.AsyncClient, open_paredao: Any, clock: Clock
+    ) -> None:
+        p = await open_paredao(require_captcha=True)
+        a = nominees(p)[0]
+        r = await cast(client, p["id"], vote(a, captcha_token="bm90IGpzb24="))
+        assert r.status_code == 403
+        token = await solve_captcha(client)
+        clock.advance(minutes=11)
+        r = await cast(client, p["id"], vote(a, captcha_token=token))
+        assert r.status_code == 403
+        assert "expired" in r.json()["detail"]
+
+    async def test_one_token_in_a_concurrent_burst_buys_one_vote(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao(require_captcha=True)
+        token = await solve_captcha(client)
+        answers = await asyncio.gather(
+            *(
+                cast(client, p["id"], vote(nominees(p)[0], voter_id=f"v{i}", captcha_token=token))
+                for i in range(20)
+            )
+        )
+        assert sorted(r.status_code for r in answers) == [202] + [403] * 19
+
+    async def test_replay_with_a_spent_token_is_the_original(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao(require_captcha=True)
+        body = vote(
+            nominees(p)[0], vote_id=str(uuid.uuid4()), captcha_token=await solve_captcha(client)
+        )
+        first = await cast(client, p["id"], body)
+        again = await cast(client, p["id"], body)
+        assert first.status_code == again.status_code == 202
+        assert again.json() == first.json()
+
+
+class TestResults:
+    async def test_percentages_per_mode_and_weighted_final(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao(unico_weight=0.7)
+        a, b, c = nominees(p)
+        for i, n in enumerate([a, b, b, c]):
+            assert (
+                await cast(client, p["id"], vote(n, "unico", f"u{i}", cpf=cpf(100 + i)))
+            ).status_code == 202
+        for i, n in enumerate([a, a, a]):
+            assert (await cast(client, p["id"], vote(n, voter_id=f"t{i}"))).status_code == 202
+        body = await results(client, p["id"])
+        assert body["total_votes"] == 7
+        assert body["status"] == "open"
+        assert body["as_of"] == "2026-11-21T22:00:00Z"
+        assert body["outcome"] == {
+            "kind": "pending",
+            "candidate_id": None,
+            "tied_candidate_ids": [],
+        }
+        percent = {n["candidate_id"]: n["percent"] for n in body["nominees"]}
+        assert percent[a] == {"unico": 25.0, "torcida": 100.0, "final": 47.5}
+        assert percent[b] == {"unico": 50.0, "torcida": 0.0, "final": 35.0}
+        assert percent[c] == {"unico": 25.0, "torcida": 0.0, "final": 17.5}
+
+    async def test_no_votes(self, client: httpx.AsyncClient, open_paredao: Any) -> None:
+        p = await open_paredao(2)
+        body = await results(client, p["id"])
+        assert body["total_votes"] == 0
+        assert all(
+            n["percent"] == {"unico": None, "torcida": None, "final": None}
+            for n in body["nominees"]
+        )
+
+    async def test_unknown_paredao_is_404(self, client: httpx.AsyncClient) -> None:
+        assert (await client.get("/paredoes/999/results")).status_code == 404
+        assert (await client.get("/paredoes/999/stats", headers=ADMIN)).status_code == 404
+        assert (await client.post("/paredoes/999/recount", headers=ADMIN)).status_code == 404
+
+    @pytest.mark.parametrize(
+        ("kind", "expected_kind", "expected_index"),
+        [("eliminate", "eliminated", 1), ("save", "eliminated", 0), ("final", "winner", 1)],
+    )
+    async def test_close_freezes_the_outcome_and_applies_it(
+        self,
+        client: httpx.AsyncClient,
+        open_paredao: Any,
+        kind: str,
+        expected_kind: str,
+        expected_index: int,
+    ) -> None:
+        p = await open_paredao(2, kind=kind)
+        a, b = nominees(p)
+        for i, n in enumerate([a, b, b]):
+            await cast(client, p["id"], vote(n, voter_id=f"v{i}"))
+        await client.post(f"/paredoes/{p['id']}/close", headers=ADMIN)
+        body = await results(client, p["id"])
+        chosen = [a, b][expected_index]
+        assert body["status"] == "closed"
+        assert body["outcome"] == {
+            "kind": expected_kind,
+            "candidate_id": chosen,
+            "tied_candidate_ids": [],
+        }
+        candidate = (await client.get(f"/candidates/{chosen}", headers=ADMIN)).json()
+        assert candidate["status"] == ("winner" if kind == "final" else "eliminated")
+        other = (
+            await client.get(f"/candidates/{[a, b][1 - expected_index]}", headers=ADMIN)
+        ).json()
+        assert other["status"] == "housemate"
+
+    async def test_tie_is_reported_and_nobody_leaves(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao(3)
+        a, b, c = nominees(p)
+        for i, n in enumerate([a, b]):
+            await cast(client, p["id"], vote(n, voter_id=f"v{i}"))
+        await client.post(f"/paredoes/{p['id']}/close", headers=ADMIN)
+        body = await results(client, p["id"])
+        assert body["outcome"] == {
+            "kind": "tie",
+            "candidate_id": None,
+            "tied_candidate_ids": [a, b],
+        }
+        for n in (a, b, c):
+            assert (await client.get(f"/candidates/{n}", headers=ADMIN)).json()[
+                "status"
+            ] == "housemate"
+
+    async def test_closes_at_passing_freezes_on_the_next_read(
+        self, client: httpx.AsyncClient, open_paredao: Any, clock: Clock
+    ) -> None:
+        p = await open_paredao(2, closes_at="2026-11-21T23:00:00Z")
+        a, _ = nominees(p)
+        await cast(client, p["id"], vote(a))
+        clock.advance(hours=1)
+        assert (await cast(client, p["id"], vote(a, voter_id="late"))).status_code == 409
+        body = await results(client, p["id"])
+        assert body["status"] == "closed"
+        assert body["outcome"]["candidate_id"] == a
+        assert (await client.get(f"/candidates/{a}", headers=ADMIN)).json()[
+            "status"
+        ] == "eliminated"
+        r = await client.post(f"/paredoes/{p['id']}/close", headers=ADMIN)
+        assert r.status_code == 409
+
+    async def test_results_are_cached_for_about_a_second(
+        self, app: Any, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        app.state.results._ttl_s = 60
+        p = await open_paredao(2)
+        first = await results(client, p["id"])
+        await cast(client, p["id"], vote(nominees(p)[0]))
+        assert (await results(client, p["id"])) == first  # served from the cache, with its as_of
+        app.state.results._ttl_s = 0
+        app.state.results._cache.clear()
+        assert (await results(client, p["id"]))["total_votes"] == 1
+
+
+class TestStats:
+    async def test_hourly_buckets_are_utc_and_never_merge_days(
+        self, client: httpx.AsyncClient, open_paredao: Any, clock: Clock
+    ) -> None:
+        p = await open_paredao(2)
+        a, b = nominees(p)
+        await cast(client, p["id"], vote(a, voter_id="x"))  # 2026-11-21 22:00
+        clock.advance(hours=1, minutes=59)  # 23:59
+        await cast(client, p["id"], vote(b, voter_id="y"))
+        await cast(client, p["id"], vote(b, "unico", cpf=cpf(5)))
+        clock.advance(hours=24, minutes=2)  # 2026-11-23 00:01
+        await cast(client, p["id"], vote(a, voter_id="z"))
+        body = await stats(client, p["id"])
+        assert body["total_votes"] == 4
+        assert body["nominees"][0]["votes"] == {"unico": 0, "torcida": 2, "total": 2}
+        assert body["nominees"][1]["votes"] == {"unico": 1, "torcida": 1, "total": 2}
+        assert body["hourly"] == [
+            {"hour": "2026-11-21T22:00:00Z", "candidate_id": a, "votes": 1},
+            {"hour": "2026-11-21T23:00:00Z", "candidate_id": b, "votes": 2},
+            {"hour": "2026-11-23T00:00:00Z", "candidate_id": a, "votes": 1},
+        ]
+
+    async def test_admin_only(self, client: httpx.AsyncClient, open_paredao: Any) -> None:
+        p = await open_paredao(2)
+        assert (await client.get(f"/paredoes/{p['id']}/stats")).status_code == 401
+        assert (await client.post(f"/paredoes/{p['id']}/recount")).status_code == 401
+
+
+class TestRecount:
+    async def test_matches_and_then_catches_a_tampered_tally(
+        self, app: Any, client: httpx.AsyncClient, open_paredao: Any, clock: Clock
+    ) -> None:
+        p = await open_paredao(2)
+        a, b = nominees(p)
+        for i in range(5):
+            await cast(client, p["id"], vote(a if i % 2 else b, voter_id=f"v{i}"))
+        clock.advance(hours=1)
+        await cast(client, p["id"], vote(a, "unico", cpf=cpf(9)))
+        r = await client.post(f"/paredoes/{p['id']}/recount", headers=ADMIN)
+        assert r.status_code == 200
+        assert r.json() == {
+            "paredao_id": p["id"],
+            "matches": True,
+            "tally_total": 6,
+            "recount_total": 6,
+            "differences": [],
+        }
+        with app.state.engine.begin() as connection:
+            connection.execute(text("UPDATE vote_tally SET votes = votes + 1 WHERE mode = 'unico'"))
+        body = (await client.post(f"/paredoes/{p['id']}/recount", headers=ADMIN)).json()
+        assert body["matches"] is False
+        assert body["differences"] == [
+            {
+                "candidate_id": a,
+                "mode": "unico",
+                "hour": "2026-11-21T23:00:00+00:00",
+                "tally": 2,
+                "recount": 1,
+            }
+        ]

@@ -1,0 +1,193 @@
+"""The group-commit writer against a real SQLite file: durability, load shedding, exactness."""
+
+import asyncio
+import random
+import sqlite3
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from config import Settings
+from main import create_app
+from tests.conftest import ADMIN, Clock, application, cpf
+
+
+def vote(
+    nominee_id: int, mode: str = "torcida", voter_id: str = "v", **extra: Any
+) -> dict[str, Any]:
+    return {"nominee_id": nominee_id, "mode": mode, "voter_id": voter_id, **extra}
+
+
+async def open_paredao(client: httpx.AsyncClient, nominees: int = 2) -> tuple[int, list[int]]:
+    ids = []
+    for i in range(nominees):
+        r = await client.post("/candidates", json=application(email=f"n{i}@x.com"))
+        ids.append(r.json()["id"])
+        await client.patch(f"/candidates/{ids[-1]}", json={"status": "housemate"}, headers=ADMIN)
+    r = await client.post(
+        "/paredoes",
+        json={"title": "P", "kind": "eliminate", "nominee_ids": ids, "require_captcha": False},
+        headers=ADMIN,
+    )
+    pid = r.json()["id"]
+    await client.post(f"/paredoes/{pid}/open", headers=ADMIN)
+    return pid, ids
+
+
+async def total_votes(client: httpx.AsyncClient, pid: int) -> int:
+    r = await client.get(f"/paredoes/{pid}/stats", headers=ADMIN)
+    return int(r.json()["total_votes"])
+
+
+async def recount(client: httpx.AsyncClient, pid: int) -> dict[str, Any]:
+    r = await client.post(f"/paredoes/{pid}/recount", headers=ADMIN)
+    body: dict[str, Any] = r.json()
+    return body
+
+
+class TestLoadShedding:
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return settings.model_copy(update={"vote_queue_size": 2})
+
+    async def test_full_queue_answers_503_with_retry_after_and_loses_nothing(
+        self, client: httpx.AsyncClient, database_url: str
+    ) -> None:
+        pid, (a, _) = await open_paredao(client)
+        # Another process holds SQLite's write lock: the writer's first batch waits for it.
+        blocker = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            first = asyncio.create_task(
+                client.post(f"/paredoes/{pid}/votes", json=vote(a, voter_id="first"))
+            )
+            await asyncio.sleep(0.3)  # the writer has taken it and is blocked
+            burst = [
+                asyncio.create_task(
+                    client.post(f"/paredoes/{pid}/votes", json=vote(a, voter_id=f"v{i}"))
+                )
+                for i in range(6)
+            ]
+            await asyncio.sleep(0.3)
+            shed = [t.result() for t in burst if t.done()]
+            assert len(shed) == 4
+            for r in shed:
+                assert r.status_code == 503
+                assert r.headers["Retry-After"] == "1"
+                assert r.json()["error"] == "unavailable"
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        answers = [await first] + [await t for t in burst]
+        accepted = [r for r in answers if r.status_code == 202]
+        assert len(accepted) == 3
+        assert await total_votes(client, pid) == 3
+
+
+class TestRaceWithClose:
+    async def test_every_acknowledged_vote_is_in_the_frozen_result(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        pid, (a, b) = await open_paredao(client)
+
+        async def cast(i: int) -> httpx.Response:
+            await asyncio.sleep(random.random() * 0.05)
+            return await client.post(
+                f"/paredoes/{pid}/votes", json=vote(a if i % 3 else b, voter_id=f"v{i}")
+            )
+
+        async def close() -> httpx.Response:
+            await asyncio.sleep(0.02)
+            return await client.post(f"/paredoes/{pid}/close", headers=ADMIN)
+
+        *answers, closed = await asyncio.gather(*(cast(i) for i in range(400)), close())
+        assert closed.status_code == 200
+        codes = [r.status_code for r in answers]
+        assert set(codes) <= {202, 409}
+        assert all(r.json()["error"] == "voting_not_open" for r in answers if r.status_code == 409)
+        acknowledged = codes.count(202)
+        results = (await client.get(f"/paredoes/{pid}/results")).json()
+        assert results["status"] == "closed"
+        assert results["total_votes"] == acknowledged
+        assert (await recount(client, pid))["recount_total"] == acknowledged
+
+
+class TestCountExactness:
+    async def test_thousands_of_concurrent_votes_with_retries(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        pid, nominees = await open_paredao(client, 4)
+        rng = random.Random(20261121)
+        votes = []
+        for i in range(3000):
+            if i % 4 == 0:
+                body = vote(rng.choice(nominees), "unico", f"u{i}", cpf=cpf(10_000 + i // 8))
+            else:
+                body = vote(rng.choice(nominees), "torcida", f"t{i % 500}")
+            votes.append({**body, "vote_id": str(uuid.uuid4())})
+        # A third of the clients send again (a retry after a lost answer, or a double click).
+        sends = votes + [v for v in votes if rng.random() < 1 / 3]
+        rng.shuffle(sends)
+        gate = asyncio.Semaphore(256)
+
+        async def send(body: dict[str, Any]) -> httpx.Response:
+            async with gate:
+                return await client.post(f"/paredoes/{pid}/votes", json=body)
+
+        answers = await asyncio.gather(*(send(v) for v in sends))
+        acknowledged = {r.json()["vote_id"] for r in answers if r.status_code == 202}
+        refused = {r.status_code for r in answers if r.status_code != 202}
+        assert refused <= {409, 429}  # duplicate CPFs (8 votes share each) and the torcida limit
+        assert len(acknowledged) > 1000
+        stored = await recount(client, pid)
+        assert stored["matches"] is True
+        assert stored["recount_total"] == stored["tally_total"] == len(acknowledged)
+        # The same vote answered twice gave the same answer both times.
+        by_id: dict[str, set[str]] = {}
+        for r in answers:
+            if r.status_code == 202:
+                by_id.setdefault(r.json()["vote_id"], set()).add(r.text)
+        assert all(len(texts) == 1 for texts in by_id.values())
+
+
+class TestShutdown:
+    async def test_stop_flushes_what_was_taken_and_refuses_the_rest(
+        self, settings: Settings, clock: Clock
+    ) -> None:
+        app: FastAPI = create_app(settings, clock=clock)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            async with app.router.lifespan_context(app):
+                pid, (a, _) = await open_paredao(client)
+                tasks = [
+                    asyncio.create_task(
+                        client.post(f"/paredoes/{pid}/votes", json=vote(a, voter_id=f"v{i}"))
+                    )
+                    for i in range(300)
+                ]
+                # Stop while votes are waiting in the queue.
+                for _ in range(500):
+                    if app.state.writer._queue.qsize() >= 10:
+                        break
+                    await asyncio.sleep(0.001)
+                assert app.state.writer._queue.qsize() >= 10
+            # The lifespan has ended: the writer stopped after storing what it had taken.
+            answers = await asyncio.gather(*tasks)
+            codes = [r.status_code for r in answers]
+            assert set(codes) <= {202, 503}
+            accepted = codes.count(202)
+            assert accepted > 0
+            async with app.router.lifespan_context(app):
+                assert await total_votes(client, pid) == accepted
+                await app.state.writer.stop()
+                r = await client.post(f"/paredoes/{pid}/votes", json=vote(a, voter_id="late"))
+                assert r.status_code == 503
+                assert "shutting down" in r.json()["detail"]
+
+
+def test_settings_fixture_is_isolated(settings: Settings) -> None:
+    assert settings.admin_token == SecretStr("test-admin-token")
