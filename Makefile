@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format clean
+.PHONY: run test lint format clean bench kafka-start kafka-stop
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,17 @@ lint: $(VENV)/.installed
 format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+## Vote benchmark: API with 2 workers on SQLite under wrk, against no-op baselines.
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench.votes
+
+## A local Apache Kafka broker (KRaft, from Maven Central jars) on 127.0.0.1:9092.
+kafka-start:
+	deploy/kafka/start.sh
+
+kafka-stop:
+	deploy/kafka/stop.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -13,12 +13,14 @@ from fastapi import FastAPI
 from config import Settings, get_settings
 from controllers import candidates, paredoes, votes
 from controllers.errors import install_error_handlers
+from controllers.fast_votes import FastVotes
 from db.engine import make_engine
 from db.migrate import upgrade_to_head
 from model.base import utcnow
 from pipeline.catalog import ParedaoCatalog
 from pipeline.group_commit import GroupCommitWriter
 from services.results import ResultsReader
+from services.voting import VotingService
 
 DESCRIPTION = """
 Voting for reality-TV elimination rounds ("paredões").
@@ -34,7 +36,6 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings.secret_bytes  # noqa: B018  (fail at start, not at the first vote)
         engine = make_engine(settings.database_url)
         writer = GroupCommitWriter(
             engine,
@@ -45,7 +46,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         )
         app.state.engine = engine
         app.state.writer = writer
-        app.state.catalog = ParedaoCatalog(engine)
+        app.state.voting = VotingService(ParedaoCatalog(engine), writer, settings.secret_bytes)
         app.state.results = ResultsReader(engine, clock, ttl_s=settings.results_cache_s)
         await writer.start()
         try:
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     app.state.settings = settings
     app.state.clock = clock
     install_error_handlers(app)
+    app.add_middleware(FastVotes)
     routers = (
         candidates.router,
         candidates.admin,

@@ -18,13 +18,17 @@ def _code_for(status_code: int) -> str:
         return "error"
 
 
-async def domain_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DomainError)
+def render_domain_error(exc: DomainError) -> JSONResponse:
     return JSONResponse(
         {"error": exc.code, "detail": jsonable_encoder(exc.detail)},
         status_code=exc.status_code,
         headers=exc.headers,
     )
+
+
+async def domain_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return render_domain_error(exc)
 
 
 async def validation_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, select, update
+from sqlalchemy import Connection, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel
 
@@ -138,12 +138,14 @@ def _rate_limit(connection: Connection, ballots: Sequence[Ballot], now: datetime
     keys = sorted({(b.paredao_id, b.voter_id) for b in ballots if b.mode == VoteMode.torcida})
     if not keys:
         return {}
-    # Make every voter's row exist, then lock them in one order (no deadlocks between writers).
-    connection.execute(
-        upsert(connection, BUDGETS).on_conflict_do_nothing(),
-        [{"paredao_id": p, "voter_id": v, "recent": ""} for p, v in keys],
-    )
-    recent: dict[tuple[int, str], tuple[int, ...]] = {}
+    if connection.dialect.name == "postgresql":
+        # Writers run concurrently there: make every voter's row exist, then lock the rows
+        # in one order (no deadlocks). SQLite runs one writer at a time, so it needs neither.
+        connection.execute(
+            upsert(connection, BUDGETS).on_conflict_do_nothing(),
+            [{"paredao_id": p, "voter_id": v, "recent": ""} for p, v in keys],
+        )
+    recent: dict[tuple[int, str], tuple[int, ...]] = dict.fromkeys(keys, ())
     for paredao_id in sorted({p for p, _ in keys}):
         voters = [v for p, v in keys if p == paredao_id]
         rows = connection.execute(
@@ -169,17 +171,72 @@ def _rate_limit(connection: Connection, ballots: Sequence[Ballot], now: datetime
         else:
             refused[i] = decision.retry_after_s
     if changed:
-        connection.execute(
-            update(BUDGETS)
-            .where(BUDGETS.c.paredao_id == bindparam("p"), BUDGETS.c.voter_id == bindparam("v"))
-            .values(recent=bindparam("r")),
-            [{"p": p, "v": v, "r": ",".join(map(str, recent[(p, v)]))} for p, v in sorted(changed)],
-        )
+        budgets = [(p, v, ",".join(map(str, recent[(p, v)]))) for p, v in sorted(changed)]
+        conflict = "ON CONFLICT (paredao_id, voter_id) DO UPDATE SET recent = excluded.recent"
+        _insert_many(connection, BUDGETS, ("paredao_id", "voter_id", "recent"), budgets, conflict)
     return refused
 
 
+def _insert_many(
+    connection: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    suffix: str = "",
+) -> None:
+    """A plain driver-level INSERT … executemany: on the hot path, SQLAlchemy's per-row
+    statement machinery costs more than the database. Values pass through each column
+    type's bind processor, so they are stored exactly as the ORM would store them."""
+    dialect = connection.dialect
+    processors = [table.c[name].type.bind_processor(dialect) for name in columns]
+    marker = "?" if dialect.paramstyle == "qmark" else "%s"
+    # Names come from our own table definitions; every value is a bound parameter.
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608
+        f"VALUES ({', '.join([marker] * len(columns))}) {suffix}"
+    )
+    prepared = [
+        tuple(v if f is None else f(v) for f, v in zip(processors, row, strict=True))
+        for row in rows
+    ]
+    connection.exec_driver_sql(sql, prepared)
+
+
+VOTE_COLUMNS = (
+    "paredao_id",
+    "vote_id",
+    "nominee_id",
+    "mode",
+    "voter_id",
+    "cpf_hash",
+    "accepted_at",
+)
+
+
 def _insert_votes(connection: Connection, ballots: Sequence[Ballot], now: datetime) -> set[Any]:
-    """Insert the votes; the (paredão, vote_id) of the rows actually inserted."""
+    """Insert the votes; the (paredão, vote_id) of the rows actually inserted.
+
+    A voto da torcida can conflict with nothing when its vote_id was made here (a fresh
+    UUIDv7), or on SQLite, where this transaction is the only writer and replays were
+    already answered: those go in with a plain INSERT. The others may meet a unique index
+    and go in with ON CONFLICT DO NOTHING … RETURNING, which tells which rows went in.
+    """
+    sole_writer = connection.dialect.name == "sqlite"
+    plain = [b for b in ballots if b.cpf_hash is None and (sole_writer or not b.client_vote_id)]
+    if plain:
+        _insert_many(
+            connection,
+            VOTES,
+            VOTE_COLUMNS,
+            [
+                (b.paredao_id, b.vote_id, b.nominee_id, b.mode.value, b.voter_id, None, now)
+                for b in sorted(plain, key=lambda b: b.vote_id)
+            ],
+        )
+    inserted = {(b.paredao_id, b.vote_id) for b in plain}
+    checked = [b for b in ballots if (b.paredao_id, b.vote_id) not in inserted]
+    if not checked:
+        return inserted
     rows = [
         {
             "paredao_id": b.paredao_id,
@@ -190,14 +247,14 @@ def _insert_votes(connection: Connection, ballots: Sequence[Ballot], now: dateti
             "cpf_hash": b.cpf_hash,
             "accepted_at": now,
         }
-        for b in sorted(ballots, key=lambda b: (b.paredao_id, b.cpf_hash or "", b.vote_id))
+        for b in sorted(checked, key=lambda b: (b.paredao_id, b.cpf_hash or "", b.vote_id))
     ]
     statement = (
         upsert(connection, VOTES)
         .on_conflict_do_nothing()
         .returning(VOTES.c.paredao_id, VOTES.c.vote_id)
     )
-    return {(r.paredao_id, r.vote_id) for r in connection.execute(statement, rows)}
+    return inserted | {(r.paredao_id, r.vote_id) for r in connection.execute(statement, rows)}
 
 
 def _add_to_tally(connection: Connection, ballots: Iterable[Ballot], now: datetime) -> None:

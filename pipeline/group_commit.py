@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from db.engine import writer_engine
+from db.engine import WriterTurn, writer_engine
 from db.votes import Outcome, write_batch
 from model.errors import DomainError, Unavailable
 from pipeline.ballot import Accepted, Ballot
@@ -37,6 +37,7 @@ class GroupCommitWriter:
         queue_size: int = 10_000,
     ) -> None:
         self._engine = writer_engine(engine)
+        self._turn = WriterTurn(engine)
         self._clock = clock
         self._max_batch = max_batch
         self._max_wait_s = max_wait_s
@@ -56,6 +57,7 @@ class GroupCommitWriter:
         await self._queue.put(_STOP)
         await self._task
         self._task = None
+        self._turn.close()
 
     async def submit(self, ballot: Ballot) -> Accepted:
         """Store `ballot`; returns once it is committed, or raises the refusal."""
@@ -118,7 +120,7 @@ class GroupCommitWriter:
     def _write(self, ballots: list[Ballot]) -> list[Outcome]:
         for attempt in range(1, TRANSIENT_RETRIES + 1):
             try:
-                with self._engine.begin() as connection:
+                with self._turn, self._engine.begin() as connection:
                     return write_batch(connection, ballots, self._clock())
             except OperationalError as exc:  # deadlock, serialization failure, lock timeout
                 if attempt == TRANSIENT_RETRIES or not _transient(exc):

@@ -525,3 +525,49 @@ class TestRecount:
                 "recount": 1,
             }
         ]
+
+
+class TestLeanPath:
+    """The lean ASGI path and the documented FastAPI route answer alike."""
+
+    async def test_other_content_type_is_left_to_the_route(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        r = await client.post(
+            f"/paredoes/{p['id']}/votes",
+            content=b'{"nominee_id": 1, "mode": "torcida", "voter_id": "v"}',
+            headers={"Content-Type": "text/plain"},
+        )
+        assert r.status_code == 422
+        assert r.json()["error"] == "validation_error"
+
+    async def test_the_route_itself_casts_votes(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        # A JSON media type other than application/json skips the lean path.
+        p = await open_paredao()
+        body = vote(nominees(p)[0], vote_id=str(uuid.uuid4()))
+        via_route = await client.post(
+            f"/paredoes/{p['id']}/votes",
+            json=body,
+            headers={"Content-Type": "application/vote+json"},
+        )
+        assert via_route.status_code == 202
+        via_lean_path = await cast(client, p["id"], body)
+        assert via_lean_path.json() == via_route.json()
+        r = await client.post(
+            f"/paredoes/{p['id']}/votes",
+            json={**body, "voter_id": "someone-else"},
+            headers={"Content-Type": "application/vote+json"},
+        )
+        assert r.status_code == 409  # same vote_id, different body: the same rule on both paths
+
+    async def test_huge_body_is_refused_not_truncated(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        body = vote(nominees(p)[0], captcha_token="x" * 20_000)
+        r = await cast(client, p["id"], body)
+        assert r.status_code == 422
+        assert r.json()["detail"][0]["loc"] == ["body", "captcha_token"]

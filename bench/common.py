@@ -1,0 +1,86 @@
+"""Starting servers and running wrk for the benchmarks (loopback only, bounded in time)."""
+
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+ADMIN_TOKEN = secrets.token_urlsafe(16)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """`uvicorn APP` with N workers on a free loopback port, as a user would run it."""
+
+    def __init__(self, app: str, workers: int, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [
+            sys.executable, "-m", "uvicorn", app,
+            "--host", "127.0.0.1", "--port", str(self.port),
+            "--workers", str(workers), "--no-access-log", "--log-level", "warning",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})})
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(self.url + "/", timeout=1)
+                time.sleep(1.0)  # let every worker finish its start
+                return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"{app} did not start")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.stop()
+
+
+def wrk(
+    url: str, script: str, connections: int, duration_s: int, env: dict[str, str]
+) -> dict[str, float]:
+    """Run wrk (2 threads) and parse the RESULT line our Lua scripts print."""
+    threads = min(2, connections)
+    env = {"RUN_ID": str(secrets.randbelow(2**40)), **env}
+    command = [
+        "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--timeout", "10s",
+        "-s", str(BENCH / script), url,
+    ]  # fmt: skip
+    out = subprocess.run(
+        command,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=duration_s + 60,
+    ).stdout
+    match = re.search(r"^RESULT (.*)$", out, re.M)
+    if match is None:
+        raise RuntimeError(f"wrk printed no RESULT line:\n{out}")
+    return {k: float(v) for k, v in (pair.split("=") for pair in match.group(1).split())}
