@@ -17,7 +17,11 @@ from model.errors import Unauthorized
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_settings_dep(request: Request) -> Settings:
+# The dependencies that do no I/O are `async def`, so FastAPI runs them on the event loop
+# instead of sending each one through the threadpool.
+
+
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -40,7 +44,7 @@ def get_session(request: Request) -> Iterator[Session]:
             raise
 
 
-def get_now(request: Request) -> datetime:
+async def get_now(request: Request) -> datetime:
     """The current time from the app's clock (tests replace the clock)."""
     clock: Callable[[], datetime] = request.app.state.clock
     return clock()
@@ -49,7 +53,7 @@ def get_now(request: Request) -> datetime:
 _bearer = HTTPBearer(auto_error=False, description="The admin token (PAREDAO_ADMIN_TOKEN).")
 
 
-def require_admin(
+async def require_admin(
     settings: Annotated[Settings, Depends(get_settings_dep)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:

@@ -1,0 +1,145 @@
+"""Read benchmark: results and stats latency with millions of stored votes, idle and under a
+vote burst.
+
+Seeds a paredão with N votes straight into SQLite (raw rows plus the tally they roll up
+into, spread over 72 UTC hours), starts the API as a user would, and loads
+GET /paredoes/{id}/results and GET /paredoes/{id}/stats with wrk, then results again while
+another wrk sends votes. Also times one recount (the audit that does read every vote).
+
+    .venv/bin/python -m bench.reads [--votes 10000000] [--duration 10]
+"""
+
+import argparse
+import hashlib
+import sqlite3
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from bench.common import ADMIN_TOKEN, Server, wrk
+from bench.votes import ADMIN, open_paredao
+from db.migrate import upgrade_to_head
+
+START = datetime(2026, 11, 18, 22, 0, tzinfo=UTC)
+HOURS = 72
+
+
+def seed(path: Path, pid: int, nominees: list[int], total: int) -> None:
+    """Insert `total` votes and the matching tally, in chunks, in one transaction each."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")  # seeding only; the API runs with FULL
+    tally: Counter[tuple[int, str, str]] = Counter()
+    chunk = 200_000
+    started = time.monotonic()
+    for first in range(0, total, chunk):
+        rows = []
+        for i in range(first, min(first + chunk, total)):
+            at = START + timedelta(seconds=i * HOURS * 3600 // total)
+            nominee = nominees[(i * 7 + i // 3) % len(nominees)]
+            mode = "unico" if i % 5 == 0 else "torcida"
+            cpf_hash = hashlib.sha256(str(i).encode()).hexdigest() if mode == "unico" else None
+            vote_id = uuid.UUID(int=(int(at.timestamp() * 1000) << 80) | (7 << 76) | i)
+            stamp = at.strftime("%Y-%m-%d %H:%M:%S.%f")
+            rows.append((pid, vote_id.hex, nominee, mode, f"seed-{i % 1_000_000}", cpf_hash, stamp))
+            tally[(nominee, mode, at.strftime("%Y-%m-%d %H:00:00.000000"))] += 1
+        db.execute("BEGIN")
+        db.executemany(
+            "INSERT INTO votes (paredao_id, vote_id, nominee_id, mode, voter_id, cpf_hash,"
+            " accepted_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        db.execute("COMMIT")
+        print(
+            f"  seeded {min(first + chunk, total):,} votes ({time.monotonic() - started:.0f} s)",
+            flush=True,
+        )
+    db.execute("BEGIN")
+    db.executemany(
+        "INSERT INTO vote_tally (paredao_id, nominee_id, mode, hour, votes) VALUES (?, ?, ?, ?, ?)",
+        [(pid, n, m, h, c) for (n, m, h), c in tally.items()],
+    )
+    db.execute("COMMIT")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--votes", type=int, default=10_000_000)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    path = Path(tempfile.mkdtemp(prefix="paredao-reads-")) / "reads.db"
+    url = f"sqlite:///{path}"
+    upgrade_to_head(url)
+    env = {
+        "DATABASE_URL": url,
+        "PAREDAO_ADMIN_TOKEN": ADMIN_TOKEN,
+        "PAREDAO_SECRET_KEY": "bench-secret",
+    }
+    with Server("main:app", 1, env) as api:
+        pid, nominees = open_paredao(api.url)
+    print(f"seeding {args.votes:,} votes into paredão {pid}")
+    seed(path, pid, nominees, args.votes)
+
+    token = {"PAREDAO_ADMIN_TOKEN": ADMIN_TOKEN}
+    with Server("main:app", args.workers, env) as api:
+        stats = httpx.get(f"{api.url}/paredoes/{pid}/stats", headers=ADMIN, timeout=60).json()
+        hourly = len(stats["hourly"])
+        print(f"stored votes per /stats: {stats['total_votes']:,}; hourly rows: {hourly}")
+        rows = []
+        for label, path_ in (
+            ("results", f"/paredoes/{pid}/results"),
+            ("stats", f"/paredoes/{pid}/stats"),
+        ):
+            r = wrk(api.url + path_, "get.lua", 64, args.duration, token)
+            rows.append((label + " (idle)", r))
+
+        # Results while a vote burst runs against the same servers.
+        burst: dict[str, dict[str, float]] = {}
+        lua_env = {"PAREDAO_ID": str(pid), "NOMINEES": ",".join(map(str, nominees))}
+        voter = threading.Thread(
+            target=lambda: burst.update(
+                votes=wrk(api.url, "vote.lua", 64, args.duration + 2, lua_env)
+            )
+        )
+        voter.start()
+        time.sleep(1)
+        rows.append(
+            (
+                "results (burst)",
+                wrk(api.url + f"/paredoes/{pid}/results", "get.lua", 16, args.duration, token),
+            )
+        )
+        voter.join()
+
+        started = time.monotonic()
+        recount = httpx.post(f"{api.url}/paredoes/{pid}/recount", headers=ADMIN, timeout=600).json()
+        recount_s = time.monotonic() - started
+
+    print()
+    print(f"{'what':<18} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-200':>8}")
+    for label, r in rows:
+        rate, p50, p99 = r["ok"] / r["duration_s"], r["p50_ms"], r["p99_ms"]
+        print(f"{label:<18} {rate:>9.0f} {p50:>8.2f} {p99:>8.2f} {r['other']:>8.0f}")
+    v = burst["votes"]
+    rate = v["accepted"] / v["duration_s"]
+    print(f"vote burst alongside: {rate:.0f} votes/s, p99 {v['p99_ms']:.2f} ms")
+    print(
+        f"recount of {recount['recount_total']:,} votes: {recount_s:.1f} s, "
+        f"matches tally: {recount['matches']}"
+    )
+
+
+if __name__ == "__main__":
+    main()
