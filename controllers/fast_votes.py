@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from controllers.errors import render_domain_error
 from model.errors import DomainError
 from services.voting import VotingService
-from views.votes import VoteCreate
+from views.votes import VoteCreate, accepted_json
 
 VOTE_PATH = re.compile(r"/paredoes/([1-9][0-9]{0,17})/votes")
 MAX_BODY = 16 * 1024
@@ -48,7 +48,7 @@ class FastVotes:
             accepted = await voting.cast(int(match[1]), vote, scope["app"].state.clock())
         except DomainError as exc:
             return await render_domain_error(exc)(scope, receive, send)
-        payload = accepted.model_dump_json().encode()
+        payload = accepted_json(accepted)
         await send(
             {
                 "type": "http.response.start",

@@ -40,7 +40,7 @@ async def cast_vote(paredao_id: int, body: VoteCreate, request: Request) -> Vote
     Served by a lean ASGI path (`controllers.fast_votes`) with the same behaviour; this
     route documents it and serves the requests the lean path hands over."""
     voting: VotingService = request.app.state.voting
-    return await voting.cast(paredao_id, body, request.app.state.clock())
+    return VoteAccepted.of(await voting.cast(paredao_id, body, request.app.state.clock()))
 
 
 @router.get(

@@ -2,10 +2,10 @@
 
 from datetime import datetime
 
-from pipeline.ballot import make_ballot
+from pipeline.ballot import Accepted, make_ballot
 from pipeline.catalog import ParedaoCatalog
 from pipeline.group_commit import GroupCommitWriter
-from views.votes import VoteAccepted, VoteCreate
+from views.votes import VoteCreate
 
 
 class VotingService:
@@ -16,7 +16,7 @@ class VotingService:
         self._writer = writer
         self._secret_key = secret_key
 
-    async def cast(self, paredao_id: int, body: VoteCreate, now: datetime) -> VoteAccepted:
+    async def cast(self, paredao_id: int, body: VoteCreate, now: datetime) -> Accepted:
         """Validate the vote against its paredão and return once it is durable (or raise)."""
         ballot = make_ballot(
             await self._catalog.get(paredao_id),
@@ -29,11 +29,4 @@ class VotingService:
             secret_key=self._secret_key,
             now=now,
         )
-        accepted = await self._writer.submit(ballot)
-        return VoteAccepted(
-            vote_id=accepted.vote_id,
-            paredao_id=accepted.paredao_id,
-            nominee_id=accepted.nominee_id,
-            mode=accepted.mode,
-            accepted_at=accepted.accepted_at,
-        )
+        return await self._writer.submit(ballot)

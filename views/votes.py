@@ -2,12 +2,13 @@
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from model.paredao import OutcomeKind, ParedaoStatus
 from model.vote import VoteMode
+from pipeline.ballot import Accepted
 
 
 class VoteCreate(BaseModel):
@@ -57,6 +58,27 @@ class VoteAccepted(BaseModel):
     nominee_id: int
     mode: VoteMode
     accepted_at: datetime = Field(description="When the vote was stored (committed).")
+
+    @classmethod
+    def of(cls, accepted: Accepted) -> Self:
+        return cls(
+            vote_id=accepted.vote_id,
+            paredao_id=accepted.paredao_id,
+            nominee_id=accepted.nominee_id,
+            mode=accepted.mode,
+            accepted_at=accepted.accepted_at,
+        )
+
+
+def accepted_json(accepted: Accepted) -> bytes:
+    """`VoteAccepted.of(accepted)` as JSON, byte for byte, without building the model: the
+    lean vote path answers thousands of these a second."""
+    at = accepted.accepted_at.isoformat().replace("+00:00", "Z")
+    return (
+        f'{{"vote_id":"{accepted.vote_id}","paredao_id":{accepted.paredao_id},'
+        f'"nominee_id":{accepted.nominee_id},"mode":"{accepted.mode.value}",'
+        f'"accepted_at":"{at}"}}'
+    ).encode()
 
 
 class Percentages(BaseModel):

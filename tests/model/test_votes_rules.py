@@ -1,5 +1,6 @@
 import base64
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import ClassVar
@@ -21,7 +22,9 @@ from model.results import (
     weights_of,
 )
 from model.vote import VoteMode
+from pipeline.ballot import Accepted
 from tests.conftest import cpf
+from views.votes import VoteAccepted, accepted_json
 
 NOW = datetime(2026, 11, 21, 22, 0, tzinfo=UTC)
 F = Fraction
@@ -203,3 +206,12 @@ class TestCaptcha:
         for bad in ("", None, "not base64!", base64.b64encode(b"[1, 2]").decode()):
             with pytest.raises(CaptchaFailed):
                 verify(bad, self.key, NOW)
+
+
+class TestAcceptedJson:
+    @pytest.mark.parametrize("microsecond", [0, 1, 123456])
+    def test_same_bytes_as_the_model(self, microsecond: int) -> None:
+        accepted = Accepted(
+            uuid.uuid4(), 7, 3, VoteMode.unico, NOW.replace(microsecond=microsecond)
+        )
+        assert accepted_json(accepted) == VoteAccepted.of(accepted).model_dump_json().encode()
