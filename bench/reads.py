@@ -98,29 +98,23 @@ def main() -> None:
         hourly = len(stats["hourly"])
         print(f"stored votes per /stats: {stats['total_votes']:,}; hourly rows: {hourly}")
         rows = []
-        for label, path_ in (
-            ("results", f"/paredoes/{pid}/results"),
-            ("stats", f"/paredoes/{pid}/stats"),
-        ):
-            r = wrk(api.url + path_, "get.lua", 64, args.duration, token)
-            rows.append((label + " (idle)", r))
+        for label in ("results", "stats"):
+            for c in (8, 64):
+                r = wrk(f"{api.url}/paredoes/{pid}/{label}", "get.lua", c, args.duration, token)
+                rows.append((f"{label} c={c}", r))
 
-        # Results while a vote burst runs against the same servers.
+        # Results while a vote burst (wrk c=64) runs against the same servers.
         burst: dict[str, dict[str, float]] = {}
         lua_env = {"PAREDAO_ID": str(pid), "NOMINEES": ",".join(map(str, nominees))}
-        voter = threading.Thread(
-            target=lambda: burst.update(
-                votes=wrk(api.url, "vote.lua", 64, args.duration + 2, lua_env)
-            )
-        )
+
+        def vote_burst() -> None:
+            burst["votes"] = wrk(api.url, "vote.lua", 64, args.duration + 2, lua_env)
+
+        voter = threading.Thread(target=vote_burst)
         voter.start()
         time.sleep(1)
-        rows.append(
-            (
-                "results (burst)",
-                wrk(api.url + f"/paredoes/{pid}/results", "get.lua", 16, args.duration, token),
-            )
-        )
+        results_url = f"{api.url}/paredoes/{pid}/results"
+        rows.append(("results c=8 burst", wrk(results_url, "get.lua", 8, args.duration, token)))
         voter.join()
 
         started = time.monotonic()
