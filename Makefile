@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format clean bench kafka-start kafka-stop
+.PHONY: run test test-postgres lint format clean bench kafka-start kafka-stop postgres-start postgres-stop
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ run: $(VENV)/.installed
 ## Lint, type-check and run the whole test suite.
 test: lint
 	$(BIN)/python -m pytest
+
+## The whole test suite again on PostgreSQL (a local server from deploy/postgres/start.sh).
+test-postgres: $(VENV)/.installed
+	deploy/postgres/start.sh
+	PAREDAO_TEST_DATABASE_URL=postgresql+psycopg://paredao:paredao@127.0.0.1:55432/paredao_test $(BIN)/python -m pytest
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -37,6 +42,13 @@ kafka-start:
 
 kafka-stop:
 	deploy/kafka/stop.sh
+
+## A local PostgreSQL on 127.0.0.1:55432 (apt install if missing); prints its DATABASE_URL.
+postgres-start:
+	deploy/postgres/start.sh
+
+postgres-stop:
+	deploy/postgres/stop.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -18,9 +18,21 @@ def is_sqlite(url: str) -> bool:
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
-    """An engine for `url`; for SQLite: WAL, synchronous=FULL, foreign keys on, busy timeout."""
+    """An engine for `url`; for SQLite: WAL, synchronous=FULL, foreign keys on, busy timeout.
+
+    For PostgreSQL: sessions in UTC (so `date_trunc('hour', timestamptz)` buckets by UTC
+    hours), and a pool per worker process of `pool_size` connections plus as many again in
+    bursts: one for the vote writer's thread, the rest for reads in the threadpool.
+    """
     if not is_sqlite(url):
-        return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        connect_args = {"options": "-c timezone=utc"} if url.startswith("postgresql") else {}
+        return create_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            connect_args=connect_args,
+        )
 
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, literal
+from sqlalchemy import ColumnElement, case, func, literal, text
 from sqlmodel import Session, col, select
 
 from db.results import freeze
@@ -53,6 +53,25 @@ def _nominees_of(session: Session, paredao_ids: Sequence[int]) -> dict[int, list
     return nominees
 
 
+def vote_partition(paredao_id: int) -> str:
+    """The name of the table holding a paredão's votes on PostgreSQL."""
+    return f"votes_p{int(paredao_id)}"
+
+
+def _create_vote_partition(session: Session, paredao_id: int) -> None:
+    """On PostgreSQL, give the paredão its own partition of `votes`, in the transaction that
+    stores the paredão; SQLite has no partitions. (Creating it locks `votes` briefly: a
+    writer's batch in flight finishes first, and the next one waits for this commit.)"""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    session.connection().execute(
+        text(
+            f"CREATE TABLE {vote_partition(paredao_id)} PARTITION OF votes "
+            f"FOR VALUES IN ({int(paredao_id)})"
+        )
+    )
+
+
 def create_paredao(session: Session, fields: dict[str, Any]) -> ParedaoWithNominees:
     """Store a paredão whose nominees are 2–4 distinct housemates (422 naming any other)."""
     nominee_ids: list[int] = fields.pop("nominee_ids")
@@ -73,6 +92,7 @@ def create_paredao(session: Session, fields: dict[str, Any]) -> ParedaoWithNomin
     session.add(paredao)
     session.flush()
     assert paredao.id is not None
+    _create_vote_partition(session, paredao.id)
     session.add_all(
         ParedaoNominee(paredao_id=paredao.id, candidate_id=candidate_id, position=position)
         for position, candidate_id in enumerate(nominee_ids)

@@ -1,7 +1,14 @@
-"""Fixtures: every test gets its own migrated SQLite file, a controllable clock and a client."""
+"""Fixtures: every test gets its own clean migrated database, a controllable clock and a client.
+
+The database is a SQLite file copied from one migrated by Alembic, or, when the environment
+sets `PAREDAO_TEST_DATABASE_URL` (a `postgresql+psycopg://` URL), that PostgreSQL database:
+migrated once per session from an empty schema, and emptied after each test. A PostgreSQL
+that is named but cannot be reached fails the run: it is never skipped.
+"""
 
 import base64
 import json
+import os
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -13,8 +20,11 @@ import pytest
 from altcha.v1 import solve_challenge
 from fastapi import FastAPI
 from pydantic import SecretStr
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import OperationalError
 
 from config import Settings
+from db.engine import make_engine
 from db.migrate import upgrade_to_head
 from main import create_app
 
@@ -43,11 +53,77 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+POSTGRES_URL = os.environ.get("PAREDAO_TEST_DATABASE_URL") or None
+ON_POSTGRES = POSTGRES_URL is not None
+skip_on_postgres = pytest.mark.skipif(ON_POSTGRES, reason="inspects the SQLite file itself")
+only_on_postgres = pytest.mark.skipif(not ON_POSTGRES, reason="PAREDAO_TEST_DATABASE_URL not set")
+
+
+def reset_postgres(url: str) -> None:
+    """Drop everything in the database's public schema (Alembic migrates it from nothing)."""
+    engine = make_engine(url, pool_size=1)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+    except OperationalError as exc:
+        pytest.fail(f"PAREDAO_TEST_DATABASE_URL is set but PostgreSQL cannot be used: {exc.orig}")
+    finally:
+        engine.dispose()
+
+
+def empty_postgres(url: str) -> None:
+    """Remove every row and every per-paredão partition, keeping the migrated schema."""
+    engine = make_engine(url, pool_size=1)
+    try:
+        with engine.begin() as connection:
+            _empty(connection)
+    finally:
+        engine.dispose()
+
+
+def _empty(connection: Connection) -> None:
+    connection.execute(text("SET lock_timeout = '10s'"))  # a leaked transaction fails loudly
+    partitions = connection.scalars(
+        text(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = to_regclass('votes') "
+            "AND pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT'"
+        )
+    ).all()
+    if partitions:
+        connection.execute(text(f"DROP TABLE {', '.join(partitions)}"))
+    tables = connection.scalars(
+        text(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition "
+            "AND c.relname <> 'alembic_version'"
+        )
+    ).all()
+    connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> str:
+    """The PostgreSQL test database, migrated to head from an empty schema (once a session)."""
+    assert POSTGRES_URL is not None
+    reset_postgres(POSTGRES_URL)
+    upgrade_to_head(POSTGRES_URL)
+    return POSTGRES_URL
+
+
 @pytest.fixture
-def database_url(migrated_template: Path, tmp_path: Path) -> str:
-    path = tmp_path / "paredao.db"
-    shutil.copyfile(migrated_template, path)
-    return f"sqlite:///{path}"
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A clean database migrated to head, for this test alone."""
+    if not ON_POSTGRES:
+        template: Path = request.getfixturevalue("migrated_template")
+        path = tmp_path / "paredao.db"
+        shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
+        return
+    url: str = request.getfixturevalue("postgres_database")
+    yield url
+    empty_postgres(url)
 
 
 @pytest.fixture

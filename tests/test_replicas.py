@@ -1,4 +1,5 @@
-"""Real server processes: two replicas on one database, and a SIGTERM during a burst."""
+"""Real server processes: two replicas on one database (SQLite file or PostgreSQL), and a
+SIGTERM during a burst."""
 
 import os
 import signal
@@ -14,7 +15,7 @@ import httpx
 import pytest
 
 from db.migrate import upgrade_to_head
-from tests.conftest import ADMIN, ADMIN_TOKEN, application, cpf
+from tests.conftest import ADMIN, ADMIN_TOKEN, ON_POSTGRES, application, cpf, empty_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,7 +71,12 @@ class Server:
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> str:
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The database the servers share: a fresh SQLite file, or the emptied PostgreSQL one."""
+    if ON_POSTGRES:
+        url: str = request.getfixturevalue("database_url")
+        empty_postgres(url)
+        return url
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     upgrade_to_head(url)
     return url

@@ -1,5 +1,7 @@
 """Alembic environment: migrates the database named by DATABASE_URL (or the caller's URL)."""
 
+import re
+
 from alembic import context
 from sqlmodel import SQLModel
 
@@ -14,6 +16,14 @@ target_metadata = SQLModel.metadata
 _ = model.candidate
 
 
+def _not_a_vote_partition(name: str | None, type_: str, _parents: object) -> bool:
+    """PostgreSQL keeps votes in one partition per paredão (made with the paredão, not by a
+    revision): autogenerate must not propose to drop them."""
+    return not (
+        type_ == "table" and name is not None and re.fullmatch(r"votes_(p\d+|default)", name)
+    )
+
+
 def run_migrations_online() -> None:
     url = config.attributes.get("database_url") or get_settings().database_url
     engine = make_engine(url)
@@ -23,6 +33,7 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=True,  # SQLite can only alter tables by copying them
             compare_type=True,
+            include_name=_not_a_vote_partition,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -1,17 +1,21 @@
-"""The group-commit writer against a real SQLite file: durability, load shedding, exactness."""
+"""The group-commit writer against a real database: durability, load shedding, exactness."""
 
 import asyncio
 import random
 import sqlite3
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
+from sqlalchemy import text
 
 from config import Settings
+from db.engine import make_engine
 from main import create_app
 from tests.conftest import ADMIN, Clock, application, cpf
 
@@ -49,6 +53,31 @@ async def recount(client: httpx.AsyncClient, pid: int) -> dict[str, Any]:
     return body
 
 
+@contextmanager
+def write_blocked(database_url: str) -> Iterator[None]:
+    """Another connection blocks every vote writer until the block ends: on SQLite it holds
+    the write lock, on PostgreSQL an exclusive lock on the tally each batch updates."""
+    if database_url.startswith("sqlite"):
+        blocker = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        return
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("LOCK TABLE vote_tally IN ACCESS EXCLUSIVE MODE"))
+            try:
+                yield
+            finally:
+                connection.rollback()
+    finally:
+        engine.dispose()
+
+
 class TestLoadShedding:
     @pytest.fixture
     def settings(self, settings: Settings) -> Settings:
@@ -58,10 +87,7 @@ class TestLoadShedding:
         self, client: httpx.AsyncClient, database_url: str
     ) -> None:
         pid, (a, _) = await open_paredao(client)
-        # Another process holds SQLite's write lock: the writer's first batch waits for it.
-        blocker = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
-        blocker.execute("BEGIN IMMEDIATE")
-        try:
+        with write_blocked(database_url):
             first = asyncio.create_task(
                 client.post(f"/paredoes/{pid}/votes", json=vote(a, voter_id="first"))
             )
@@ -79,9 +105,6 @@ class TestLoadShedding:
                 assert r.status_code == 503
                 assert r.headers["Retry-After"] == "1"
                 assert r.json()["error"] == "unavailable"
-        finally:
-            blocker.execute("ROLLBACK")
-            blocker.close()
         answers = [await first] + [await t for t in burst]
         accepted = [r for r in answers if r.status_code == 202]
         assert len(accepted) == 3
