@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Stop the local PostgreSQL started by start.sh (idempotent; from any directory).
+# Stop the local PostgreSQL started by start.sh (pg_ctl stop -m fast). Idempotent: does nothing
+# when the server is not running or the cluster does not exist. Data is kept.
+#
+# Environment (all optional): see common.sh (PGDATA_DIR, PG_BIN_DIR).
 set -euo pipefail
-script_name=stop # read by log() in common.sh
+
+script_name="stop"
 # shellcheck source=common.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/common.sh"
 
@@ -9,10 +13,12 @@ if [[ ! -f "$data_dir/PG_VERSION" ]]; then
     log "no cluster in $data_dir: nothing to stop"
     exit 0
 fi
-bin_dir="$(find_bin_dir)" || die "no PostgreSQL binaries for the cluster in $data_dir"
+bin_dir="$(find_bin_dir)" || die "pg_ctl for PostgreSQL $(cluster_major) not found under /usr/lib/postgresql (set PG_BIN_DIR)"
+
 if server_running; then
-    as_pg "$bin_dir/pg_ctl" stop -D "$data_dir" -m fast -w -t "$start_timeout" -s
+    log "stopping server on $data_dir"
+    as_pg "$bin_dir/pg_ctl" stop -D "$data_dir" -m fast -w -t 60 -s >&2
     log "stopped"
 else
-    log "not running"
+    log "server on $data_dir is not running"
 fi
