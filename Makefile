@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-postgres lint format clean bench kafka-start kafka-stop postgres-start postgres-stop
+.PHONY: run test test-postgres lint format clean bench kafka-start kafka-stop postgres-start postgres-stop browser
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ postgres-start:
 
 postgres-stop:
 	deploy/postgres/stop.sh
+
+## Debian's Chromium for the browser tests (tests/browser).
+browser:
+	deploy/browser/install.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

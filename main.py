@@ -10,9 +10,10 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from config import Settings, get_settings
-from controllers import candidates, paredoes, votes
+from controllers import candidates, pages, paredoes, votes
 from controllers.errors import install_error_handlers
 from controllers.fast_votes import FastVotes
 from db.engine import make_engine
@@ -22,6 +23,7 @@ from pipeline.catalog import ParedaoCatalog
 from pipeline.group_commit import GroupCommitWriter
 from services.results import ResultsReader
 from services.voting import VotingService
+from views.pages import STATIC_DIR, make_templates
 
 DESCRIPTION = """
 Voting for reality-TV elimination rounds ("paredões").
@@ -62,9 +64,15 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     app = FastAPI(title="Paredão", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.clock = clock
+    app.state.templates = make_templates()
     install_error_handlers(app)
     app.add_middleware(FastVotes)
     routers = (
+        # The vote page first: it shares `GET /paredoes/{id}` with the API, for browsers only.
+        pages.browser,
+        pages.public,
+        pages.production,
+        pages.production_data,
         candidates.router,
         candidates.admin,
         paredoes.router,
@@ -74,6 +82,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     )
     for router in routers:
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 
 

@@ -31,6 +31,13 @@ def _percent(value: Fraction | None) -> float | None:
     return None if value is None else round_half_up(value)
 
 
+def _without_percentages(answer: ResultsPublic) -> ResultsPublic:
+    hidden = Percentages(unico=None, torcida=None, final=None)
+    return answer.model_copy(
+        update={"nominees": [n.model_copy(update={"percent": hidden}) for n in answer.nominees]}
+    )
+
+
 class ResultsReader:
     """Reads results through a per-process cache of about a second, so that reads stay
     cheap under a vote burst; every answer says how old it is (`as_of`)."""
@@ -39,16 +46,20 @@ class ResultsReader:
         self._engine = engine
         self._clock = clock
         self._ttl_s = ttl_s
-        self._cache: dict[int, tuple[float, ResultsPublic]] = {}
+        # paredão id → (expiry, the full answer, the answer the public may see)
+        self._cache: dict[int, tuple[float, ResultsPublic, ResultsPublic]] = {}
         self._stats_cache: dict[int, tuple[float, StatsPublic]] = {}
 
-    async def results(self, paredao_id: int) -> ResultsPublic:
+    async def results(self, paredao_id: int, *, reveal: bool = False) -> ResultsPublic:
+        """The results as the public sees them: while a paredão with `show_partial_results`
+        off is open, every percentage is null. `reveal` gives the production's full view."""
         cached = self._cache.get(paredao_id)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        answer = await asyncio.to_thread(self._read_results, paredao_id)
-        self._cache[paredao_id] = (time.monotonic() + self._ttl_s, answer)
-        return answer
+        if cached is None or cached[0] <= time.monotonic():
+            answer, hidden = await asyncio.to_thread(self._read_results, paredao_id)
+            public = _without_percentages(answer) if hidden else answer
+            cached = (time.monotonic() + self._ttl_s, answer, public)
+            self._cache[paredao_id] = cached
+        return cached[1] if reveal else cached[2]
 
     async def stats(self, paredao_id: int) -> StatsPublic:
         """The production team's numbers, through the same ~1 s cache (`as_of` says how old)."""
@@ -73,16 +84,18 @@ class ResultsReader:
                 paredoes.finalize_if_due(session, paredao_id, now)
         return Session(self._engine, expire_on_commit=False)
 
-    def _read_results(self, paredao_id: int) -> ResultsPublic:
+    def _read_results(self, paredao_id: int) -> tuple[ResultsPublic, bool]:
+        """The full results, and whether the public must not see their percentages yet."""
         with self._session(paredao_id) as session:
             as_of = self._clock()
             paredao, nominees = paredoes.get_paredao(session, paredao_id)
             ids = [c.id for c in nominees if c.id is not None]
             rows = tally(ids, results.counts_of(session, paredao_id), paredao.unico_weight)
         names = {c.id: c.name for c in nominees}
-        return ResultsPublic(
+        status = effective_status(paredao.status, paredao.opens_at, paredao.closes_at, as_of)
+        answer = ResultsPublic(
             paredao_id=paredao_id,
-            status=effective_status(paredao.status, paredao.opens_at, paredao.closes_at, as_of),
+            status=status,
             total_votes=sum(sum(r.votes.values()) for r in rows),
             closes_at=paredao.closes_at,
             as_of=as_of,
@@ -100,6 +113,7 @@ class ResultsReader:
             ],
             outcome=_outcome(paredao, ids, {r.candidate_id: r.final for r in rows}),
         )
+        return answer, status == ParedaoStatus.open and not paredao.show_partial_results
 
     def _read_stats(self, paredao_id: int) -> StatsPublic:
         with self._session(paredao_id) as session:
