@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from controllers.deps import AdminDep, NowDep, SessionDep
 from db import paredoes as queries
@@ -49,7 +49,11 @@ def list_paredoes(
 
 
 @router.get("/{paredao_id}", summary="Read a paredão", responses=error_responses(404))
-def read_paredao(paredao_id: int, session: SessionDep, now: NowDep) -> ParedaoPublic:
+def read_paredao(
+    paredao_id: int, session: SessionDep, now: NowDep, response: Response
+) -> ParedaoPublic:
+    """A browser (Accept: text/html) gets the vote page at this address instead."""
+    response.headers["Vary"] = "Accept"
     paredao, nominees = queries.get_paredao(session, paredao_id)
     return ParedaoPublic.build(paredao, nominees, now)
 

@@ -123,6 +123,7 @@ class TestReadParedoes:
         r = await client.get(f"/paredoes/{created['id']}")
         assert r.status_code == 200
         assert r.json() == created
+        assert r.headers["Vary"] == "Accept"  # browsers get the vote page at this address
         r = await client.get("/paredoes/999")
         assert r.status_code == 404
         assert r.json() == {"error": "not_found", "detail": "paredão 999 does not exist"}
