@@ -8,7 +8,7 @@ from controllers.deps import AdminDep, NowDep, SessionDep
 from db import paredoes as queries
 from model.paredao import ParedaoStatus
 from views.errors import error_responses
-from views.paredoes import ParedaoCreate, ParedaoPublic, ParedoesPublic
+from views.paredoes import ParedaoCreate, ParedaoPublic, ParedaoUpdate, ParedoesPublic
 
 router = APIRouter(prefix="/paredoes", tags=["paredões"])
 admin = APIRouter(prefix="/paredoes", tags=["paredões"], dependencies=[AdminDep])
@@ -55,6 +55,20 @@ def read_paredao(
     """A browser (Accept: text/html) gets the vote page at this address instead."""
     response.headers["Vary"] = "Accept"
     paredao, nominees = queries.get_paredao(session, paredao_id)
+    return ParedaoPublic.build(paredao, nominees, now)
+
+
+@admin.patch(
+    "/{paredao_id}",
+    summary="Extend (or shorten) voting",
+    responses=error_responses(401, 404, 409, 422),
+)
+def extend_voting(
+    paredao_id: int, body: ParedaoUpdate, session: SessionDep, now: NowDep
+) -> ParedaoPublic:
+    """Move `closes_at`. A paredão that closed in a tie reopens until then (a tie is never
+    broken arbitrarily); one with a decided outcome cannot be reopened (409)."""
+    paredao, nominees = queries.extend_voting(session, paredao_id, body.closes_at, now)
     return ParedaoPublic.build(paredao, nominees, now)
 
 

@@ -10,8 +10,9 @@ from sqlmodel import Session, col, select
 from db.results import freeze
 from model.base import UTCDateTime
 from model.candidate import Candidate, CandidateStatus
-from model.errors import Invalid, NotFound
+from model.errors import Invalid, NotFound, WrongTransition
 from model.paredao import (
+    OutcomeKind,
     Paredao,
     ParedaoNominee,
     ParedaoStatus,
@@ -159,3 +160,31 @@ def finalize_if_due(session: Session, paredao_id: int, now: datetime) -> None:
     due = effective_status(paredao.status, paredao.opens_at, paredao.closes_at, now)
     if paredao.status != ParedaoStatus.closed and due == ParedaoStatus.closed:
         freeze(session, paredao, [c.id for c in nominees if c.id is not None], now)
+
+
+def extend_voting(
+    session: Session, paredao_id: int, closes_at: datetime, now: datetime
+) -> ParedaoWithNominees:
+    """Move a paredão's `closes_at` (to extend or shorten voting).
+
+    A paredão that closed in a tie is reopened until the new `closes_at`: a tie is never
+    broken arbitrarily, the production extends the vote. One that closed with a decided
+    outcome cannot be reopened (409).
+    """
+    finalize_if_due(session, paredao_id, now)
+    paredao, nominees = get_paredao(session, paredao_id, for_update=True)
+    if closes_at <= now:
+        raise Invalid("closes_at must be in the future")
+    if paredao.opens_at is not None and closes_at <= paredao.opens_at:
+        raise Invalid("closes_at must be after opens_at")
+    if paredao.status == ParedaoStatus.closed:
+        if paredao.outcome != OutcomeKind.tie:
+            raise WrongTransition(
+                f"paredão {paredao_id} is decided ({paredao.outcome}): only a tie can be extended"
+            )
+        paredao.status = ParedaoStatus.open
+        paredao.outcome = None
+        paredao.outcome_candidate_id = None
+    paredao.closes_at = closes_at
+    session.flush()
+    return paredao, nominees

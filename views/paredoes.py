@@ -77,6 +77,16 @@ class ParedaoCreate(BaseModel):
         return self
 
 
+class ParedaoUpdate(BaseModel):
+    """Move the end of voting; on a paredão that closed in a tie, this reopens the vote."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"closes_at": "2026-11-25T02:00:00Z"}]}
+    )
+
+    closes_at: AwareDatetime = Field(description="The new end of voting (in the future).")
+
+
 class NomineePublic(BaseModel):
     candidate_id: int
     name: str

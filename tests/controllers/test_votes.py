@@ -586,3 +586,64 @@ class TestLeanPath:
         r = await cast(client, p["id"], body)
         assert r.status_code == 422
         assert r.json()["detail"][0]["loc"] == ["body", "captcha_token"]
+
+
+class TestExtendVoting:
+    async def test_a_tie_is_reopened_by_extending_closes_at(
+        self, client: httpx.AsyncClient, open_paredao: Any, clock: Clock
+    ) -> None:
+        p = await open_paredao(2)
+        a, b = nominees(p)
+        for i, n in enumerate([a, b]):
+            await cast(client, p["id"], vote(n, voter_id=f"v{i}"))
+        await client.post(f"/paredoes/{p['id']}/close", headers=ADMIN)
+        assert (await results(client, p["id"]))["outcome"]["kind"] == "tie"
+
+        r = await client.patch(
+            f"/paredoes/{p['id']}", json={"closes_at": "2026-11-21T23:00:00Z"}, headers=ADMIN
+        )
+        assert r.status_code == 200
+        assert (r.json()["status"], r.json()["closes_at"]) == ("open", "2026-11-21T23:00:00Z")
+        assert (await results(client, p["id"]))["outcome"]["kind"] == "pending"
+        assert (await cast(client, p["id"], vote(a, voter_id="tiebreaker"))).status_code == 202
+
+        clock.advance(hours=1)  # closes_at passes: the next read freezes the new result
+        body = await results(client, p["id"])
+        assert body["outcome"] == {
+            "kind": "eliminated",
+            "candidate_id": a,
+            "tied_candidate_ids": [],
+        }
+        assert (await client.get(f"/candidates/{a}", headers=ADMIN)).json()[
+            "status"
+        ] == "eliminated"
+
+    async def test_a_decided_paredao_cannot_be_reopened(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao(2)
+        await cast(client, p["id"], vote(nominees(p)[0]))
+        await client.post(f"/paredoes/{p['id']}/close", headers=ADMIN)
+        r = await client.patch(
+            f"/paredoes/{p['id']}", json={"closes_at": "2026-11-21T23:00:00Z"}, headers=ADMIN
+        )
+        assert r.status_code == 409
+        assert "only a tie can be extended" in r.json()["detail"]
+
+    async def test_open_paredao_can_be_extended_but_not_into_the_past(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao(2)
+        path = f"/paredoes/{p['id']}"
+        r = await client.patch(path, json={"closes_at": "2026-11-21T21:00:00Z"}, headers=ADMIN)
+        assert r.status_code == 422
+        assert r.json()["detail"] == "closes_at must be in the future"
+        r = await client.patch(path, json={"closes_at": "2026-11-22T22:00:00Z"}, headers=ADMIN)
+        assert (r.status_code, r.json()["status"]) == (200, "open")
+        assert (
+            await client.patch(path, json={"closes_at": "2026-11-22T22:00:00Z"})
+        ).status_code == 401
+        r = await client.patch(
+            "/paredoes/999", json={"closes_at": "2026-11-22T22:00:00Z"}, headers=ADMIN
+        )
+        assert r.status_code == 404
