@@ -12,6 +12,7 @@ import argparse
 import os
 import platform
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
@@ -45,9 +46,20 @@ def open_paredao(api: str) -> tuple[int, list[int]]:
 
 
 def stored_votes(api: str, pid: int) -> int:
-    r = httpx.get(f"{api}/paredoes/{pid}/stats", headers=ADMIN, timeout=30)
-    r.raise_for_status()
-    return int(r.json()["total_votes"])
+    """The votes stored, counted from the raw rows (the recount: exact, never cached), once
+    the count has settled: requests wrk left in flight are still being stored for a moment
+    after it stops. Fails if the tally disagrees with the raw rows."""
+    previous = -1
+    while True:
+        r = httpx.post(f"{api}/paredoes/{pid}/recount", headers=ADMIN, timeout=120)
+        r.raise_for_status()
+        body = r.json()
+        if not body["matches"]:
+            raise SystemExit(f"tally and raw votes differ: {body['differences'][:5]}")
+        if body["recount_total"] == previous:
+            return previous
+        previous = body["recount_total"]
+        time.sleep(0.5)
 
 
 def main() -> None:
