@@ -152,7 +152,10 @@ def test_sigterm_during_a_burst_keeps_every_acknowledged_vote(database: str) -> 
         assert 0 < acknowledged < 3000, codes.count(0)
         assert set(codes) <= {0, 202, 503}
         stats = httpx.get(f"{reader.url}/paredoes/{pid}/stats", headers=ADMIN).json()
-        assert stats["total_votes"] == acknowledged
+        # Every acknowledged vote is stored. A request cut off by the shutdown after its vote
+        # was stored (its 202 lost on the wire) may add to the count, never more than those.
+        cut_off = codes.count(0)
+        assert acknowledged <= stats["total_votes"] <= acknowledged + cut_off
     finally:
         server.stop()
         reader.stop()
