@@ -195,10 +195,20 @@ def _insert_many(
         f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608
         f"VALUES ({', '.join([marker] * len(columns))}) {suffix}"
     )
-    prepared = [
-        tuple(v if f is None else f(v) for f, v in zip(processors, row, strict=True))
-        for row in rows
-    ]
+    # Convert each distinct value once: a batch shares one timestamp and few paredões.
+    converted: list[dict[Any, Any]] = [{} for _ in columns]
+    prepared = []
+    for row in rows:
+        values = list(row)
+        for i, process in enumerate(processors):
+            value = values[i]
+            if process is None or value is None:
+                continue
+            known = converted[i]
+            if value not in known:
+                known[value] = process(value)
+            values[i] = known[value]
+        prepared.append(tuple(values))
     connection.exec_driver_sql(sql, prepared)
 
 
@@ -230,7 +240,7 @@ def _insert_votes(connection: Connection, ballots: Sequence[Ballot], now: dateti
             VOTE_COLUMNS,
             [
                 (b.paredao_id, b.vote_id, b.nominee_id, b.mode.value, b.voter_id, None, now)
-                for b in sorted(plain, key=lambda b: b.vote_id)
+                for b in sorted(plain, key=lambda b: b.vote_id.int)
             ],
         )
     inserted = {(b.paredao_id, b.vote_id) for b in plain}
