@@ -320,8 +320,6 @@ def apply_by_form(request: Request, form: FormDep, session: SessionDep) -> Respo
         errors = candidate_field_errors(exc.errors(include_url=False))
         return _application_page(request, values, errors, status_code=422)
     except DuplicateEmail:
-        # The failed insert is undone here, so that the request's unit of work ends cleanly.
-        session.rollback()
         errors = {"email": FieldError("Já existe uma inscrição com este e-mail.")}
         return _application_page(request, values, errors, status_code=409)
     return RedirectResponse("/inscricao/enviada", status_code=303)

@@ -1,6 +1,7 @@
 """Queries on candidates."""
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -9,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from model.candidate import Candidate, CandidateStatus, check_status_change
-from model.errors import CandidateInUse, DuplicateEmail, NotFound
+from model.errors import CandidateInUse, DomainError, DuplicateEmail, NotFound
 
 
 def _like_pattern(text: str) -> str:
@@ -17,14 +18,24 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+@contextmanager
+def _enforced_by_database(session: Session, error: DomainError) -> Iterator[None]:
+    """Run the changes made in the block in a savepoint: a constraint the database enforces
+    (unique email, the nominee foreign key) becomes `error`, and only the block is undone, so
+    the request's unit of work stays usable by whoever handles the error."""
+    try:
+        with session.begin_nested():
+            yield
+    except IntegrityError as exc:
+        raise error from exc
+
+
 def create_candidate(session: Session, fields: dict[str, Any]) -> Candidate:
     """Store an application; the unique index on email, not a prior read, rejects duplicates."""
     candidate = Candidate(**fields)
-    session.add(candidate)
-    try:
-        session.flush()
-    except IntegrityError as exc:
-        raise DuplicateEmail(f"an application with email {fields['email']} already exists") from exc
+    duplicate = DuplicateEmail(f"an application with email {fields['email']} already exists")
+    with _enforced_by_database(session, duplicate):
+        session.add(candidate)
     return candidate
 
 
@@ -72,25 +83,19 @@ def update_candidate(
     candidate = get_candidate(session, candidate_id)
     if "status" in changes:
         check_status_change(candidate.status, changes["status"])
-    for name, value in changes.items():
-        setattr(candidate, name, value)
-    candidate.updated_at = now
-    try:
-        session.flush()
-    except IntegrityError as exc:
-        raise DuplicateEmail(
-            f"an application with email {changes.get('email')} already exists"
-        ) from exc
+    duplicate = DuplicateEmail(f"an application with email {changes.get('email')} already exists")
+    with _enforced_by_database(session, duplicate):
+        for name, value in changes.items():
+            setattr(candidate, name, value)
+        candidate.updated_at = now
     return candidate
 
 
 def delete_candidate(session: Session, candidate_id: int) -> None:
     """Delete a candidate; the foreign key from past nominations makes that a 409."""
     candidate = get_candidate(session, candidate_id)
-    session.delete(candidate)
-    try:
-        session.flush()
-    except IntegrityError as exc:
-        raise CandidateInUse(
-            f"candidate {candidate_id} was a nominee in a paredão and cannot be deleted"
-        ) from exc
+    in_use = CandidateInUse(
+        f"candidate {candidate_id} was a nominee in a paredão and cannot be deleted"
+    )
+    with _enforced_by_database(session, in_use):
+        session.delete(candidate)
