@@ -5,29 +5,23 @@ captcha is required); the voting window is decided in the writer's transaction.
 """
 
 import asyncio
-import time
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from db.paredoes import get_paredao
 from pipeline.ballot import ParedaoInfo
+from pipeline.ttl_cache import TtlCache
 
 
 class ParedaoCatalog:
     def __init__(self, engine: Engine, ttl_s: float = 1.0) -> None:
         self._engine = engine
-        self._ttl_s = ttl_s
-        self._cache: dict[int, tuple[float, ParedaoInfo]] = {}
+        self._cache: TtlCache[int, ParedaoInfo] = TtlCache(ttl_s)
 
     async def get(self, paredao_id: int) -> ParedaoInfo:
         """The paredão's info (raises `NotFound` for an unknown paredão)."""
-        cached = self._cache.get(paredao_id)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        info = await asyncio.to_thread(self._load, paredao_id)
-        self._cache[paredao_id] = (time.monotonic() + self._ttl_s, info)
-        return info
+        return await self._cache.get(paredao_id, lambda: asyncio.to_thread(self._load, paredao_id))
 
     def _load(self, paredao_id: int) -> ParedaoInfo:
         with Session(self._engine) as session:

@@ -1,7 +1,6 @@
 """Results, stats and the recount of a paredão, built from the tally by aggregate queries."""
 
 import asyncio
-import time
 from collections.abc import Callable
 from datetime import datetime
 from fractions import Fraction
@@ -11,9 +10,11 @@ from sqlmodel import Session
 
 from db import paredoes, results
 from db.engine import writer_engine
+from db.paredoes import ParedaoWithNominees
 from model.paredao import OutcomeKind, Paredao, ParedaoStatus, effective_status
 from model.results import Outcome, decide, round_half_up, tally
 from model.vote import VoteMode
+from pipeline.ttl_cache import TtlCache
 from views.votes import (
     HourlyVotes,
     ModeVotes,
@@ -45,50 +46,43 @@ class ResultsReader:
     def __init__(self, engine: Engine, clock: Callable[[], datetime], ttl_s: float = 1.0) -> None:
         self._engine = engine
         self._clock = clock
-        self._ttl_s = ttl_s
-        # paredão id → (expiry, the full answer, the answer the public may see)
-        self._cache: dict[int, tuple[float, ResultsPublic, ResultsPublic]] = {}
-        self._stats_cache: dict[int, tuple[float, StatsPublic]] = {}
+        # paredão id → (the full answer, the answer the public may see)
+        self.results_cache: TtlCache[int, tuple[ResultsPublic, ResultsPublic]] = TtlCache(ttl_s)
+        self.stats_cache: TtlCache[int, StatsPublic] = TtlCache(ttl_s)
 
     async def results(self, paredao_id: int, *, reveal: bool = False) -> ResultsPublic:
         """The results as the public sees them: while a paredão with `show_partial_results`
         off is open, every percentage is null. `reveal` gives the production's full view."""
-        cached = self._cache.get(paredao_id)
-        if cached is None or cached[0] <= time.monotonic():
-            answer, hidden = await asyncio.to_thread(self._read_results, paredao_id)
-            public = _without_percentages(answer) if hidden else answer
-            cached = (time.monotonic() + self._ttl_s, answer, public)
-            self._cache[paredao_id] = cached
-        return cached[1] if reveal else cached[2]
+        full, public = await self.results_cache.get(
+            paredao_id, lambda: asyncio.to_thread(self._read_results, paredao_id)
+        )
+        return full if reveal else public
 
     async def stats(self, paredao_id: int) -> StatsPublic:
         """The production team's numbers, through the same ~1 s cache (`as_of` says how old)."""
-        cached = self._stats_cache.get(paredao_id)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        answer = await asyncio.to_thread(self._read_stats, paredao_id)
-        self._stats_cache[paredao_id] = (time.monotonic() + self._ttl_s, answer)
-        return answer
+        return await self.stats_cache.get(
+            paredao_id, lambda: asyncio.to_thread(self._read_stats, paredao_id)
+        )
 
     async def recount(self, paredao_id: int) -> RecountPublic:
         return await asyncio.to_thread(self._recount, paredao_id)
 
-    def _session(self, paredao_id: int) -> Session:
-        """A read session, after freezing the paredão if its `closes_at` passed unclosed."""
-        now = self._clock()
-        with Session(self._engine) as session:
-            paredao, _ = paredoes.get_paredao(session, paredao_id)
-            due = effective_status(paredao.status, paredao.opens_at, paredao.closes_at, now)
-        if due == ParedaoStatus.closed and paredao.status != ParedaoStatus.closed:
-            with Session(writer_engine(self._engine)) as session, session.begin():
-                paredoes.finalize_if_due(session, paredao_id, now)
-        return Session(self._engine, expire_on_commit=False)
+    def _paredao(self, session: Session, paredao_id: int, now: datetime) -> ParedaoWithNominees:
+        """The paredão, frozen first if its `closes_at` has passed and nobody closed it."""
+        paredao, nominees = paredoes.get_paredao(session, paredao_id)
+        due = effective_status(paredao.status, paredao.opens_at, paredao.closes_at, now)
+        if due != ParedaoStatus.closed or paredao.status == ParedaoStatus.closed:
+            return paredao, nominees
+        with Session(writer_engine(self._engine)) as writer, writer.begin():
+            paredoes.finalize_if_due(writer, paredao_id, now)
+        session.rollback()  # end the read snapshot taken before the freeze
+        return paredoes.get_paredao(session, paredao_id)
 
-    def _read_results(self, paredao_id: int) -> tuple[ResultsPublic, bool]:
-        """The full results, and whether the public must not see their percentages yet."""
-        with self._session(paredao_id) as session:
+    def _read_results(self, paredao_id: int) -> tuple[ResultsPublic, ResultsPublic]:
+        """The full results, and what the public may see of them now."""
+        with Session(self._engine) as session:
             as_of = self._clock()
-            paredao, nominees = paredoes.get_paredao(session, paredao_id)
+            paredao, nominees = self._paredao(session, paredao_id, as_of)
             ids = [c.id for c in nominees if c.id is not None]
             rows = tally(ids, results.counts_of(session, paredao_id), paredao.unico_weight)
         names = {c.id: c.name for c in nominees}
@@ -113,12 +107,13 @@ class ResultsReader:
             ],
             outcome=_outcome(paredao, ids, {r.candidate_id: r.final for r in rows}),
         )
-        return answer, status == ParedaoStatus.open and not paredao.show_partial_results
+        hidden = status == ParedaoStatus.open and not paredao.show_partial_results
+        return answer, _without_percentages(answer) if hidden else answer
 
     def _read_stats(self, paredao_id: int) -> StatsPublic:
-        with self._session(paredao_id) as session:
+        with Session(self._engine) as session:
             as_of = self._clock()
-            _, nominees = paredoes.get_paredao(session, paredao_id)
+            _, nominees = self._paredao(session, paredao_id, as_of)
             counts = results.counts_of(session, paredao_id)
             hourly = results.hourly_of(session, paredao_id)
         per_nominee = []

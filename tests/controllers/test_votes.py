@@ -470,13 +470,13 @@ class TestResults:
     async def test_results_are_cached_for_about_a_second(
         self, app: Any, client: httpx.AsyncClient, open_paredao: Any
     ) -> None:
-        app.state.results._ttl_s = 60
+        app.state.results.results_cache.ttl_s = 60
         p = await open_paredao(2)
         first = await results(client, p["id"])
         await cast(client, p["id"], vote(nominees(p)[0]))
         assert (await results(client, p["id"])) == first  # served from the cache, with its as_of
-        app.state.results._ttl_s = 0
-        app.state.results._cache.clear()
+        app.state.results.results_cache.ttl_s = 0
+        app.state.results.results_cache.clear()
         assert (await results(client, p["id"]))["total_votes"] == 1
 
 
