@@ -90,16 +90,11 @@ class GroupCommitWriter:
                 await asyncio.sleep(self._max_wait_s)
                 stopping = self._drain_into(batch)
             await self._commit(batch)
-        # Votes queued after the stop marker (none are taken once stopping) are still stored.
-        rest: list[Pending] = []
-        self._drain_into(rest, limit=None)
-        if rest:
-            await self._commit(rest)
+        # Nothing follows the stop marker: `submit` refuses votes before it is queued.
 
-    def _drain_into(self, batch: list[Pending], limit: int | None = -1) -> bool:
-        """Move queued ballots into `batch`; True if the stop marker was met."""
-        cap = self._max_batch if limit == -1 else limit
-        while cap is None or len(batch) < cap:
+    def _drain_into(self, batch: list[Pending]) -> bool:
+        """Move queued ballots into `batch`, up to a full batch; True if the stop marker was met."""
+        while len(batch) < self._max_batch:
             try:
                 item = self._queue.get_nowait()
             except asyncio.QueueEmpty:

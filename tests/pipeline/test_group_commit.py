@@ -111,6 +111,33 @@ class TestLoadShedding:
         assert await total_votes(client, pid) == 3
 
 
+class TestFailedBatch:
+    async def test_a_batch_that_cannot_commit_is_503_and_counts_nothing(
+        self, client: httpx.AsyncClient, database_url: str
+    ) -> None:
+        pid, (a, _) = await open_paredao(client)
+        body = vote(a, voter_id="v", vote_id=str(uuid.uuid4()))
+        engine = make_engine(database_url)
+        try:
+            # The tally's table goes away under the writer: the batch's transaction fails.
+            with engine.begin() as connection:
+                connection.execute(text("ALTER TABLE vote_tally RENAME TO vote_tally_away"))
+            r = await client.post(f"/paredoes/{pid}/votes", json=body)
+            assert r.status_code == 503
+            assert r.headers["Retry-After"] == "1"
+            assert "retry with the same vote_id" in r.json()["detail"]
+            with engine.begin() as connection:
+                connection.execute(text("ALTER TABLE vote_tally_away RENAME TO vote_tally"))
+                stored = connection.execute(text("SELECT count(*) FROM votes")).scalar_one()
+            assert stored == 0  # the vote was rolled back with its batch
+        finally:
+            engine.dispose()
+        # The client retries with the same vote_id: stored and counted once.
+        r = await client.post(f"/paredoes/{pid}/votes", json=body)
+        assert r.status_code == 202
+        assert (await recount(client, pid))["recount_total"] == 1
+
+
 class TestRaceWithClose:
     async def test_every_acknowledged_vote_is_in_the_frozen_result(
         self, client: httpx.AsyncClient
