@@ -1,11 +1,12 @@
-"""The Paredão API: `app` for ASGI servers, and `python main.py` to migrate and serve."""
+"""The Paredão API: `create_app` for ASGI servers (`uvicorn --factory main:create_app`), and
+`python main.py serve|migrate` to run it."""
 
+import argparse
 import gc
 import secrets
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
 from pathlib import Path
 
 import uvicorn
@@ -13,14 +14,13 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from config import Settings, get_settings
-from controllers import candidates, pages, paredoes, votes
+from controllers import candidates, pages, paredoes, production, production_session, votes
 from controllers.errors import install_error_handlers
-from controllers.fast_votes import FastVotes
 from db.engine import make_engine
 from db.migrate import upgrade_to_head
-from model.base import utcnow
-from pipeline.catalog import ParedaoCatalog
+from model.clock import Clock, system_clock
 from pipeline.group_commit import GroupCommitWriter
+from services.catalog import ParedaoCatalog
 from services.results import ResultsReader
 from services.voting import VotingService
 from views.pages import STATIC_DIR, make_templates
@@ -33,8 +33,9 @@ Every error answers `{"error": <code>, "detail": <message>}`.
 """
 
 
-def create_app(settings: Settings | None = None, clock: Callable[[], datetime] = utcnow) -> FastAPI:
-    """Build the app; the database engine is created when it starts, not at import."""
+def create_app(settings: Settings | None = None, clock: Clock = system_clock) -> FastAPI:
+    """Build the app; the database engine and the vote sink are created when it starts, not
+    here. Every time the app reads comes from `clock` (tests pass one they move by hand)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -42,7 +43,6 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         engine = make_engine(settings.database_url)
         writer = GroupCommitWriter(
             engine,
-            clock,
             max_batch=settings.vote_batch_max,
             max_wait_s=settings.vote_batch_wait_s,
             queue_size=settings.vote_queue_size,
@@ -66,13 +66,14 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     app.state.clock = clock
     app.state.templates = make_templates()
     install_error_handlers(app)
-    app.add_middleware(FastVotes)
+    app.add_middleware(votes.LeanVotes)
     routers = (
         # The vote page first: it shares `GET /paredoes/{id}` with the API, for browsers only.
         pages.browser,
         pages.public,
-        pages.production,
-        pages.production_data,
+        production_session.router,
+        production.router,
+        production.data,
         candidates.router,
         candidates.admin,
         paredoes.router,
@@ -104,6 +105,12 @@ def ensure_env_file(path: Path = Path(".env")) -> None:
     get_settings.cache_clear()
 
 
+def migrate() -> None:
+    """Migrate the database to the newest schema (Alembic)."""
+    upgrade_to_head(get_settings().database_url)
+    print("The database is at the newest schema.", file=sys.stderr)
+
+
 def serve() -> None:
     """Migrate the database to the newest schema, then serve the API."""
     ensure_env_file()
@@ -111,7 +118,8 @@ def serve() -> None:
     upgrade_to_head(settings.database_url)
     print(f"Paredão API on http://{settings.host}:{settings.port}/docs", file=sys.stderr)
     uvicorn.run(
-        "main:app",
+        "main:create_app",
+        factory=True,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
@@ -119,14 +127,18 @@ def serve() -> None:
     )
 
 
-def __getattr__(name: str) -> FastAPI:
-    # `main:app` is built on first access, so that importing this module reads no settings.
-    if name == "app":
-        app = create_app()
-        globals()["app"] = app
-        return app
-    raise AttributeError(name)
+COMMANDS = {"serve": serve, "migrate": migrate}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python main.py [serve|migrate]` (serve when none is named)."""
+    parser = argparse.ArgumentParser(prog="python main.py", description="The Paredão API.")
+    commands = parser.add_subparsers(dest="command", metavar="command")
+    for name, command in COMMANDS.items():
+        commands.add_parser(name, help=(command.__doc__ or "").splitlines()[0])
+    args = parser.parse_args(argv)
+    COMMANDS[args.command or "serve"]()
 
 
 if __name__ == "__main__":
-    serve()
+    main()

@@ -25,13 +25,14 @@ def free_port() -> int:
 
 
 class Server:
-    """`uvicorn APP` with N workers on a free loopback port, as a user would run it."""
+    """`uvicorn APP` (APP may carry flags: "--factory main:create_app") with N workers on a
+    free loopback port, as a user would run it."""
 
     def __init__(self, app: str, workers: int, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [
-            sys.executable, "-m", "uvicorn", app,
+            sys.executable, "-m", "uvicorn", *app.split(),
             "--host", "127.0.0.1", "--port", str(self.port),
             "--workers", str(workers), "--no-access-log", "--log-level", "warning",
         ]  # fmt: skip

@@ -87,13 +87,13 @@ def main() -> None:
         "PAREDAO_ADMIN_TOKEN": ADMIN_TOKEN,
         "PAREDAO_SECRET_KEY": "bench-secret",
     }
-    with Server("main:app", 1, env) as api:
+    with Server("--factory main:create_app", 1, env) as api:
         pid, nominees = open_paredao(api.url)
     print(f"seeding {args.votes:,} votes into paredão {pid}")
     seed(path, pid, nominees, args.votes)
 
     token = {"PAREDAO_ADMIN_TOKEN": ADMIN_TOKEN}
-    with Server("main:app", args.workers, env) as api:
+    with Server("--factory main:create_app", args.workers, env) as api:
         stats = httpx.get(f"{api.url}/paredoes/{pid}/stats", headers=ADMIN, timeout=60).json()
         hourly = len(stats["hourly"])
         print(f"stored votes per /stats: {stats['total_votes']:,}; hourly rows: {hourly}")

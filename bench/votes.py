@@ -87,7 +87,7 @@ def main() -> None:
     rows: list[tuple[str, int, dict[str, float]]] = []
     all_exact = True
 
-    with Server("main:app", args.workers, env) as api:
+    with Server("--factory main:create_app", args.workers, env) as api:
         pid, nominees = open_paredao(api.url)
         lua_env = {"PAREDAO_ID": str(pid), "NOMINEES": ",".join(map(str, nominees))}
         before = stored_votes(api.url, pid)

@@ -7,7 +7,13 @@ from fastapi import APIRouter, Query, Response, status
 from controllers.deps import AdminDep, NowDep, SessionDep
 from db import candidates as queries
 from model.candidate import CandidateStatus
-from views.candidates import CandidateCreate, CandidatePublic, CandidatesPublic, CandidateUpdate
+from views.candidates import (
+    CandidateCreate,
+    CandidatePublic,
+    CandidatesPublic,
+    CandidateUpdate,
+    check_adult,
+)
 from views.errors import error_responses
 
 router = APIRouter(prefix="/candidates", tags=["candidates"])
@@ -27,9 +33,11 @@ def _dump(data: CandidateCreate | CandidateUpdate) -> dict[str, object]:
     summary="Apply to join the house",
     responses=error_responses(409, 422),
 )
-def apply(body: CandidateCreate, session: SessionDep) -> CandidatePublic:
-    """Anyone may apply; a new candidate is an `applicant`. One application per email (409)."""
-    return CandidatePublic.model_validate(queries.create_candidate(session, _dump(body)))
+def apply(body: CandidateCreate, session: SessionDep, now: NowDep) -> CandidatePublic:
+    """Anyone 18 or older may apply; a new candidate is an `applicant`. One application per
+    email (409)."""
+    check_adult(body.birth_date, now.date())
+    return CandidatePublic.model_validate(queries.create_candidate(session, _dump(body), now))
 
 
 @admin.get("", summary="List candidates", responses=error_responses(401, 422))
@@ -69,6 +77,7 @@ def update_candidate(
     candidate_id: int, body: CandidateUpdate, session: SessionDep, now: NowDep
 ) -> CandidatePublic:
     """Only the fields sent change, each validated as on application."""
+    check_adult(body.birth_date, now.date())
     candidate = queries.update_candidate(session, candidate_id, _dump(body), now)
     return CandidatePublic.model_validate(candidate)
 

@@ -1,4 +1,5 @@
-"""Dependencies shared by the routers: the unit of work, the clock and admin auth."""
+"""Dependencies shared by the routers: the app's services, the unit of work, the clock and
+admin auth. This is the one module that reads `app.state`; handlers get typed dependencies."""
 
 import hmac
 from collections.abc import Callable, Iterator
@@ -7,12 +8,16 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine, event
 from sqlmodel import Session
 
 from config import Settings
 from db.engine import writer_engine
+from model.clock import Clock
 from model.errors import Unauthorized
+from services.results import ResultsReader
+from services.voting import VotingService
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -24,6 +29,37 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+async def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+async def get_voting(request: Request) -> VotingService:
+    voting: VotingService = request.app.state.voting
+    return voting
+
+
+async def get_results(request: Request) -> ResultsReader:
+    results: ResultsReader = request.app.state.results
+    return results
+
+
+async def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+async def get_templates(request: Request) -> Jinja2Templates:
+    templates: Jinja2Templates = request.app.state.templates
+    return templates
+
+
+def after_commit(session: Session, action: Callable[[], None]) -> None:
+    """Run `action` once the request's unit of work has committed (never if it rolls back):
+    for forgetting cached reads that the commit made stale."""
+    event.listen(session, "after_commit", lambda _session: action(), once=True)
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -44,9 +80,8 @@ def get_session(request: Request) -> Iterator[Session]:
             raise
 
 
-async def get_now(request: Request) -> datetime:
+async def get_now(clock: Annotated[Clock, Depends(get_clock)]) -> datetime:
     """The current time from the app's clock (tests replace the clock)."""
-    clock: Callable[[], datetime] = request.app.state.clock
     return clock()
 
 
@@ -72,4 +107,9 @@ async def require_admin(
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 NowDep = Annotated[datetime, Depends(get_now)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+VotingDep = Annotated[VotingService, Depends(get_voting)]
+ResultsDep = Annotated[ResultsReader, Depends(get_results)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+TemplatesDep = Annotated[Jinja2Templates, Depends(get_templates)]
 AdminDep = Depends(require_admin)

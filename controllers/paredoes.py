@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from controllers.deps import AdminDep, NowDep, SessionDep
+from controllers.deps import AdminDep, NowDep, ResultsDep, SessionDep, after_commit
 from db import paredoes as queries
 from model.paredao import ParedaoStatus
 from views.errors import error_responses
@@ -22,7 +22,7 @@ admin = APIRouter(prefix="/paredoes", tags=["paredões"], dependencies=[AdminDep
 )
 def create_paredao(body: ParedaoCreate, session: SessionDep, now: NowDep) -> ParedaoPublic:
     """2 to 4 distinct housemates; 422 names any id that is not a housemate."""
-    paredao, nominees = queries.create_paredao(session, body.model_dump())
+    paredao, nominees = queries.create_paredao(session, body.model_dump(), now)
     return ParedaoPublic.build(paredao, nominees, now)
 
 
@@ -64,11 +64,12 @@ def read_paredao(
     responses=error_responses(401, 404, 409, 422),
 )
 def extend_voting(
-    paredao_id: int, body: ParedaoUpdate, session: SessionDep, now: NowDep
+    paredao_id: int, body: ParedaoUpdate, session: SessionDep, now: NowDep, results: ResultsDep
 ) -> ParedaoPublic:
     """Move `closes_at`. A paredão that closed in a tie reopens until then (a tie is never
     broken arbitrarily); one with a decided outcome cannot be reopened (409)."""
     paredao, nominees = queries.extend_voting(session, paredao_id, body.closes_at, now)
+    after_commit(session, lambda: results.forget(paredao_id))
     return ParedaoPublic.build(paredao, nominees, now)
 
 
@@ -77,9 +78,12 @@ def extend_voting(
     summary="Open voting now",
     responses=error_responses(401, 404, 409),
 )
-def open_paredao(paredao_id: int, session: SessionDep, now: NowDep) -> ParedaoPublic:
+def open_paredao(
+    paredao_id: int, session: SessionDep, now: NowDep, results: ResultsDep
+) -> ParedaoPublic:
     """`scheduled → open`; any other transition is a 409."""
     paredao, nominees = queries.change_status(session, paredao_id, ParedaoStatus.open, now)
+    after_commit(session, lambda: results.forget(paredao_id))
     return ParedaoPublic.build(paredao, nominees, now)
 
 
@@ -88,7 +92,12 @@ def open_paredao(paredao_id: int, session: SessionDep, now: NowDep) -> ParedaoPu
     summary="Close voting now",
     responses=error_responses(401, 404, 409),
 )
-def close_paredao(paredao_id: int, session: SessionDep, now: NowDep) -> ParedaoPublic:
-    """`open → closed`; any other transition is a 409."""
+def close_paredao(
+    paredao_id: int, session: SessionDep, now: NowDep, results: ResultsDep
+) -> ParedaoPublic:
+    """`open → closed`, freezing the outcome (in the answer); any other transition is a 409.
+    This worker's next results and stats show the close at once; other workers within their
+    cache time (about a second, `as_of` says how old)."""
     paredao, nominees = queries.change_status(session, paredao_id, ParedaoStatus.closed, now)
+    after_commit(session, lambda: results.forget(paredao_id))
     return ParedaoPublic.build(paredao, nominees, now)

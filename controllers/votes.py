@@ -1,19 +1,49 @@
-"""Voting: the captcha challenge, casting a vote, results (public) and stats (admin)."""
+"""Voting: the captcha challenge, casting a vote, results (public) and stats (admin).
 
+The vote has one door with two ways in. `POST /paredoes/{id}/votes` takes the live burst, and
+FastAPI's generic machinery (routing through every route, dependency solving, threadpool
+hops, response validation) costs more than storing the vote; so `LeanVotes`, an ASGI
+middleware, serves it directly: the same path, body limit, `VoteCreate` model,
+`VotingService` and 202 JSON as the documented route below. Anything it does not handle
+itself (a body that fails validation, another content type) goes on to that route with the
+body replayed, so errors and docs stay exactly those of the route.
+"""
+
+import re
 from datetime import timedelta
+from typing import Any
 
-from fastapi import APIRouter, Request, Response, status
-from pydantic import BaseModel
+from fastapi import APIRouter, Response, status
+from pydantic import BaseModel, ValidationError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from controllers.deps import AdminDep, NowDep, SettingsDep
+from controllers.deps import AdminDep, NowDep, ResultsDep, SettingsDep, VotingDep
+from controllers.errors import render_domain_error
+from model.ballot import Accepted
 from model.captcha import new_challenge
-from services.results import ResultsReader
+from model.errors import DomainError, PayloadTooLarge
 from services.voting import VotingService
 from views.errors import error_responses
-from views.votes import RecountPublic, ResultsPublic, StatsPublic, VoteAccepted, VoteCreate
+from views.votes import (
+    RecountPublic,
+    ResultsPublic,
+    StatsPublic,
+    VoteAccepted,
+    VoteCreate,
+    accepted_json,
+)
+
+VOTE_ROUTE = "/paredoes/{paredao_id}/votes"
+VOTE_PATH = re.compile(VOTE_ROUTE.replace("{paredao_id}", "([1-9][0-9]{0,17})"))
+MAX_BODY = 16 * 1024
 
 router = APIRouter(tags=["votes"])
 admin = APIRouter(tags=["votes"], dependencies=[AdminDep])
+
+
+def accepted_response(accepted: Accepted) -> Response:
+    """The 202 of an accepted vote, the same bytes from the route and the lean path."""
+    return Response(accepted_json(accepted), status_code=202, media_type="application/json")
 
 
 @router.get("/captcha/challenge", summary="Get a proof-of-work captcha challenge")
@@ -29,19 +59,20 @@ def captcha_challenge(settings: SettingsDep, now: NowDep) -> dict[str, object]:
 
 
 @router.post(
-    "/paredoes/{paredao_id}/votes",
+    VOTE_ROUTE,
     status_code=status.HTTP_202_ACCEPTED,
     summary="Cast a vote",
-    responses=error_responses(403, 404, 409, 422, 429, 503),
+    response_model=VoteAccepted,
+    responses=error_responses(403, 404, 409, 413, 422, 429, 503),
 )
-async def cast_vote(paredao_id: int, body: VoteCreate, request: Request) -> VoteAccepted:
-    """Answered only once the vote is durable (committed). Sending the same `vote_id` again
-    is answered the same way and counted once.
+async def cast_vote(paredao_id: int, body: VoteCreate, voting: VotingDep, now: NowDep) -> Response:
+    """Answered only once the vote is durable: committed (`status: counted`, the direct
+    path) or in the replicated log (`status: queued`, the Kafka path). Sending the same
+    `vote_id` again is answered the same way and counted once.
 
-    Served by a lean ASGI path (`controllers.fast_votes`) with the same behaviour; this
-    route documents it and serves the requests the lean path hands over."""
-    voting: VotingService = request.app.state.voting
-    return VoteAccepted.of(await voting.cast(paredao_id, body, request.app.state.clock()))
+    Served by a lean ASGI path with the same behaviour; this route documents it and serves
+    the requests the lean path hands over."""
+    return accepted_response(await voting.cast(paredao_id, body, now))
 
 
 @router.get(
@@ -50,9 +81,8 @@ async def cast_vote(paredao_id: int, body: VoteCreate, request: Request) -> Vote
     response_model=ResultsPublic,
     responses=error_responses(404),
 )
-async def read_results(paredao_id: int, request: Request) -> Response:
+async def read_results(paredao_id: int, reader: ResultsDep) -> Response:
     """Percentages per mode and final (weighted), and the outcome once closed; may be ~1 s old."""
-    reader: ResultsReader = request.app.state.results
     return _json(await reader.results(paredao_id))
 
 
@@ -62,8 +92,7 @@ async def read_results(paredao_id: int, request: Request) -> Response:
     response_model=StatsPublic,
     responses=error_responses(401, 404),
 )
-async def read_stats(paredao_id: int, request: Request) -> Response:
-    reader: ResultsReader = request.app.state.results
+async def read_stats(paredao_id: int, reader: ResultsDep) -> Response:
     return _json(await reader.stats(paredao_id))
 
 
@@ -78,7 +107,87 @@ def _json(answer: BaseModel) -> Response:
     summary="Recount from the raw votes",
     responses=error_responses(401, 404),
 )
-async def recount(paredao_id: int, request: Request) -> RecountPublic:
+async def recount(paredao_id: int, reader: ResultsDep) -> RecountPublic:
     """Count every vote row again and report whether it matches the tally."""
-    reader: ResultsReader = request.app.state.results
     return await reader.recount(paredao_id)
+
+
+# --- the lean way in ---------------------------------------------------------------------------
+
+
+class LeanVotes:
+    """Serves `POST /paredoes/{id}/votes` ahead of FastAPI's routing (see the module doc)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        match = VOTE_PATH.fullmatch(scope["path"])
+        if match is None:
+            return await self.app(scope, receive, send)
+        if not _is_json(scope):  # the route answers (415/422), within the same body limit
+            body, complete = await _read_body(receive)
+            if not complete:
+                return await render_domain_error(_too_large())(scope, receive, send)
+            return await self.app(scope, _replay(body, receive, more=False), send)
+
+        body, complete = await _read_body(receive)
+        if not complete:
+            return await render_domain_error(_too_large())(scope, receive, send)
+        try:
+            vote = VoteCreate.model_validate_json(body)
+        except ValidationError:
+            return await self.app(scope, _replay(body, receive, more=False), send)
+
+        state = scope["app"].state
+        voting: VotingService = state.voting
+        try:
+            accepted = await voting.cast(int(match[1]), vote, state.clock())
+        except DomainError as exc:
+            return await render_domain_error(exc)(scope, receive, send)
+        await accepted_response(accepted)(scope, receive, send)
+
+
+def _is_json(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return bool(value.split(b";")[0].strip().lower() == b"application/json")
+    return False
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, bool]:
+    """The request body, and False if it grew past MAX_BODY (then only what was read)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away
+            return b"".join(chunks), False
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), True
+        if size > MAX_BODY:
+            return b"".join(chunks), False
+
+
+def _too_large() -> DomainError:
+    return PayloadTooLarge(f"a vote is a small JSON object: at most {MAX_BODY} bytes")
+
+
+def _replay(body: bytes, receive: Receive, *, more: bool) -> Receive:
+    """A `receive` that first gives back the body already read, then the rest of the stream."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            message: dict[str, Any] = {"type": "http.request", "body": body, "more_body": more}
+            return message
+        return await receive()
+
+    return replay

@@ -30,9 +30,10 @@ def _enforced_by_database(session: Session, error: DomainError) -> Iterator[None
         raise error from exc
 
 
-def create_candidate(session: Session, fields: dict[str, Any]) -> Candidate:
-    """Store an application; the unique index on email, not a prior read, rejects duplicates."""
-    candidate = Candidate(**fields)
+def create_candidate(session: Session, fields: dict[str, Any], now: datetime) -> Candidate:
+    """Store an application made at `now`; the unique index on email, not a prior read,
+    rejects duplicates."""
+    candidate = Candidate(**fields, created_at=now, updated_at=now)
     duplicate = DuplicateEmail(f"an application with email {fields['email']} already exists")
     with _enforced_by_database(session, duplicate):
         session.add(candidate)

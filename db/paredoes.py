@@ -73,8 +73,9 @@ def _create_vote_partition(session: Session, paredao_id: int) -> None:
     )
 
 
-def create_paredao(session: Session, fields: dict[str, Any]) -> ParedaoWithNominees:
-    """Store a paredão whose nominees are 2–4 distinct housemates (422 naming any other)."""
+def create_paredao(session: Session, fields: dict[str, Any], now: datetime) -> ParedaoWithNominees:
+    """Store a paredão, created at `now`, whose nominees are 2–4 distinct housemates (422
+    naming any other)."""
     nominee_ids: list[int] = fields.pop("nominee_ids")
     found = {
         c.id: c
@@ -89,7 +90,7 @@ def create_paredao(session: Session, fields: dict[str, Any]) -> ParedaoWithNomin
                 f"nominee {candidate_id} ({candidate.name}) is not a housemate "
                 f"(status '{candidate.status}')"
             )
-    paredao = Paredao(**fields)
+    paredao = Paredao(**fields, created_at=now)
     session.add(paredao)
     session.flush()
     assert paredao.id is not None

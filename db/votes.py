@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel
 
+from model.ballot import Accepted, Ballot
 from model.errors import (
     CaptchaFailed,
     CPFAlreadyVoted,
@@ -23,10 +24,9 @@ from model.errors import (
     VoteIdReused,
     VotingNotOpen,
 )
-from model.paredao import Paredao, ParedaoStatus, effective_status
+from model.paredao import Paredao, ParedaoStatus, status_at_cast
 from model.ratelimit import admit
 from model.vote import SpentCaptcha, TorcidaBudget, Vote, VoteMode, VoteTally
-from pipeline.ballot import Accepted, Ballot
 
 Outcome = Accepted | DomainError
 
@@ -102,20 +102,22 @@ def _reused(ballot: Ballot) -> VoteIdReused:
     return VoteIdReused(f"vote_id {ballot.vote_id} was already used for a different vote")
 
 
-def _windows(
-    connection: Connection, paredao_ids: set[int], now: datetime
-) -> dict[int, ParedaoStatus]:
-    """Each paredão's effective status now; on PostgreSQL the rows are share-locked, so a
-    concurrent close waits for this batch and counts it (or this batch sees it closed)."""
+def _schedules(connection: Connection, paredao_ids: set[int]) -> dict[int, Any]:
+    """Each paredão's stored status and schedule; on PostgreSQL the rows are share-locked, so
+    a concurrent close waits for this batch and counts it (or this batch sees it closed)."""
     statement = select(
         PAREDOES.c.id, PAREDOES.c.status, PAREDOES.c.opens_at, PAREDOES.c.closes_at
     ).where(PAREDOES.c.id.in_(paredao_ids))
     if connection.dialect.name == "postgresql":
         statement = statement.with_for_update(read=True)
-    return {
-        row.id: effective_status(ParedaoStatus(row.status), row.opens_at, row.closes_at, now)
-        for row in connection.execute(statement)
-    }
+    return {row.id: row for row in connection.execute(statement)}
+
+
+def _window_at(schedule: Any, cast_at: datetime) -> ParedaoStatus:
+    """The paredão's status for a vote cast at `cast_at` (a stored close always wins)."""
+    return status_at_cast(
+        ParedaoStatus(schedule.status), schedule.opens_at, schedule.closes_at, cast_at
+    )
 
 
 def _spend_captchas(connection: Connection, ballots: Sequence[Ballot]) -> set[int]:
@@ -142,8 +144,9 @@ def _spend_captchas(connection: Connection, ballots: Sequence[Ballot]) -> set[in
     return refused
 
 
-def _rate_limit(connection: Connection, ballots: Sequence[Ballot], now: datetime) -> dict[int, int]:
-    """Apply the voto-da-torcida limit in order; the indexes of refused ballots → Retry-After."""
+def _rate_limit(connection: Connection, ballots: Sequence[Ballot]) -> dict[int, int]:
+    """Apply the voto-da-torcida limit in order, each vote at the time it was cast; the
+    indexes of refused ballots → Retry-After."""
     keys = sorted({(b.paredao_id, b.voter_id) for b in ballots if b.mode == VoteMode.torcida})
     if not keys:
         return {}
@@ -173,14 +176,13 @@ def _rate_limit(connection: Connection, ballots: Sequence[Ballot], now: datetime
         for voter_id, times in rows:
             recent[(paredao_id, voter_id)] = tuple(int(t) for t in times.split(",") if t)
 
-    now_ms = _epoch_ms(now)
     refused: dict[int, int] = {}
     changed: set[tuple[int, str]] = set()
     for i, b in enumerate(ballots):
         if b.mode != VoteMode.torcida:
             continue
         key = (b.paredao_id, b.voter_id)
-        decision = admit(recent[key], now_ms)
+        decision = admit(recent[key], _epoch_ms(b.cast_at))
         if decision.allowed:
             recent[key] = decision.recent
             changed.add(key)
@@ -211,7 +213,7 @@ def _insert_many(
         f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608
         f"VALUES ({', '.join([marker] * len(columns))}) {suffix}"
     )
-    # Convert each distinct value once: a batch shares one timestamp and few paredões.
+    # Convert each distinct value once: a batch shares few paredões, nominees and modes.
     converted: list[dict[Any, Any]] = [{} for _ in columns]
     prepared = []
     for row in rows:
@@ -239,7 +241,7 @@ VOTE_COLUMNS = (
 )
 
 
-def _insert_votes(connection: Connection, ballots: Sequence[Ballot], now: datetime) -> set[Any]:
+def _insert_votes(connection: Connection, ballots: Sequence[Ballot]) -> set[Any]:
     """Insert the votes; the (paredão, vote_id) of the rows actually inserted.
 
     A voto da torcida can conflict with nothing when its vote_id was made here (a fresh
@@ -255,7 +257,7 @@ def _insert_votes(connection: Connection, ballots: Sequence[Ballot], now: dateti
             VOTES,
             VOTE_COLUMNS,
             [
-                (b.paredao_id, b.vote_id, b.nominee_id, b.mode.value, b.voter_id, None, now)
+                (b.paredao_id, b.vote_id, b.nominee_id, b.mode.value, b.voter_id, None, b.cast_at)
                 for b in sorted(plain, key=lambda b: b.vote_id.int)
             ],
         )
@@ -268,18 +270,18 @@ def _insert_votes(connection: Connection, ballots: Sequence[Ballot], now: dateti
         # Arrays unnested into rows: one constant, preparable statement for the batch.
         result = connection.exec_driver_sql(
             "INSERT INTO votes (paredao_id, vote_id, nominee_id, mode, voter_id, cpf_hash,"
-            " accepted_at) SELECT p, v, n, m, w, c, %s FROM unnest("
+            " accepted_at) SELECT p, v, n, m, w, c, a FROM unnest("
             "%s::integer[], %s::uuid[], %s::integer[], %s::varchar[], %s::varchar[],"
-            " %s::varchar[]) AS t(p, v, n, m, w, c)"
+            " %s::varchar[], %s::timestamptz[]) AS t(p, v, n, m, w, c, a)"
             " ON CONFLICT DO NOTHING RETURNING paredao_id, vote_id",
             (
-                now,
                 [b.paredao_id for b in checked],
                 [b.vote_id for b in checked],
                 [b.nominee_id for b in checked],
                 [b.mode.value for b in checked],
                 [b.voter_id for b in checked],
                 [b.cpf_hash for b in checked],
+                [b.cast_at for b in checked],
             ),
         )
         return inserted | {(r.paredao_id, r.vote_id) for r in result}
@@ -291,7 +293,7 @@ def _insert_votes(connection: Connection, ballots: Sequence[Ballot], now: dateti
             "mode": b.mode.value,
             "voter_id": b.voter_id,
             "cpf_hash": b.cpf_hash,
-            "accepted_at": now,
+            "accepted_at": b.cast_at,
         }
         for b in checked
     ]
@@ -303,8 +305,11 @@ def _insert_votes(connection: Connection, ballots: Sequence[Ballot], now: dateti
     return inserted | {(r.paredao_id, r.vote_id) for r in connection.execute(statement, rows)}
 
 
-def _add_to_tally(connection: Connection, ballots: Iterable[Ballot], now: datetime) -> None:
-    counts = Counter((b.paredao_id, b.nominee_id, b.mode.value) for b in ballots)
+def _add_to_tally(connection: Connection, ballots: Iterable[Ballot]) -> None:
+    """Count each stored vote in the hour (UTC) it was cast."""
+    counts = Counter(
+        (b.paredao_id, b.nominee_id, b.mode.value, hour_of(b.cast_at)) for b in ballots
+    )
     if not counts:
         return
     statement = upsert(connection, TALLY)
@@ -312,18 +317,20 @@ def _add_to_tally(connection: Connection, ballots: Iterable[Ballot], now: dateti
         index_elements=[TALLY.c.paredao_id, TALLY.c.nominee_id, TALLY.c.mode, TALLY.c.hour],
         set_={"votes": TALLY.c.votes + statement.excluded.votes},
     )
-    hour = hour_of(now)
     connection.execute(
         statement,
         [
             {"paredao_id": p, "nominee_id": n, "mode": m, "hour": hour, "votes": c}
-            for (p, n, m), c in sorted(counts.items())
+            for (p, n, m, hour), c in sorted(counts.items())
         ],
     )
 
 
-def write_batch(connection: Connection, ballots: Sequence[Ballot], now: datetime) -> list[Outcome]:
+def write_batch(connection: Connection, ballots: Sequence[Ballot]) -> list[Outcome]:
     """Decide and store a batch of ballots inside the caller's transaction.
+
+    Each ballot is judged at the moment it was cast (`cast_at`: the voting window, the rate
+    limit, the hour it counts in), so a vote's fate does not depend on how long it waited.
 
     Returns one outcome per ballot, in order: `Accepted` (stored now, or a replay of a stored
     vote) or the `DomainError` that refuses it. Nothing here commits.
@@ -347,14 +354,14 @@ def write_batch(connection: Connection, ballots: Sequence[Ballot], now: datetime
         if row is not None and i not in echoes:
             outcomes[i] = _replay_outcome(b, row)
 
-    windows = _windows(connection, {b.paredao_id for b in ballots}, now)
+    schedules = _schedules(connection, {b.paredao_id for b in ballots})
     for i, b in enumerate(ballots):
         if outcomes[i] is not None or i in echoes:
             continue
-        window = windows.get(b.paredao_id)
-        if window is None:
+        schedule = schedules.get(b.paredao_id)
+        if schedule is None:
             outcomes[i] = NotFound(f"paredão {b.paredao_id} does not exist")
-        elif window != ParedaoStatus.open:
+        elif (window := _window_at(schedule, b.cast_at)) != ParedaoStatus.open:
             outcomes[i] = VotingNotOpen(f"voting in paredão {b.paredao_id} is {window}, not open")
 
     def pending() -> list[int]:
@@ -365,18 +372,18 @@ def write_batch(connection: Connection, ballots: Sequence[Ballot], now: datetime
         outcomes[todo[i]] = CaptchaFailed("this captcha was already used: solve a new one")
 
     todo = pending()
-    for i, wait in _rate_limit(connection, [ballots[i] for i in todo], now).items():
+    for i, wait in _rate_limit(connection, [ballots[i] for i in todo]).items():
         outcomes[todo[i]] = RateLimited(
             f"at most 10 votos da torcida a minute: try again in {wait} s", retry_after_s=wait
         )
 
     todo = pending()
-    inserted = _insert_votes(connection, [ballots[i] for i in todo], now) if todo else set()
+    inserted = _insert_votes(connection, [ballots[i] for i in todo]) if todo else set()
     for i in todo:
         b = ballots[i]
         key = (b.paredao_id, b.vote_id)
         if key in inserted:
-            outcomes[i] = Accepted(b.vote_id, b.paredao_id, b.nominee_id, b.mode, now)
+            outcomes[i] = Accepted(b.vote_id, b.paredao_id, b.nominee_id, b.mode, b.cast_at)
             continue
         # Not inserted: another writer stored the same vote_id since we looked (PostgreSQL),
         # or, for a voto único, this CPF already voted.
@@ -389,7 +396,7 @@ def write_batch(connection: Connection, ballots: Sequence[Ballot], now: datetime
             raise RuntimeError(f"vote {b.vote_id} was neither stored nor in conflict")
     # Only the rows inserted now count; echoes of them in this batch are not in `todo`.
     counted = [ballots[i] for i in todo if (ballots[i].paredao_id, ballots[i].vote_id) in inserted]
-    _add_to_tally(connection, counted, now)
+    _add_to_tally(connection, counted)
 
     for i, first in echoes.items():
         original = outcomes[first]

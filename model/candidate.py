@@ -5,7 +5,7 @@ from enum import StrEnum
 
 from sqlmodel import Column, Field, SQLModel
 
-from model.base import UTCDateTime, enum_type, utcnow
+from model.base import UTCDateTime, enum_type
 from model.errors import WrongTransition
 
 # The 26 states and the Federal District.
@@ -63,9 +63,5 @@ class Candidate(SQLModel, table=True):
         default=CandidateStatus.applicant,
         sa_column=Column(enum_type(CandidateStatus), nullable=False, index=True),
     )
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
-    )
-    updated_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
-    )
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

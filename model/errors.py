@@ -88,3 +88,36 @@ class Unavailable(DomainError):
 
     def __init__(self, detail: Any, retry_after_s: int = 1) -> None:
         super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
+
+
+# --- errors of the web pages' forms and the production session ---------------------------------
+
+
+class UnsupportedForm(DomainError):
+    status_code = 415
+    code = "unsupported_form"
+
+
+class NomineeMissing(Invalid):
+    code = "nominee_missing"
+
+
+class CPFMissing(Invalid):
+    code = "cpf_missing"
+
+
+class CaptchaNeedsJavaScript(Forbidden):
+    code = "captcha_needs_javascript"
+
+
+class LoginRequired(Unauthorized):
+    code = "login_required"
+
+
+class CSRFFailed(Forbidden):
+    code = "csrf_failed"
+
+
+class PayloadTooLarge(DomainError):
+    status_code = 413
+    code = "payload_too_large"

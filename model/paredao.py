@@ -5,7 +5,7 @@ from enum import StrEnum
 
 from sqlmodel import Column, Field, ForeignKey, Integer, SQLModel
 
-from model.base import UTCDateTime, enum_type, utcnow
+from model.base import UTCDateTime, enum_type
 from model.errors import WrongTransition
 
 MIN_NOMINEES = 2
@@ -49,6 +49,19 @@ def effective_status(
     return ParedaoStatus.scheduled
 
 
+def status_at_cast(
+    stored: ParedaoStatus,
+    opens_at: datetime | None,
+    closes_at: datetime | None,
+    cast_at: datetime,
+) -> ParedaoStatus:
+    """The status that decides a vote cast at `cast_at`: a vote counts only inside
+    `[opens_at, closes_at)` and while the paredão is not closed, however late it is stored."""
+    if opens_at is not None and cast_at < opens_at and stored != ParedaoStatus.closed:
+        return ParedaoStatus.scheduled
+    return effective_status(stored, opens_at, closes_at, cast_at)
+
+
 def check_transition(current: ParedaoStatus, new: ParedaoStatus) -> None:
     """Only `scheduled → open` and `open → closed` exist; anything else is a 409."""
     allowed = {
@@ -75,9 +88,7 @@ class Paredao(SQLModel, table=True):
     unico_weight: float = Field(default=0.5, ge=0.0, le=1.0)
     require_captcha: bool = True
     show_partial_results: bool = True
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
-    )
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     # Frozen when the paredão is closed (by an admin, or on the first read after closes_at).
     outcome: OutcomeKind | None = Field(
         default=None, sa_column=Column(enum_type(OutcomeKind), nullable=True)

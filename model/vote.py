@@ -15,6 +15,12 @@ class VoteMode(StrEnum):
     torcida = "torcida"  # unlimited, at most 10 a minute per voter
 
 
+class VoteStatus(StrEnum):
+    queued = "queued"  # in the durable log, not decided yet (the Kafka path)
+    counted = "counted"  # stored and in the tally
+    refused = "refused"  # decided against, with a reason
+
+
 class Vote(SQLModel, table=True):
     """One accepted vote. Keyed by paredão first, so a round can be archived or dropped whole."""
 

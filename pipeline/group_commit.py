@@ -8,17 +8,15 @@ an acknowledged vote is durable. While a batch commits, the next one gathers.
 
 import asyncio
 import logging
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from db.engine import WriterTurn, writer_engine
 from db.votes import Outcome, write_batch
+from model.ballot import Accepted, Ballot
 from model.errors import DomainError, Unavailable
-from pipeline.ballot import Accepted, Ballot
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +26,11 @@ TRANSIENT_RETRIES = 3
 
 
 class GroupCommitWriter:
+    """The direct path's `VoteSink`: a vote is answered once the batch holding it committed."""
+
     def __init__(
         self,
         engine: Engine,
-        clock: Callable[[], datetime],
         *,
         max_batch: int = 1000,
         max_wait_s: float = 0.001,
@@ -39,7 +38,6 @@ class GroupCommitWriter:
     ) -> None:
         self._engine = writer_engine(engine)
         self._turn = WriterTurn(engine)
-        self._clock = clock
         self._max_batch = max_batch
         self._max_wait_s = max_wait_s
         self._queue: asyncio.Queue[Pending | object] = asyncio.Queue(maxsize=queue_size)
@@ -121,7 +119,7 @@ class GroupCommitWriter:
         for attempt in range(1, TRANSIENT_RETRIES + 1):
             try:
                 with self._turn, self._engine.begin() as connection:
-                    return write_batch(connection, ballots, self._clock())
+                    return write_batch(connection, ballots)
             except OperationalError as exc:  # deadlock, serialization failure, lock timeout
                 if attempt == TRANSIENT_RETRIES or not _transient(exc):
                     raise

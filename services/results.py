@@ -1,7 +1,6 @@
 """Results, stats and the recount of a paredão, built from the tally by aggregate queries."""
 
 import asyncio
-from collections.abc import Callable
 from datetime import datetime
 from fractions import Fraction
 
@@ -11,10 +10,11 @@ from sqlmodel import Session
 from db import paredoes, results
 from db.engine import writer_engine
 from db.paredoes import ParedaoWithNominees
+from model.clock import Clock
 from model.paredao import OutcomeKind, Paredao, ParedaoStatus, effective_status
 from model.results import Outcome, decide, round_half_up, tally
 from model.vote import VoteMode
-from pipeline.ttl_cache import TtlCache
+from services.ttl_cache import TtlCache
 from views.votes import (
     HourlyVotes,
     ModeVotes,
@@ -43,7 +43,7 @@ class ResultsReader:
     """Reads results through a per-process cache of about a second, so that reads stay
     cheap under a vote burst; every answer says how old it is (`as_of`)."""
 
-    def __init__(self, engine: Engine, clock: Callable[[], datetime], ttl_s: float = 1.0) -> None:
+    def __init__(self, engine: Engine, clock: Clock, ttl_s: float = 1.0) -> None:
         self._engine = engine
         self._clock = clock
         # paredão id → (the full answer, the answer the public may see)
@@ -63,6 +63,12 @@ class ResultsReader:
         return await self.stats_cache.get(
             paredao_id, lambda: asyncio.to_thread(self._read_stats, paredao_id)
         )
+
+    def forget(self, paredao_id: int) -> None:
+        """Drop this worker's cached answers for a paredão whose status or schedule changed
+        (a close, an extension), so that its next read here shows the change."""
+        self.results_cache.forget(paredao_id)
+        self.stats_cache.forget(paredao_id)
 
     async def recount(self, paredao_id: int) -> RecountPublic:
         return await asyncio.to_thread(self._recount, paredao_id)

@@ -2,22 +2,21 @@
 
 from datetime import datetime
 
-from pipeline.ballot import Accepted, make_ballot
-from pipeline.catalog import ParedaoCatalog
-from pipeline.group_commit import GroupCommitWriter
+from model.ballot import Accepted, make_ballot
+from pipeline.sink import VoteSink
+from services.catalog import ParedaoCatalog
 from views.votes import VoteCreate
 
 
 class VotingService:
-    def __init__(
-        self, catalog: ParedaoCatalog, writer: GroupCommitWriter, secret_key: bytes
-    ) -> None:
+    def __init__(self, catalog: ParedaoCatalog, sink: VoteSink, secret_key: bytes) -> None:
         self._catalog = catalog
-        self._writer = writer
+        self._sink = sink
         self._secret_key = secret_key
 
     async def cast(self, paredao_id: int, body: VoteCreate, now: datetime) -> Accepted:
-        """Validate the vote against its paredão and return once it is durable (or raise)."""
+        """Validate a vote cast at `now` against its paredão and hand it to the sink; returns
+        once the sink holds it durably (or raises the refusal)."""
         ballot = make_ballot(
             await self._catalog.get(paredao_id),
             nominee_id=body.nominee_id,
@@ -29,4 +28,4 @@ class VotingService:
             secret_key=self._secret_key,
             now=now,
         )
-        return await self._writer.submit(ballot)
+        return await self._sink.submit(ballot)

@@ -20,6 +20,7 @@ import pytest
 from altcha.v1 import solve_challenge
 from fastapi import FastAPI
 from pydantic import SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import OperationalError
 
@@ -126,14 +127,33 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     empty_postgres(url)
 
 
+# Every test starts at this moment on its own clock, whatever today's date is.
+TEST_NOW = datetime(2026, 11, 21, 22, 0, tzinfo=UTC)
+
+
 @pytest.fixture
 def clock() -> Clock:
-    return Clock(datetime(2026, 11, 21, 22, 0, tzinfo=UTC))
+    return Clock(TEST_NOW)
+
+
+class IsolatedSettings(Settings):
+    """Settings from the arguments alone: never the developer's `.env` or environment."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
 
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(
+    return IsolatedSettings(
         DATABASE_URL=database_url,
         PAREDAO_ADMIN_TOKEN=SecretStr(ADMIN_TOKEN),
         PAREDAO_SECRET_KEY=SecretStr("test-secret-key"),
@@ -172,7 +192,8 @@ def application(**overrides: Any) -> dict[str, Any]:
 
 
 def years_ago(years: int, days: int = 0) -> str:
-    today = datetime.now(UTC).date()
+    """The date `years` years (plus `days` days) before the tests' clock starts."""
+    today = TEST_NOW.date()
     try:
         then = today.replace(year=today.year - years)
     except ValueError:  # 29 February

@@ -1,7 +1,7 @@
 """Request and response schemas of candidates (applications)."""
 
-from datetime import UTC, date, datetime
-from typing import Annotated
+from datetime import date, datetime
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -12,15 +12,33 @@ from pydantic import (
     Field,
     HttpUrl,
     StringConstraints,
+    TypeAdapter,
+    ValidationError,
 )
 
 from model.candidate import MINIMUM_AGE, UFS, CandidateStatus, age_on
+from model.errors import Invalid
+
+_DATE = TypeAdapter(date)
 
 
-def _adult(birth_date: date) -> date:
-    if age_on(birth_date, datetime.now(UTC).date()) < MINIMUM_AGE:
-        raise ValueError(f"applicants must be {MINIMUM_AGE} or older")
-    return birth_date
+def age_errors(birth_date: object, today: date) -> list[dict[str, Any]]:
+    """The 422 detail (`[{loc, msg, type}]`) for a birth date under 18 years before `today`,
+    the app's clock's date (so it is not a schema rule); empty for an adult or no date."""
+    try:
+        born = _DATE.validate_python(birth_date)
+    except ValidationError:
+        return []  # not a date: the schema reports it
+    if age_on(born, today) >= MINIMUM_AGE:
+        return []
+    message = f"Value error, applicants must be {MINIMUM_AGE} or older"
+    return [{"loc": ["body", "birth_date"], "msg": message, "type": "value_error"}]
+
+
+def check_adult(birth_date: date | None, today: date) -> None:
+    """Refuse (422, shaped like a validation error) an applicant under 18 on `today`."""
+    if birth_date is not None and (errors := age_errors(birth_date, today)):
+        raise Invalid(errors)
 
 
 def _uf(state: str) -> str:
@@ -36,7 +54,8 @@ def _lower(value: object) -> object:
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 Email = Annotated[EmailStr, BeforeValidator(_lower)]
-BirthDate = Annotated[date, AfterValidator(_adult)]
+# Applicants must be 18 or older on the app's clock's date: `check_adult`, not the schema.
+BirthDate = date
 State = Annotated[str, AfterValidator(_uf)]
 City = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 Bio = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]

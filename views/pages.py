@@ -1,13 +1,7 @@
-"""What the web pages show: templates, Portuguese wording, formatting, the producer's session
-cookie and the geometry of the hourly chart. Pure helpers: no I/O, no routes."""
+"""What the web pages show: templates, Portuguese wording, formatting and the geometry of the
+hourly chart. Pure helpers: no I/O, no routes."""
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
 import math
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -300,70 +294,6 @@ def candidate_field_errors(errors: Sequence[Mapping[str, Any]]) -> dict[str, Fie
             message = _FIELD_MESSAGES.get(field, "Confira este campo.")
         messages[field] = FieldError(message, msg)
     return messages
-
-
-# --- the producer's session ------------------------------------------------------------------
-
-SESSION_COOKIE = "paredao_producao"
-SESSION_TTL = timedelta(hours=8)
-
-
-@dataclass(frozen=True)
-class ProducerSession:
-    """A producer who typed the admin token: when the session ends, and its CSRF token."""
-
-    expires_at: datetime
-    csrf_token: str
-
-
-def _session_key(secret: bytes, admin_token: str) -> bytes:
-    # Bound to the admin token too: changing the token ends every session made with the old one.
-    return hmac.new(secret, b"producao-session:" + admin_token.encode(), hashlib.sha256).digest()
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def new_session(now: datetime) -> ProducerSession:
-    return ProducerSession(expires_at=now + SESSION_TTL, csrf_token=secrets.token_urlsafe(24))
-
-
-def sign_session(session: ProducerSession, secret: bytes, admin_token: str) -> str:
-    """The cookie value: the session as base64 JSON and its HMAC (never the admin token)."""
-    payload = _b64(
-        json.dumps(
-            {"exp": int(session.expires_at.timestamp()), "csrf": session.csrf_token},
-            separators=(",", ":"),
-        ).encode()
-    )
-    signature = hmac.new(_session_key(secret, admin_token), payload.encode(), hashlib.sha256)
-    return f"{payload}.{_b64(signature.digest())}"
-
-
-def read_session(
-    cookie: str | None, secret: bytes, admin_token: str, now: datetime
-) -> ProducerSession | None:
-    """The session in a cookie if its signature holds and it has not expired, else None."""
-    if not cookie or cookie.count(".") != 1:
-        return None
-    payload, signature = cookie.split(".")
-    expected = hmac.new(_session_key(secret, admin_token), payload.encode(), hashlib.sha256)
-    try:
-        if not hmac.compare_digest(_unb64(signature), expected.digest()):
-            return None
-        fields = json.loads(_unb64(payload))
-        session = ProducerSession(
-            expires_at=datetime.fromtimestamp(int(fields["exp"]), UTC),
-            csrf_token=str(fields["csrf"]),
-        )
-    except (binascii.Error, ValueError, KeyError, TypeError):
-        return None
-    return session if now < session.expires_at else None
 
 
 # --- the hourly chart ------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from model.candidate import Candidate
 from model.paredao import (
     MAX_NOMINEES,
     MIN_NOMINEES,
+    OutcomeKind,
     Paredao,
     ParedaoKind,
     ParedaoStatus,
@@ -93,6 +94,13 @@ class NomineePublic(BaseModel):
     photo_url: str | None
 
 
+class ParedaoOutcome(BaseModel):
+    kind: OutcomeKind = Field(description="pending until closed; then eliminated, winner or tie.")
+    candidate_id: int | None = Field(
+        description="Who leaves or wins; null while pending or tied (results list the tie)."
+    )
+
+
 class ParedaoPublic(BaseModel):
     id: int
     title: str
@@ -106,6 +114,7 @@ class ParedaoPublic(BaseModel):
     show_partial_results: bool
     created_at: datetime
     nominees: list[NomineePublic]
+    outcome: ParedaoOutcome = Field(description="Frozen when voting closes.")
 
     @classmethod
     def build(cls, paredao: Paredao, nominees: Sequence[Candidate], now: datetime) -> Self:
@@ -126,6 +135,12 @@ class ParedaoPublic(BaseModel):
                 NomineePublic(candidate_id=c.id or 0, name=c.name, photo_url=c.photo_url)
                 for c in nominees
             ],
+            outcome=ParedaoOutcome(
+                kind=paredao.outcome
+                if paredao.status == ParedaoStatus.closed and paredao.outcome
+                else OutcomeKind.pending,
+                candidate_id=paredao.outcome_candidate_id,
+            ),
         )
 
 

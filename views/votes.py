@@ -6,9 +6,9 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from model.ballot import Accepted
 from model.paredao import OutcomeKind, ParedaoStatus
-from model.vote import VoteMode
-from pipeline.ballot import Accepted
+from model.vote import VoteMode, VoteStatus
 
 
 class VoteCreate(BaseModel):
@@ -57,7 +57,13 @@ class VoteAccepted(BaseModel):
     paredao_id: int
     nominee_id: int
     mode: VoteMode
-    accepted_at: datetime = Field(description="When the vote was stored (committed).")
+    accepted_at: datetime = Field(
+        description="When the API took the vote (it counts at this time)."
+    )
+    status: VoteStatus = Field(
+        description="counted: committed to the database (the direct path); queued: in the "
+        "replicated log, decided by the consumer (the Kafka path)."
+    )
 
     @classmethod
     def of(cls, accepted: Accepted) -> Self:
@@ -67,6 +73,7 @@ class VoteAccepted(BaseModel):
             nominee_id=accepted.nominee_id,
             mode=accepted.mode,
             accepted_at=accepted.accepted_at,
+            status=accepted.status,
         )
 
 
@@ -77,7 +84,7 @@ def accepted_json(accepted: Accepted) -> bytes:
     return (
         f'{{"vote_id":"{accepted.vote_id}","paredao_id":{accepted.paredao_id},'
         f'"nominee_id":{accepted.nominee_id},"mode":"{accepted.mode.value}",'
-        f'"accepted_at":"{at}"}}'
+        f'"accepted_at":"{at}","status":"{accepted.status.value}"}}'
     ).encode()
 
 

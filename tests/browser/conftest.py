@@ -165,7 +165,16 @@ def live(tmp_path_factory: pytest.TempPathFactory, photos: str) -> Iterator[Live
     }
     log = (folder / "server.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "main:app", "--port", str(port), "--no-access-log"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "main:create_app",
+            "--port",
+            str(port),
+            "--no-access-log",
+        ],
         cwd=ROOT,
         env=env,
         stdout=log,

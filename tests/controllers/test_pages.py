@@ -11,9 +11,8 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from config import Settings
 from main import create_app
-from tests.conftest import ADMIN, ADMIN_TOKEN, Clock, application, cpf
+from tests.conftest import ADMIN, ADMIN_TOKEN, Clock, IsolatedSettings, application, cpf
 from views.pages import hourly_chart, time_left
 from views.votes import HourlyVotes, ModeVotes, NomineeStats, StatsPublic
 
@@ -411,7 +410,7 @@ class TestProductionLogin:
         assert data["chart_svg"].startswith("<svg")
 
     async def test_without_an_admin_token_nobody_logs_in(self, database_url: str) -> None:
-        settings = Settings(DATABASE_URL=database_url, PAREDAO_SECRET_KEY=SecretStr("k"))
+        settings = IsolatedSettings(DATABASE_URL=database_url, PAREDAO_SECRET_KEY=SecretStr("k"))
         app: FastAPI = create_app(settings)
         async with (
             app.router.lifespan_context(app),

@@ -1,4 +1,5 @@
 import asyncio
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -479,6 +480,53 @@ class TestResults:
         app.state.results.results_cache.clear()
         assert (await results(client, p["id"]))["total_votes"] == 1
 
+    async def test_a_close_is_visible_at_once_in_this_worker(
+        self, app: Any, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        app.state.results.results_cache.ttl_s = 60
+        app.state.results.stats_cache.ttl_s = 60
+        p = await open_paredao(2)
+        a, _ = nominees(p)
+        await cast(client, p["id"], vote(a))
+        assert (await results(client, p["id"]))["status"] == "open"  # cached for a minute
+        assert (await client.get(f"/paredoes/{p['id']}/stats", headers=ADMIN)).status_code == 200
+        closed = await client.post(f"/paredoes/{p['id']}/close", headers=ADMIN)
+        assert closed.json()["outcome"] == {"kind": "eliminated", "candidate_id": a}
+        body = await results(client, p["id"])
+        assert body["status"] == "closed"
+        assert body["outcome"]["kind"] == "eliminated"
+        assert body["outcome"]["candidate_id"] == a
+
+    async def test_an_extension_is_visible_at_once_in_this_worker(
+        self, app: Any, client: httpx.AsyncClient, open_paredao: Any, clock: Clock
+    ) -> None:
+        app.state.results.results_cache.ttl_s = 60
+        p = await open_paredao(2)
+        a, b = nominees(p)
+        for i, n in enumerate([a, b]):
+            await cast(client, p["id"], vote(n, voter_id=f"v{i}"))
+        await client.post(f"/paredoes/{p['id']}/close", headers=ADMIN)
+        assert (await results(client, p["id"]))["outcome"]["kind"] == "tie"
+        r = await client.patch(
+            f"/paredoes/{p['id']}", json={"closes_at": "2026-11-22T22:00:00Z"}, headers=ADMIN
+        )
+        assert r.status_code == 200
+        assert r.json()["outcome"] == {"kind": "pending", "candidate_id": None}
+        body = await results(client, p["id"])
+        assert body["status"] == "open"
+        assert body["closes_at"] == "2026-11-22T22:00:00Z"
+
+
+class TestCastAt:
+    async def test_accepted_at_is_when_the_api_took_the_vote(
+        self, client: httpx.AsyncClient, open_paredao: Any, clock: Clock
+    ) -> None:
+        p = await open_paredao(2)
+        clock.advance(minutes=7, seconds=3)
+        r = await cast(client, p["id"], vote(nominees(p)[0]))
+        assert r.json()["accepted_at"] == "2026-11-21T22:07:03Z"
+        assert r.json()["status"] == "counted"
+
 
 class TestStats:
     async def test_hourly_buckets_are_utc_and_never_merge_days(
@@ -584,8 +632,16 @@ class TestLeanPath:
         p = await open_paredao()
         body = vote(nominees(p)[0], captcha_token="x" * 20_000)
         r = await cast(client, p["id"], body)
-        assert r.status_code == 422
-        assert r.json()["detail"][0]["loc"] == ["body", "captcha_token"]
+        assert r.status_code == 413
+        assert r.json()["error"] == "payload_too_large"
+        # The same limit whatever the content type: the route never reads a larger body.
+        r = await client.post(
+            f"/paredoes/{p['id']}/votes",
+            content=json.dumps(body),
+            headers={"Content-Type": "application/vote+json"},
+        )
+        assert r.status_code == 413
+        assert (await results(client, p["id"]))["total_votes"] == 0
 
 
 class TestExtendVoting:

@@ -8,6 +8,7 @@ from typing import ClassVar
 import pytest
 from altcha.v1 import solve_challenge
 
+from model.ballot import Accepted
 from model.captcha import new_challenge, verify
 from model.cpf import InvalidCPF, cpf_hash, normalize_cpf
 from model.errors import CaptchaFailed
@@ -22,7 +23,6 @@ from model.results import (
     weights_of,
 )
 from model.vote import VoteMode
-from pipeline.ballot import Accepted
 from tests.conftest import cpf
 from views.votes import VoteAccepted, accepted_json
 

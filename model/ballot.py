@@ -1,4 +1,5 @@
-"""The checks a vote passes before it is handed to a writer: pure, per request, no I/O."""
+"""A vote on its way to being stored: the checks it passes first (pure, per request, no I/O),
+and what a vote sink answers."""
 
 import uuid
 from collections.abc import Sequence
@@ -10,7 +11,7 @@ import uuid_utils
 from model.captcha import SolvedCaptcha, verify
 from model.cpf import cpf_hash, normalize_cpf
 from model.errors import Invalid
-from model.vote import VoteMode
+from model.vote import VoteMode, VoteStatus
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class Ballot:
     voter_id: str
     cpf_hash: str | None
     captcha: SolvedCaptcha | None
+    # When the API took the vote: the voting window and the hour bucket are decided by it, so a
+    # vote keeps its time however long it waits in a batch or a queue.
+    cast_at: datetime
 
     def same_vote_as(self, other: "Ballot") -> bool:
         """Whether `other` asks for the same vote (a replay), whatever its captcha."""
@@ -48,7 +52,8 @@ class Ballot:
 
 @dataclass(frozen=True)
 class Accepted:
-    """A vote the database holds; `replay` when it was stored by an earlier request."""
+    """A vote a sink took: stored (`counted`) or in the durable log (`queued`); `replay` when
+    an earlier request with the same vote_id was taken first."""
 
     vote_id: uuid.UUID
     paredao_id: int
@@ -56,6 +61,7 @@ class Accepted:
     mode: VoteMode
     accepted_at: datetime
     replay: bool = False
+    status: VoteStatus = VoteStatus.counted
 
 
 def new_vote_id() -> uuid.UUID:
@@ -75,7 +81,7 @@ def make_ballot(
     secret_key: bytes,
     now: datetime,
 ) -> Ballot:
-    """Validate one vote request against its paredão (422 / 403 as `DomainError`s)."""
+    """Validate a vote cast at `now` against its paredão (422 / 403 as `DomainError`s)."""
     if nominee_id not in paredao.nominee_ids:
         raise Invalid(f"candidate {nominee_id} is not a nominee of paredão {paredao.id}")
     hashed: str | None = None
@@ -95,4 +101,5 @@ def make_ballot(
         voter_id=voter_id,
         cpf_hash=hashed,
         captcha=captcha,
+        cast_at=now,
     )

@@ -10,8 +10,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from db.paredoes import get_paredao
-from pipeline.ballot import ParedaoInfo
-from pipeline.ttl_cache import TtlCache
+from model.ballot import ParedaoInfo
+from services.ttl_cache import TtlCache
 
 
 class ParedaoCatalog:

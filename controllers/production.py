@@ -1,0 +1,190 @@
+"""The production team's pages: every paredão, and each one's live dashboard (totals, per
+nominee per mode and final, votes per hour), with open, close and recount."""
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from controllers.deps import (
+    EngineDep,
+    NowDep,
+    ResultsDep,
+    SessionDep,
+    TemplatesDep,
+    after_commit,
+)
+from controllers.pages import PageParedaoDep, PageRoute, load_paredao
+from controllers.production_session import (
+    CSRFDep,
+    MaybeProducerDep,
+    ProducerDep,
+    login_redirect,
+)
+from db import paredoes as paredao_queries
+from model.paredao import ParedaoStatus
+from services.producer_session import ProducerSession
+from services.results import ResultsReader
+from views.pages import (
+    NOMINEE_COLORS,
+    STATUS_LABELS,
+    format_int,
+    format_percent,
+    hourly_chart,
+    iso_utc,
+    render_page,
+)
+from views.paredoes import ParedaoPublic
+from views.votes import RecountPublic, ResultsPublic, StatsPublic
+
+REFRESH_SECONDS = 5
+
+router = APIRouter(prefix="/producao", route_class=PageRoute, include_in_schema=False)
+# The dashboard's auto-refresh reads JSON, so its errors stay JSON.
+data = APIRouter(prefix="/producao", include_in_schema=False)
+
+
+@router.get("")
+def production_index(
+    request: Request, producer: MaybeProducerDep, session: SessionDep, now: NowDep
+) -> Response:
+    """Every paredão, newest first, with a link to its dashboard."""
+    if producer is None:
+        return login_redirect(request)
+    page, _ = paredao_queries.list_paredoes(session, status=None, now=now, limit=100, offset=0)
+    paredoes = [ParedaoPublic.build(p, nominees, now) for p, nominees in page]
+    context = {"paredoes": paredoes, "csrf_token": producer.csrf_token}
+    return render_page(request, "producao_index.html", context)
+
+
+def _dashboard_numbers(
+    templates: Jinja2Templates, stats: StatsPublic, results: ResultsPublic
+) -> dict[str, Any]:
+    """The dashboard's live numbers, already formatted, for the page and its auto-refresh."""
+    percent = {n.candidate_id: n.percent for n in results.nominees}
+    chart = hourly_chart(stats)
+    return {
+        "as_of": iso_utc(stats.as_of),
+        "status": results.status.value,
+        "status_label": STATUS_LABELS[results.status],
+        "total_votes": stats.total_votes,
+        "total_votes_text": format_int(stats.total_votes),
+        "nominees": [
+            {
+                "candidate_id": n.candidate_id,
+                "name": n.name,
+                "color": NOMINEE_COLORS[i % len(NOMINEE_COLORS)],
+                "votes": n.votes.model_dump(),
+                "percent": percent[n.candidate_id].model_dump(),
+                "text": {
+                    "unico": format_int(n.votes.unico),
+                    "torcida": format_int(n.votes.torcida),
+                    "total": format_int(n.votes.total),
+                    "percent_unico": format_percent(percent[n.candidate_id].unico),
+                    "percent_torcida": format_percent(percent[n.candidate_id].torcida),
+                    "percent_final": format_percent(percent[n.candidate_id].final),
+                },
+            }
+            for i, n in enumerate(stats.nominees)
+        ],
+        "chart_svg": templates.get_template("_chart.html").render(chart=chart),
+    }
+
+
+async def _dashboard(
+    request: Request,
+    paredao: ParedaoPublic,
+    producer: ProducerSession,
+    reader: ResultsReader,
+    templates: Jinja2Templates,
+    *,
+    recount: RecountPublic | None = None,
+    recounted_at: datetime | None = None,
+    notice: str | None = None,
+) -> Response:
+    stats = await reader.stats(paredao.id)
+    results = await reader.results(paredao.id, reveal=True)
+    context = {
+        "paredao": paredao,
+        "numbers": _dashboard_numbers(templates, stats, results),
+        "results": results,
+        "recount": recount,
+        "notice": notice,
+        "recounted_at": recounted_at,
+        "csrf_token": producer.csrf_token,
+        "refresh_seconds": REFRESH_SECONDS,
+    }
+    return render_page(request, "producao_dashboard.html", context)
+
+
+NOTICES = {
+    "aberta": "Votação aberta.",
+    "encerrada": "Votação encerrada: o resultado está congelado.",
+}
+
+
+@router.get("/paredoes/{paredao_id}")
+async def dashboard(
+    paredao_id: int,
+    request: Request,
+    producer: MaybeProducerDep,
+    engine: EngineDep,
+    now: NowDep,
+    reader: ResultsDep,
+    templates: TemplatesDep,
+    aviso: str | None = None,
+) -> Response:
+    """Totals, per nominee per mode, the final percentages and the hourly chart."""
+    if producer is None:
+        return login_redirect(request)
+    paredao = await load_paredao(paredao_id, engine, now)
+    notice = NOTICES.get(aviso or "")
+    return await _dashboard(request, paredao, producer, reader, templates, notice=notice)
+
+
+@router.post("/paredoes/{paredao_id}/abrir")
+def open_voting(
+    paredao_id: int, _producer: CSRFDep, session: SessionDep, now: NowDep, reader: ResultsDep
+) -> Response:
+    paredao_queries.change_status(session, paredao_id, ParedaoStatus.open, now)
+    after_commit(session, lambda: reader.forget(paredao_id))
+    return RedirectResponse(f"/producao/paredoes/{paredao_id}?aviso=aberta", status_code=303)
+
+
+@router.post("/paredoes/{paredao_id}/encerrar")
+def close_voting(
+    paredao_id: int, _producer: CSRFDep, session: SessionDep, now: NowDep, reader: ResultsDep
+) -> Response:
+    paredao_queries.change_status(session, paredao_id, ParedaoStatus.closed, now)
+    after_commit(session, lambda: reader.forget(paredao_id))
+    return RedirectResponse(f"/producao/paredoes/{paredao_id}?aviso=encerrada", status_code=303)
+
+
+@router.post("/paredoes/{paredao_id}/recontar")
+async def recount(
+    request: Request,
+    producer: CSRFDep,
+    paredao: PageParedaoDep,
+    reader: ResultsDep,
+    templates: TemplatesDep,
+    now: NowDep,
+) -> Response:
+    """Count the raw votes again and show whether they match the tally."""
+    result = await reader.recount(paredao.id)
+    return await _dashboard(
+        request, paredao, producer, reader, templates, recount=result, recounted_at=now
+    )
+
+
+@data.get("/paredoes/{paredao_id}/dados")
+async def dashboard_numbers(
+    paredao_id: int, _producer: ProducerDep, reader: ResultsDep, templates: TemplatesDep
+) -> JSONResponse:
+    """The dashboard's numbers for its auto-refresh (the session cookie, not a bearer token)."""
+    stats = await reader.stats(paredao_id)
+    results = await reader.results(paredao_id, reveal=True)
+    return JSONResponse(
+        _dashboard_numbers(templates, stats, results), headers={"Cache-Control": "no-store"}
+    )

@@ -1,0 +1,125 @@
+"""The production team's session: log in with the admin token, log out, and the
+dependencies that guard the production pages (a signed cookie, and a CSRF token per form)."""
+
+import hmac
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from config import Settings
+from controllers.deps import NowDep, SettingsDep
+from controllers.pages import FormDep, PageRoute
+from model.errors import CSRFFailed, LoginRequired
+from services.producer_session import (
+    SESSION_COOKIE,
+    SESSION_TTL,
+    ProducerSession,
+    new_session,
+    read_session,
+    sign_session,
+)
+from views.pages import render_page
+
+router = APIRouter(prefix="/producao", route_class=PageRoute, include_in_schema=False)
+
+
+async def producer_session(
+    request: Request, settings: SettingsDep, now: NowDep
+) -> ProducerSession | None:
+    """The producer's session from its signed cookie, or None (absent, forged or expired)."""
+    if settings.admin_token is None:
+        return None
+    return read_session(
+        request.cookies.get(SESSION_COOKIE),
+        settings.secret_bytes,
+        settings.admin_token.get_secret_value(),
+        now,
+    )
+
+
+MaybeProducerDep = Annotated[ProducerSession | None, Depends(producer_session)]
+
+
+async def require_producer(producer: MaybeProducerDep) -> ProducerSession:
+    if producer is None:
+        raise LoginRequired(
+            "Sua sessão da produção expirou ou não existe: entre de novo com o token."
+        )
+    return producer
+
+
+ProducerDep = Annotated[ProducerSession, Depends(require_producer)]
+
+
+async def check_csrf(producer: ProducerDep, form: FormDep) -> ProducerSession:
+    """A producer's form must carry its session's CSRF token (besides the SameSite cookie)."""
+    sent = form.get("csrf_token", "").encode()
+    if not hmac.compare_digest(sent, producer.csrf_token.encode()):
+        raise CSRFFailed(
+            "Este formulário expirou ou não veio desta página: recarregue a página e tente de novo."
+        )
+    return producer
+
+
+CSRFDep = Annotated[ProducerSession, Depends(check_csrf)]
+
+
+def _safe_next(target: str | None) -> str:
+    """Where to go after logging in: only a production page of this site."""
+    if target and target.startswith("/producao") and "//" not in target and "\\" not in target:
+        return target
+    return "/producao"
+
+
+def login_redirect(request: Request) -> Response:
+    """To the login page, coming back to this page after."""
+    return RedirectResponse(f"/producao/login?next={quote(request.url.path)}", status_code=303)
+
+
+@router.get("/login")
+def login_form(
+    request: Request, next_page: Annotated[str | None, Query(alias="next")] = None
+) -> Response:
+    return render_page(request, "producao_login.html", {"next": _safe_next(next_page)})
+
+
+@router.post("/login")
+def login(request: Request, form: FormDep, settings: SettingsDep, now: NowDep) -> Response:
+    """Trade the admin token for a signed, HttpOnly, SameSite=Strict session cookie."""
+    target = _safe_next(form.get("next"))
+    if settings.admin_token is None:
+        error = "O acesso da produção está desativado: PAREDAO_ADMIN_TOKEN não está configurado."
+        return render_page(
+            request, "producao_login.html", {"next": target, "error": error}, status_code=503
+        )
+    token = settings.admin_token.get_secret_value()
+    if not hmac.compare_digest(form.get("token", "").encode(), token.encode()):
+        context = {"next": target, "error": "Token incorreto. Confira e tente de novo."}
+        return render_page(request, "producao_login.html", context, status_code=401)
+    response = RedirectResponse(target, status_code=303)
+    _set_session_cookie(request, response, settings, new_session(now))
+    return response
+
+
+def _set_session_cookie(
+    request: Request, response: Response, settings: Settings, producer: ProducerSession
+) -> None:
+    assert settings.admin_token is not None
+    response.set_cookie(
+        SESSION_COOKIE,
+        sign_session(producer, settings.secret_bytes, settings.admin_token.get_secret_value()),
+        max_age=int(SESSION_TTL.total_seconds()),
+        path="/producao",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+@router.post("/sair")
+def logout(_producer: CSRFDep) -> Response:
+    response = RedirectResponse("/producao/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/producao", httponly=True, samesite="strict")
+    return response

@@ -1,0 +1,69 @@
+"""The vote batch judges each ballot at the moment it was cast, however late it is written."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from db.engine import make_engine, writer_engine
+from db.results import hourly_of
+from db.votes import write_batch
+from model.ballot import Accepted, Ballot, new_vote_id
+from model.errors import VotingNotOpen
+from model.vote import VoteMode
+from tests.conftest import ADMIN
+
+OPENS_AT = datetime(2026, 11, 21, 22, 0, tzinfo=UTC)  # the tests' clock, when it is opened
+CLOSES_AT = datetime(2026, 11, 22, 0, 0, tzinfo=UTC)
+
+
+def ballot(paredao_id: int, nominee_id: int, cast_at: datetime, voter: str = "v") -> Ballot:
+    return Ballot(
+        vote_id=new_vote_id(),
+        client_vote_id=False,
+        paredao_id=paredao_id,
+        nominee_id=nominee_id,
+        mode=VoteMode.torcida,
+        voter_id=voter,
+        cpf_hash=None,
+        captcha=None,
+        cast_at=cast_at,
+    )
+
+
+def write(engine: Engine, ballots: list[Ballot]) -> list[Any]:
+    with writer_engine(engine).begin() as connection:
+        return write_batch(connection, ballots)
+
+
+async def test_window_and_hour_come_from_cast_at(
+    client: httpx.AsyncClient, open_paredao: Any, database_url: str
+) -> None:
+    p = await open_paredao(2, closes_at=CLOSES_AT.isoformat())
+    nominee = p["nominees"][0]["candidate_id"]
+    engine = make_engine(database_url)
+    try:
+        before = ballot(p["id"], nominee, CLOSES_AT - timedelta(seconds=1), "early")
+        at_close = ballot(p["id"], nominee, CLOSES_AT, "late")
+        earlier_hour = ballot(p["id"], nominee, CLOSES_AT - timedelta(minutes=90), "first")
+        too_early = ballot(p["id"], nominee, OPENS_AT - timedelta(seconds=1), "eager")
+        # Written together, in one batch, with no notion of "now": each by its own cast_at.
+        outcomes = write(engine, [before, at_close, earlier_hour, too_early])
+        assert isinstance(outcomes[0], Accepted)
+        assert outcomes[0].accepted_at == before.cast_at
+        assert isinstance(outcomes[1], VotingNotOpen)
+        assert isinstance(outcomes[2], Accepted)
+        assert isinstance(outcomes[3], VotingNotOpen)
+        with Session(engine) as session:
+            hourly = hourly_of(session, p["id"])
+        assert [(h, votes) for h, _, votes in hourly] == [
+            (datetime(2026, 11, 21, 22, 0, tzinfo=UTC), 1),
+            (datetime(2026, 11, 21, 23, 0, tzinfo=UTC), 1),
+        ]
+    finally:
+        engine.dispose()
+    recount = (await client.post(f"/paredoes/{p['id']}/recount", headers=ADMIN)).json()
+    assert recount["matches"] is True
+    assert recount["tally_total"] == 2
