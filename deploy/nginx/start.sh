@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# Start NGINX in front of the API processes on 127.0.0.1 and return once it answers.
+#
+# Renders paredao.conf.template (and a main nginx.conf with its own pid, logs, temp and cache
+# directories) into the run directory on every start, checks it with `nginx -t`, then starts
+# Debian's NGINX on it (installed with apt when missing). It is our own process, not the
+# system service: nothing under /etc/nginx or /var is written, and several can run side by
+# side with different run directories and ports.
+#
+# Idempotent: an NGINX already running from this run directory is reloaded with the freshly
+# rendered configuration (new upstream ports, limits) without dropping a connection.
+#
+# Environment (all optional): see common.sh (PAREDAO_NGINX_PORT, PAREDAO_UPSTREAM_PORTS,
+# PAREDAO_NGINX_RUN_DIR, PAREDAO_VOTE_RATE, PAREDAO_VOTE_BURST, PAREDAO_STATIC_ROOT,
+# PAREDAO_NGINX_USER, PAREDAO_NGINX_START_TIMEOUT).
+set -euo pipefail
+
+script_name="start"
+# shellcheck source=common.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/common.sh"
+
+# --- Inputs -------------------------------------------------------------------------------------
+is_port() { [[ "$1" =~ ^[0-9]+$ ]] && (($1 >= 1 && $1 <= 65535)); }
+is_port "$port" || die "PAREDAO_NGINX_PORT must be a TCP port number, got '$port'"
+read -r -a ports <<<"${upstream_ports//,/ }"
+((${#ports[@]} > 0)) || die "PAREDAO_UPSTREAM_PORTS is empty: name at least one API port"
+upstream_servers=""
+for p in "${ports[@]}"; do
+    is_port "$p" || die "PAREDAO_UPSTREAM_PORTS must hold TCP port numbers, got '$p'"
+    # A process that fails twice in 5 s rests 5 s; the others take its share meanwhile.
+    upstream_servers+="server 127.0.0.1:$p max_fails=2 fail_timeout=5s; "
+done
+[[ "$vote_rate" =~ ^[0-9]+r/[sm]$ ]] || die "PAREDAO_VOTE_RATE must look like 50r/s or 600r/m, got '$vote_rate'"
+[[ "$vote_burst" =~ ^[0-9]+$ ]] || die "PAREDAO_VOTE_BURST must be a number, got '$vote_burst'"
+[[ -d "$static_root" ]] || die "static directory $static_root does not exist (PAREDAO_STATIC_ROOT)"
+static_root="$(cd "$static_root" && pwd)"
+
+# --- NGINX binary (apt install when missing) ----------------------------------------------------
+apt_install_nginx() {
+    local sudo=() policy=/usr/sbin/policy-rc.d made_policy=no status=0
+    if ((EUID != 0)); then
+        command -v sudo >/dev/null 2>&1 || die "NGINX is not installed and we are not root (no sudo): install 'nginx-light' first"
+        sudo=(sudo -n)
+    fi
+    command -v apt-get >/dev/null 2>&1 || die "NGINX is not installed and apt-get is not available: install 'nginx-light' first"
+    # The package would start the system-wide service on port 80: we only want the binary, so
+    # service starts are refused (policy-rc.d exit 101) for the length of the install.
+    if [[ ! -e "$policy" ]]; then
+        printf '#!/bin/sh\n# Temporary, from deploy/nginx/start.sh: no service starts during its apt install.\nexit 101\n' |
+            "${sudo[@]}" tee "$policy" >/dev/null
+        "${sudo[@]}" chmod 755 "$policy"
+        made_policy=yes
+    fi
+    install_one() {
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$1" >&2
+    }
+    log "nginx not found: installing nginx-light with apt"
+    # Try without `apt-get update` first (fast when the package lists are fresh enough).
+    if ! install_one nginx-light; then
+        log "apt-get install failed: running apt-get update and retrying"
+        "${sudo[@]}" apt-get update -q >&2 || status=$?
+        if ((status == 0)) && ! install_one nginx-light; then
+            log "nginx-light is not available: installing nginx"
+            install_one nginx || status=$?
+        fi
+    fi
+    [[ "$made_policy" == no ]] || "${sudo[@]}" rm -f "$policy"
+    ((status == 0)) || die "apt could not install NGINX (exit $status)"
+}
+
+nginx_bin="$(find_nginx)"
+if [[ -z "$nginx_bin" ]]; then
+    apt_install_nginx
+    nginx_bin="$(find_nginx)"
+    [[ -n "$nginx_bin" ]] || die "nginx still not found after apt install"
+fi
+mime_types=/etc/nginx/mime.types
+[[ -f "$mime_types" ]] || die "$mime_types is missing (it comes with Debian's nginx-common)"
+log "using $("$nginx_bin" -v 2>&1 | sed 's/^nginx version: //') from $nginx_bin"
+
+# --- Directories --------------------------------------------------------------------------------
+mkdir -p "$run_dir" "$log_dir" "$cache_dir" \
+    "$temp_dir"/{client_body,proxy,fastcgi,uwsgi,scgi}
+run_dir="$(cd "$run_dir" && pwd)"
+
+user_line=""
+if ((EUID == 0)); then
+    # Started as root, the master drops its workers to an unprivileged user: they must be able
+    # to write the temp and cache directories and to read the static files.
+    getent passwd "$worker_user" >/dev/null || die "running as root but there is no '$worker_user' user for the workers (PAREDAO_NGINX_USER)"
+    user_line="user $worker_user;"
+    chown -R "$worker_user:" "$temp_dir" "$cache_dir"
+    if ! runuser -u "$worker_user" -- test -w "$temp_dir/proxy" -a -w "$cache_dir"; then
+        die "user '$worker_user' cannot write $temp_dir and $cache_dir (is every parent directory of $run_dir searchable, i.e. mode o+x?)"
+    fi
+    if ! runuser -u "$worker_user" -- test -r "$static_root" -a -x "$static_root"; then
+        die "user '$worker_user' cannot read $static_root (is every parent directory searchable, i.e. mode o+x?)"
+    fi
+fi
+
+# --- Configuration (rendered on every start) ----------------------------------------------------
+render_template() {  # replaces each ${NAME} of the template with the value given here
+    local text
+    text="$(<"$here/paredao.conf.template")"
+    text="${text//'${PAREDAO_NGINX_LISTEN}'/127.0.0.1:$port}"
+    text="${text//'${PAREDAO_UPSTREAM_SERVERS}'/$upstream_servers}"
+    text="${text//'${PAREDAO_STATIC_ROOT}'/$static_root}"
+    text="${text//'${PAREDAO_NGINX_CACHE_DIR}'/$cache_dir}"
+    text="${text//'${PAREDAO_NGINX_ACCESS_LOG}'/$access_log}"
+    text="${text//'${PAREDAO_VOTE_RATE}'/$vote_rate}"
+    text="${text//'${PAREDAO_VOTE_BURST}'/$vote_burst}"
+    if [[ "$text" == *'${PAREDAO_'* ]]; then
+        die "paredao.conf.template has a placeholder start.sh does not know: $(grep -o '\${PAREDAO_[A-Z_]*}' <<<"$text" | sort -u | tr '\n' ' ')"
+    fi
+    printf '# Rendered by deploy/nginx/start.sh from paredao.conf.template on every start: edit that.\n%s\n' "$text"
+}
+
+write_file() {  # write_file <path> (content on stdin), replaced atomically
+    local tmp
+    tmp="$(mktemp "$1.XXXXXX")"
+    cat >"$tmp"
+    chmod 644 "$tmp"
+    mv -f "$tmp" "$1"
+}
+
+render_template | write_file "$site_conf"
+write_file "$main_conf" <<EOF
+# Generated by deploy/nginx/start.sh on every start: edit the script, not this file.
+$user_line
+worker_processes auto;
+worker_rlimit_nofile 16384;
+pid $pid_file;
+error_log $error_log warn;
+
+events {
+    worker_connections 8192;
+}
+
+http {
+    include $mime_types;
+    default_type application/octet-stream;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+
+    # Everything NGINX writes stays in the run directory (never /var/lib/nginx).
+    client_body_temp_path $temp_dir/client_body;
+    proxy_temp_path $temp_dir/proxy;
+    fastcgi_temp_path $temp_dir/fastcgi;
+    uwsgi_temp_path $temp_dir/uwsgi;
+    scgi_temp_path $temp_dir/scgi;
+
+    include $site_conf;
+}
+EOF
+
+nginx_cmd=("$nginx_bin" -p "$run_dir/" -c "$main_conf" -e "$error_log")
+if ! check_out="$("${nginx_cmd[@]}" -t -q 2>&1)"; then
+    printf '%s\n' "$check_out" >&2
+    die "nginx -t refused the rendered configuration ($main_conf, $site_conf)"
+fi
+
+# --- Server -------------------------------------------------------------------------------------
+show_log() {
+    if [[ -s "$error_log" ]]; then
+        printf -- '----- last 20 lines of %s -----\n' "$error_log" >&2
+        tail -n 20 "$error_log" >&2
+    fi
+}
+
+answers() {  # NGINX's own health location, never proxied
+    curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$port/nginx-healthz" 2>/dev/null
+}
+
+if pid="$(running_pid)"; then
+    log "already running (pid $pid): reloading the rendered configuration"
+    kill -HUP "$pid"
+else
+    rm -f "$pid_file"
+    # Someone else on our port? (bash's /dev/tcp: no extra tools needed)
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        die "port 127.0.0.1:$port is already in use by another process; set PAREDAO_NGINX_PORT or stop it"
+    fi
+    log "starting on 127.0.0.1:$port, upstream 127.0.0.1:{${ports[*]}} (logs in $log_dir)"
+    # NGINX daemonizes itself once its sockets are bound; the master writes $pid_file.
+    # setsid: its own session, so it outlives this script and a Ctrl-C in its terminal.
+    if ! setsid "${nginx_cmd[@]}" </dev/null >>"$log_dir/nginx.out" 2>&1; then
+        cat "$log_dir/nginx.out" >&2
+        show_log
+        die "nginx failed to start"
+    fi
+fi
+
+deadline=$((SECONDS + start_timeout))
+until answers; do
+    if ((SECONDS >= deadline)); then
+        show_log
+        die "no answer on http://127.0.0.1:$port/nginx-healthz within ${start_timeout}s"
+    fi
+    sleep 0.2
+done
+pid="$(running_pid)" || die "nginx answers on 127.0.0.1:$port but $pid_file names no NGINX master"
+log "ready: http://127.0.0.1:$port (pid $pid) -> 127.0.0.1:{${ports[*]}}, votes limited to $vote_rate burst $vote_burst per address"
