@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from config import Settings, get_settings
 from controllers import candidates, pages, paredoes, production, production_session, votes
+from controllers.docs import install_docs
 from controllers.errors import install_error_handlers
 from db.engine import make_engine
 from db.migrate import upgrade_to_head
@@ -61,11 +62,19 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             await writer.stop()  # stop taking votes, store the ones taken
             engine.dispose()
 
-    app = FastAPI(title="Paredão", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="Paredão",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # served by install_docs, without a CDN
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.clock = clock
     app.state.templates = make_templates()
     install_error_handlers(app)
+    install_docs(app)
     app.add_middleware(votes.LeanVotes)
     routers = (
         # The vote page first: it shares `GET /paredoes/{id}` with the API, for browsers only.
