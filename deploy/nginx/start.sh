@@ -36,43 +36,11 @@ done
 static_root="$(cd "$static_root" && pwd)"
 
 # --- NGINX binary (apt install when missing) ----------------------------------------------------
-apt_install_nginx() {
-    local sudo=() policy=/usr/sbin/policy-rc.d made_policy=no status=0
-    if ((EUID != 0)); then
-        command -v sudo >/dev/null 2>&1 || die "NGINX is not installed and we are not root (no sudo): install 'nginx-light' first"
-        sudo=(sudo -n)
-    fi
-    command -v apt-get >/dev/null 2>&1 || die "NGINX is not installed and apt-get is not available: install 'nginx-light' first"
-    # The package would start the system-wide service on port 80: we only want the binary, so
-    # service starts are refused (policy-rc.d exit 101) for the length of the install.
-    if [[ ! -e "$policy" ]]; then
-        printf '#!/bin/sh\n# Temporary, from deploy/nginx/start.sh: no service starts during its apt install.\nexit 101\n' |
-            "${sudo[@]}" tee "$policy" >/dev/null
-        "${sudo[@]}" chmod 755 "$policy"
-        made_policy=yes
-    fi
-    install_one() {
-        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$1" >&2
-    }
-    log "nginx not found: installing nginx-light with apt"
-    # Try without `apt-get update` first (fast when the package lists are fresh enough).
-    if ! install_one nginx-light; then
-        log "apt-get install failed: running apt-get update and retrying"
-        "${sudo[@]}" apt-get update -q >&2 || status=$?
-        if ((status == 0)) && ! install_one nginx-light; then
-            log "nginx-light is not available: installing nginx"
-            install_one nginx || status=$?
-        fi
-    fi
-    [[ "$made_policy" == no ]] || "${sudo[@]}" rm -f "$policy"
-    ((status == 0)) || die "apt could not install NGINX (exit $status)"
-}
-
 nginx_bin="$(find_nginx)"
 if [[ -z "$nginx_bin" ]]; then
-    apt_install_nginx
+    "$here/install.sh"
     nginx_bin="$(find_nginx)"
-    [[ -n "$nginx_bin" ]] || die "nginx still not found after apt install"
+    [[ -n "$nginx_bin" ]] || die "nginx still not found after install.sh"
 fi
 mime_types=/etc/nginx/mime.types
 [[ -f "$mime_types" ]] || die "$mime_types is missing (it comes with Debian's nginx-common)"
@@ -99,6 +67,7 @@ if ((EUID == 0)); then
 fi
 
 # --- Configuration (rendered on every start) ----------------------------------------------------
+# shellcheck disable=SC2016  # the single-quoted ${PAREDAO_...} are the literal placeholders
 render_template() {  # replaces each ${NAME} of the template with the value given here
     local text
     text="$(<"$here/paredao.conf.template")"
