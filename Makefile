@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-shifted-clock test-postgres lint format clean bench kafka-start kafka-stop postgres-start postgres-stop browser
+.PHONY: run test test-shifted-clock test-postgres lint format clean bench kafka-start kafka-stop postgres-start postgres-stop browser up down nginx-start nginx-stop validate-deploy
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -65,3 +65,22 @@ browser:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+## The whole stack as local processes: PostgreSQL, Kafka, migration, 2 API processes, NGINX
+## on http://127.0.0.1:8080 (prints the admin token). PAREDAO_API_PROCESSES=N for more.
+up:
+	deploy/stack/up.sh
+
+down:
+	deploy/stack/down.sh
+
+## NGINX alone in front of API processes already running (PAREDAO_UPSTREAM_PORTS="8001 8002").
+nginx-start:
+	deploy/nginx/start.sh
+
+nginx-stop:
+	deploy/nginx/stop.sh
+
+## Check compose.yaml (docker-compose config) and the Kubernetes manifests (kubernetes-validate).
+validate-deploy: $(VENV)/.installed
+	deploy/validate.sh

@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# `make up`: the whole stack as local processes, and return once it answers through NGINX.
+#
+#   PostgreSQL (deploy/postgres)  ->  migration (python main.py migrate)
+#   Kafka      (deploy/kafka)     ->  the vote consumer (python main.py consumer), if it exists
+#   N API processes (uvicorn) on consecutive ports  <-  NGINX (deploy/nginx), the entry point
+#
+# Idempotent: what already runs is left alone (NGINX is reloaded with the current upstream
+# ports; API processes past a smaller N are stopped). down.sh stops what this started:
+# PostgreSQL and Kafka only when they were not already running before.
+#
+# The admin token and the secret key come from the environment, else from deploy/stack/.env
+# (git-ignored), where they are generated on the first run. Pid files and logs go to
+# deploy/stack/run/ (git-ignored).
+#
+# Environment (all optional): see common.sh (PAREDAO_API_PROCESSES, PAREDAO_API_BASE_PORT,
+# PAREDAO_NGINX_PORT, PAREDAO_STACK_RUN_DIR, KAFKA_PORT, PGPORT_DEV), and PAREDAO_INGEST
+# (default: kafka when the consumer exists, else direct).
+set -euo pipefail
+
+script_name="up"
+# shellcheck source=common.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/common.sh"
+cd "$repo"
+
+if ! [[ "$api_count" =~ ^[0-9]+$ ]] || ((api_count < 1 || api_count > 32)); then
+    die "PAREDAO_API_PROCESSES must be a number from 1 to 32, got '$api_count'"
+fi
+if ! [[ "$api_base_port" =~ ^[0-9]+$ ]] || ((api_base_port < 1024 || api_base_port + api_count > 65536)); then
+    die "PAREDAO_API_BASE_PORT must be a port from 1024 leaving room for $api_count processes, got '$api_base_port'"
+fi
+api_ports=()
+for ((i = 0; i < api_count; i++)); do
+    api_ports+=($((api_base_port + i)))
+done
+mkdir -p "$run_dir" "$log_dir"
+
+# --- Python environment -------------------------------------------------------------------------
+if [[ ! -f "$repo/.venv/.installed" || ! -x "$venv_bin/uvicorn" ]]; then
+    log "building the virtualenv (make .venv/.installed)"
+    make -C "$repo" --no-print-directory .venv/.installed >&2
+fi
+
+# --- Secrets: environment, else deploy/stack/.env (generated once) ------------------------------
+env_value() {  # env_value NAME: its value in $env_file ("" if absent)
+    [[ -f "$env_file" ]] || return 0
+    sed -n "s/^$1=//p" "$env_file" | tail -n 1
+}
+new_secret() { "$venv_bin/python" -c 'import secrets; print(secrets.token_urlsafe(32))'; }
+for name in PAREDAO_ADMIN_TOKEN PAREDAO_SECRET_KEY; do
+    [[ -z "${!name:-}" ]] || continue
+    value="$(env_value "$name")"
+    if [[ -z "$value" ]]; then
+        value="$(new_secret)"
+        (umask 077 && printf '%s=%s\n' "$name" "$value" >>"$env_file")
+        log "generated $name into $env_file"
+    fi
+    export "$name=$value"
+done
+chmod 600 "$env_file" 2>/dev/null || true
+
+# --- PostgreSQL ---------------------------------------------------------------------------------
+# A marker records that this script started it, so down.sh stops only what up.sh started.
+if [[ -f "$run_dir/postgres.started" ]]; then
+    :  # started by an earlier up.sh: down.sh stops it
+elif port_open "$pg_port"; then
+    log "PostgreSQL: already running on 127.0.0.1:$pg_port (down.sh will leave it running)"
+else
+    touch "$run_dir/postgres.started"
+fi
+database_url="$("$repo/deploy/postgres/start.sh")"
+database_url="${database_url##*DATABASE_URL=}"
+[[ "$database_url" == postgresql* ]] || die "deploy/postgres/start.sh printed no DATABASE_URL"
+export DATABASE_URL="$database_url"
+
+# --- Kafka --------------------------------------------------------------------------------------
+if [[ -f "$run_dir/kafka.started" ]]; then
+    :  # started by an earlier up.sh: down.sh stops it
+elif port_open "$kafka_port"; then
+    log "Kafka: already running on 127.0.0.1:$kafka_port (down.sh will leave it running)"
+else
+    touch "$run_dir/kafka.started"
+fi
+"$repo/deploy/kafka/start.sh"
+export KAFKA_BOOTSTRAP="127.0.0.1:$kafka_port"
+
+# --- Migration ----------------------------------------------------------------------------------
+log "migrating $DATABASE_URL"
+"$venv_bin/python" main.py migrate >>"$log_dir/migrate.log" 2>&1 ||
+    { tail -n 30 "$log_dir/migrate.log" >&2; die "python main.py migrate failed (log: $log_dir/migrate.log)"; }
+
+# --- Which ingestion path -----------------------------------------------------------------------
+# The consumer (`python main.py consumer`) is part of the topology, but it is still being
+# built: it is started, and votes go through Kafka, only once `main.py consumer --help` works.
+if "$venv_bin/python" main.py consumer --help >/dev/null 2>&1; then
+    have_consumer=yes
+    export PAREDAO_INGEST="${PAREDAO_INGEST:-kafka}"
+else
+    have_consumer=no
+    export PAREDAO_INGEST="${PAREDAO_INGEST:-direct}"
+fi
+
+# launch <pid file> <log file> <command...>: a process in its own session (it outlives this
+# script and a Ctrl-C in its terminal); the inner bash writes its pid, then execs the command.
+launch() {
+    local pid_file="$1" log_file="$2"
+    shift 2
+    # shellcheck disable=SC2016  # $$ is the inner shell's pid
+    setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pid_file" "$@" </dev/null >>"$log_file" 2>&1 &
+}
+
+# --- API processes ------------------------------------------------------------------------------
+# Processes of an earlier `make up` with a larger N: stop those past the new range.
+for file in "$run_dir"/api-*.pid; do
+    [[ -e "$file" ]] || continue
+    p="${file##*/api-}"
+    p="${p%.pid}"
+    if ! [[ "$p" =~ ^[0-9]+$ ]] || ((p < api_base_port || p >= api_base_port + api_count)); then
+        stop_process "API :$p" "$file" "$api_pattern"
+    fi
+done
+
+for p in "${api_ports[@]}"; do
+    pid_file="$run_dir/api-$p.pid"
+    if pid="$(pid_of "$pid_file" "$api_pattern")"; then
+        log "API :$p: already running (pid $pid)"
+        continue
+    fi
+    port_open "$p" && die "port 127.0.0.1:$p is in use by another process: set PAREDAO_API_BASE_PORT or stop it"
+    log "API :$p: starting (log $log_dir/api-$p.log)"
+    launch "$pid_file" "$log_dir/api-$p.log" \
+        "$venv_bin/uvicorn" --factory main:create_app --host 127.0.0.1 --port "$p" \
+        --proxy-headers --forwarded-allow-ips 127.0.0.1
+done
+
+# Ready once /healthz answers 200. Until that endpoint lands in the API, /docs answering 200
+# while /healthz is a 404 counts as ready too.
+api_ready() {
+    local code
+    code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$1/healthz" || true)"
+    [[ "$code" == 200 ]] && return 0
+    [[ "$code" == 404 ]] && curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1/docs" 2>/dev/null
+}
+started_at=$SECONDS
+deadline=$((SECONDS + 60))
+for p in "${api_ports[@]}"; do
+    until api_ready "$p"; do
+        if ! pid_of "$run_dir/api-$p.pid" "$api_pattern" >/dev/null && ((SECONDS - started_at > 2)); then
+            tail -n 30 "$log_dir/api-$p.log" >&2
+            die "API :$p exited during startup (log above: $log_dir/api-$p.log)"
+        fi
+        if ((SECONDS >= deadline)); then
+            tail -n 30 "$log_dir/api-$p.log" >&2
+            die "API :$p did not answer within 60 s (log above: $log_dir/api-$p.log)"
+        fi
+        sleep 0.3
+    done
+done
+log "API processes ready on 127.0.0.1:{${api_ports[*]}} (ingestion: $PAREDAO_INGEST)"
+
+# --- Consumer -----------------------------------------------------------------------------------
+if [[ "$have_consumer" == yes ]]; then
+    if pid="$(pid_of "$run_dir/consumer.pid" "$consumer_pattern")"; then
+        log "consumer: already running (pid $pid)"
+    else
+        log "consumer: starting (log $log_dir/consumer.log)"
+        launch "$run_dir/consumer.pid" "$log_dir/consumer.log" "$venv_bin/python" main.py consumer
+        sleep 2  # a consumer that cannot start (broker, database) exits at once: say so here
+        pid_of "$run_dir/consumer.pid" "$consumer_pattern" >/dev/null || {
+            tail -n 30 "$log_dir/consumer.log" >&2
+            die "the consumer exited during startup (log above: $log_dir/consumer.log)"
+        }
+    fi
+else
+    log "consumer: not started (python main.py consumer does not exist yet); votes go to the database directly"
+fi
+
+# --- NGINX --------------------------------------------------------------------------------------
+PAREDAO_NGINX_PORT="$nginx_port" PAREDAO_UPSTREAM_PORTS="${api_ports[*]}" \
+    PAREDAO_NGINX_RUN_DIR="$nginx_run_dir" "$repo/deploy/nginx/start.sh"
+curl -fsS -o /dev/null --max-time 5 "http://127.0.0.1:$nginx_port/paredoes" ||
+    die "NGINX answers, but GET /paredoes through it failed"
+
+cat <<EOF
+
+Paredão is up: http://127.0.0.1:$nginx_port  (API docs: http://127.0.0.1:$nginx_port/docs)
+  admin token  $PAREDAO_ADMIN_TOKEN   (Authorization: Bearer ...; kept in ${env_file#"$repo"/})
+  database     $DATABASE_URL
+  kafka        $KAFKA_BOOTSTRAP (ingestion: $PAREDAO_INGEST, consumer: $have_consumer)
+  processes    $api_count API on 127.0.0.1:{${api_ports[*]}}, NGINX on 127.0.0.1:$nginx_port
+  logs         ${log_dir#"$repo"/}/ and ${nginx_run_dir#"$repo"/}/logs/
+Stop everything with: make down
+EOF
