@@ -1,9 +1,25 @@
 """Settings of the Paredão API, read once from the environment (and a local `.env`)."""
 
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    bootstrap: str
+    topic: str
+    partitions: int = 6
+    replication: int = 1
+    min_insync_replicas: int = 1
+    produce_timeout_s: float = 5.0
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return f"{self.topic}.dead-letters"
 
 
 class Settings(BaseSettings):
@@ -43,9 +59,35 @@ class Settings(BaseSettings):
     vote_batch_wait_s: float = Field(
         default=0.001, ge=0, validation_alias="PAREDAO_VOTE_BATCH_WAIT_S"
     )
+    ingest: Literal["direct", "kafka"] = Field(
+        default="direct",
+        validation_alias="PAREDAO_INGEST",
+        description="direct: votes are committed to the database before the 202; kafka: the "
+        "202 follows the brokers' acknowledgement and `python main.py consumer` stores them.",
+    )
+    kafka_bootstrap: str = Field(default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP")
+    kafka_topic: str = Field(default="paredao.votes", validation_alias="PAREDAO_KAFKA_TOPIC")
+    kafka_partitions: int = Field(default=6, ge=1, validation_alias="PAREDAO_KAFKA_PARTITIONS")
+    kafka_replication: int = Field(default=1, ge=1, validation_alias="PAREDAO_KAFKA_REPLICATION")
+    kafka_min_insync: int = Field(default=1, ge=1, validation_alias="PAREDAO_KAFKA_MIN_INSYNC")
+    kafka_timeout_s: float = Field(default=5.0, gt=0, validation_alias="PAREDAO_KAFKA_TIMEOUT_S")
+    consumer_batch_max: int = Field(
+        default=5000, ge=1, validation_alias="PAREDAO_CONSUMER_BATCH_MAX"
+    )
     workers: int = Field(default=1, ge=1, validation_alias="PAREDAO_WORKERS")
     host: str = Field(default="127.0.0.1", validation_alias="PAREDAO_HOST")
     port: int = Field(default=8000, validation_alias="PAREDAO_PORT")
+
+    @property
+    def kafka(self) -> KafkaSettings:
+        return KafkaSettings(
+            bootstrap=self.kafka_bootstrap,
+            topic=self.kafka_topic,
+            partitions=self.kafka_partitions,
+            replication=self.kafka_replication,
+            min_insync_replicas=self.kafka_min_insync,
+            produce_timeout_s=self.kafka_timeout_s,
+        )
 
     @property
     def secret_bytes(self) -> bytes:

@@ -3,8 +3,11 @@
 
 import argparse
 import gc
+import logging
 import secrets
+import signal
 import sys
+import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,7 +24,9 @@ from db.engine import make_engine
 from db.migrate import upgrade_to_head
 from model.clock import Clock, system_clock
 from pipeline.group_commit import GroupCommitWriter
+from pipeline.sink import VoteSink
 from services.catalog import ParedaoCatalog
+from services.closing import ClosingService, LogClose
 from services.results import ResultsReader
 from services.voting import VotingService
 from views.pages import STATIC_DIR, make_templates
@@ -42,24 +47,45 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
-        writer = GroupCommitWriter(
+        sink: VoteSink
+        log_close: LogClose | None = None
+        if settings.ingest == "kafka":
+            from pipeline.kafka import KafkaVoteSink  # the Kafka client only where it is used
+
+            sink = kafka_sink = KafkaVoteSink(settings.kafka)
+            log_close = kafka_sink.log_close
+        else:
+            sink = GroupCommitWriter(
+                engine,
+                max_batch=settings.vote_batch_max,
+                max_wait_s=settings.vote_batch_wait_s,
+                queue_size=settings.vote_queue_size,
+            )
+        results = ResultsReader(
             engine,
-            max_batch=settings.vote_batch_max,
-            max_wait_s=settings.vote_batch_wait_s,
-            queue_size=settings.vote_queue_size,
+            clock,
+            ttl_s=settings.results_cache_s,
+            freeze_when_due=settings.ingest == "direct",
         )
         app.state.engine = engine
-        app.state.writer = writer
-        app.state.voting = VotingService(ParedaoCatalog(engine), writer, settings.secret_bytes)
-        app.state.results = ResultsReader(engine, clock, ttl_s=settings.results_cache_s)
-        await writer.start()
+        app.state.writer = sink
+        app.state.voting = VotingService(
+            ParedaoCatalog(engine),
+            sink,
+            settings.secret_bytes,
+            engine,
+            queued=settings.ingest == "kafka",
+        )
+        app.state.results = results
+        app.state.closing = ClosingService(engine, clock, results, log_close)
+        await sink.start()
         # Everything made at start lives as long as the process: keep it out of the
         # collector's full passes, which would otherwise pause every request in flight.
         gc.freeze()
         try:
             yield
         finally:
-            await writer.stop()  # stop taking votes, store the ones taken
+            await sink.stop()  # stop taking votes, make the ones taken durable
             engine.dispose()
 
     app = FastAPI(
@@ -136,7 +162,69 @@ def serve() -> None:
     )
 
 
-COMMANDS = {"serve": serve, "migrate": migrate}
+def consumer() -> None:
+    """Run a member of the Kafka consumer group that stores the votes (until SIGTERM/SIGINT)."""
+    from pipeline.consumer import VoteConsumer
+
+    settings = get_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    engine = make_engine(settings.database_url, pool_size=2)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    member = VoteConsumer(
+        engine, settings.kafka, system_clock, batch_max=settings.consumer_batch_max
+    )
+    print(f"Consuming {settings.kafka_topic} from {settings.kafka_bootstrap}", file=sys.stderr)
+    try:
+        member.run(stop)
+    finally:
+        engine.dispose()
+    print(f"Stopped: {member.stats}", file=sys.stderr)
+
+
+def kafka_topics() -> None:
+    """Create the votes topic and its dead-letter topic (idempotent)."""
+    from pipeline.kafka import create_topics
+
+    settings = get_settings()
+    created = create_topics(settings.kafka)
+    kafka = settings.kafka
+    for topic, shape in (
+        (kafka.topic, f"{kafka.partitions} partitions"),
+        (kafka.dead_letter_topic, "1 partition"),
+    ):
+        print(
+            f"{topic}: {shape}, replication {kafka.replication}, min.insync.replicas "
+            f"{kafka.min_insync_replicas}, LogAppendTime"
+            f" ({'created' if topic in created else 'already there'})",
+            file=sys.stderr,
+        )
+
+
+def lag() -> None:
+    """Print the consumer group's lag per partition (stored offsets vs the log's end)."""
+    from pipeline.kafka import consumer_lag
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        rows = consumer_lag(engine, settings.kafka)
+    finally:
+        engine.dispose()
+    print("partition  stored  end  lag")
+    for partition, stored, end in rows:
+        print(f"{partition:9d}  {stored:6d}  {end:3d}  {end - stored:3d}")
+    print(f"total lag: {sum(end - stored for _, stored, end in rows)}")
+
+
+COMMANDS = {
+    "serve": serve,
+    "migrate": migrate,
+    "consumer": consumer,
+    "kafka-topics": kafka_topics,
+    "lag": lag,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

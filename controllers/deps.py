@@ -16,6 +16,7 @@ from config import Settings
 from db.engine import writer_engine
 from model.clock import Clock
 from model.errors import Unauthorized
+from services.closing import ClosingService
 from services.results import ResultsReader
 from services.voting import VotingService
 
@@ -44,6 +45,11 @@ async def get_voting(request: Request) -> VotingService:
 async def get_results(request: Request) -> ResultsReader:
     results: ResultsReader = request.app.state.results
     return results
+
+
+async def get_closing(request: Request) -> ClosingService:
+    closing: ClosingService = request.app.state.closing
+    return closing
 
 
 async def get_clock(request: Request) -> Clock:
@@ -110,6 +116,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 VotingDep = Annotated[VotingService, Depends(get_voting)]
 ResultsDep = Annotated[ResultsReader, Depends(get_results)]
+ClosingDep = Annotated[ClosingService, Depends(get_closing)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 TemplatesDep = Annotated[Jinja2Templates, Depends(get_templates)]
 AdminDep = Depends(require_admin)

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from controllers.deps import AdminDep, NowDep, ResultsDep, SessionDep, after_commit
+from controllers.deps import AdminDep, ClosingDep, NowDep, ResultsDep, SessionDep, after_commit
 from db import paredoes as queries
 from model.paredao import ParedaoStatus
 from views.errors import error_responses
@@ -90,14 +90,15 @@ def open_paredao(
 @admin.post(
     "/{paredao_id}/close",
     summary="Close voting now",
-    responses=error_responses(401, 404, 409),
+    responses=error_responses(401, 404, 409, 503),
 )
-def close_paredao(
-    paredao_id: int, session: SessionDep, now: NowDep, results: ResultsDep
-) -> ParedaoPublic:
+async def close_paredao(paredao_id: int, closing: ClosingDep, now: NowDep) -> ParedaoPublic:
     """`open → closed`, freezing the outcome (in the answer); any other transition is a 409.
     This worker's next results and stats show the close at once; other workers within their
-    cache time (about a second, `as_of` says how old)."""
-    paredao, nominees = queries.change_status(session, paredao_id, ParedaoStatus.closed, now)
-    after_commit(session, lambda: results.forget(paredao_id))
+    cache time (about a second, `as_of` says how old).
+
+    On the Kafka path the answer reads `closing` (outcome pending) until the consumer has
+    decided every vote logged before the close; 503 if the log cannot take the close
+    markers now (the paredão stays `closing`; ask again)."""
+    paredao, nominees = await closing.close(paredao_id)
     return ParedaoPublic.build(paredao, nominees, now)

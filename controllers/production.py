@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from controllers.deps import (
+    ClosingDep,
     EngineDep,
     NowDep,
     ResultsDep,
@@ -154,11 +155,8 @@ def open_voting(
 
 
 @router.post("/paredoes/{paredao_id}/encerrar")
-def close_voting(
-    paredao_id: int, _producer: CSRFDep, session: SessionDep, now: NowDep, reader: ResultsDep
-) -> Response:
-    paredao_queries.change_status(session, paredao_id, ParedaoStatus.closed, now)
-    after_commit(session, lambda: reader.forget(paredao_id))
+async def close_voting(paredao_id: int, _producer: CSRFDep, closing: ClosingDep) -> Response:
+    await closing.close(paredao_id)
     return RedirectResponse(f"/producao/paredoes/{paredao_id}?aviso=encerrada", status_code=303)
 
 

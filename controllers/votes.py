@@ -10,6 +10,7 @@ body replayed, so errors and docs stay exactly those of the route.
 """
 
 import re
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -30,6 +31,7 @@ from views.votes import (
     StatsPublic,
     VoteAccepted,
     VoteCreate,
+    VoteStatusPublic,
     accepted_json,
 )
 
@@ -73,6 +75,17 @@ async def cast_vote(paredao_id: int, body: VoteCreate, voting: VotingDep, now: N
     Served by a lean ASGI path with the same behaviour; this route documents it and serves
     the requests the lean path hands over."""
     return accepted_response(await voting.cast(paredao_id, body, now))
+
+
+@router.get(
+    VOTE_ROUTE + "/{vote_id}",
+    summary="A vote's status",
+    responses=error_responses(404, 422),
+)
+async def read_vote(paredao_id: int, vote_id: uuid.UUID, voting: VotingDep) -> VoteStatusPublic:
+    """For whoever holds the vote_id: `counted`, `refused` with the reason, or on the Kafka
+    path `queued` while the consumer has not decided it (an id never sent reads the same)."""
+    return await voting.status(paredao_id, vote_id)
 
 
 @router.get(

@@ -28,6 +28,10 @@ def effective_status_sql(now: datetime) -> ColumnElement[str]:
     at = literal(now, UTCDateTime())
     return case(
         (
+            col(Paredao.status) == ParedaoStatus.closing,
+            literal(ParedaoStatus.closing.value),
+        ),
+        (
             (col(Paredao.status) == ParedaoStatus.closed)
             | (col(Paredao.closes_at).is_not(None) & (col(Paredao.closes_at) <= at)),
             literal(ParedaoStatus.closed.value),
@@ -189,3 +193,41 @@ def extend_voting(
     paredao.closes_at = closes_at
     session.flush()
     return paredao, nominees
+
+
+def begin_closing(session: Session, paredao_id: int, now: datetime) -> ParedaoWithNominees:
+    """The Kafka path's close: voting ends now (or at its scheduled `closes_at`, if that has
+    passed) and the paredão reads `closing` until the consumer has decided every vote logged
+    before the close; the consumer then freezes the result. Asking again while closing is
+    allowed (the markers are written again); any other transition is a 409."""
+    paredao, nominees = get_paredao(session, paredao_id, for_update=True)
+    if paredao.status == ParedaoStatus.closing:
+        return paredao, nominees
+    current = effective_status(paredao.status, paredao.opens_at, paredao.closes_at, now)
+    if current == ParedaoStatus.closed and paredao.status != ParedaoStatus.closed:
+        current = ParedaoStatus.open  # its schedule ended it: it closes now, through the log
+    check_transition(current, ParedaoStatus.closing)
+    if paredao.closes_at is None or paredao.closes_at > now:
+        paredao.closes_at = now
+    paredao.status = ParedaoStatus.closing
+    session.flush()
+    return paredao, nominees
+
+
+def due_to_close(session: Session, now: datetime) -> list[int]:
+    """Paredões whose `closes_at` has passed and whose close has not begun (the Kafka path
+    closes them through the log)."""
+    rows = session.exec(
+        select(Paredao.id).where(
+            col(Paredao.status).in_([ParedaoStatus.open, ParedaoStatus.scheduled]),
+            col(Paredao.closes_at).is_not(None),
+            col(Paredao.closes_at) <= literal(now, UTCDateTime()),
+        )
+    ).all()
+    return [int(i) for i in rows if i is not None]
+
+
+def closing_paredoes(session: Session) -> list[int]:
+    """Paredões that read `closing`: their close markers may still need writing."""
+    rows = session.exec(select(Paredao.id).where(col(Paredao.status) == ParedaoStatus.closing))
+    return [int(i) for i in rows.all() if i is not None]

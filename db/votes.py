@@ -26,7 +26,7 @@ from model.errors import (
 )
 from model.paredao import Paredao, ParedaoStatus, status_at_cast
 from model.ratelimit import admit
-from model.vote import SpentCaptcha, TorcidaBudget, Vote, VoteMode, VoteTally
+from model.vote import SpentCaptcha, TorcidaBudget, Vote, VoteMode, VoteRefusal, VoteTally
 
 Outcome = Accepted | DomainError
 
@@ -409,3 +409,24 @@ def write_batch(connection: Connection, ballots: Sequence[Ballot]) -> list[Outco
     decided = [o for o in outcomes if o is not None]
     assert len(decided) == len(ballots), "every ballot gets an outcome"
     return decided
+
+
+def find_vote(connection: Connection, paredao_id: int, vote_id: Any) -> Any | None:
+    """The stored vote (paredao_id, vote_id, nominee_id, mode, accepted_at), or None."""
+    return connection.execute(
+        select(
+            VOTES.c.paredao_id,
+            VOTES.c.vote_id,
+            VOTES.c.nominee_id,
+            VOTES.c.mode,
+            VOTES.c.accepted_at,
+        ).where(VOTES.c.paredao_id == paredao_id, VOTES.c.vote_id == vote_id)
+    ).first()
+
+
+def find_refusal(connection: Connection, paredao_id: int, vote_id: Any) -> Any | None:
+    """The consumer's refusal of a vote (nominee_id, mode, reason, detail, cast_at), or None."""
+    refusals = SQLModel.metadata.tables[VoteRefusal.__tablename__]
+    return connection.execute(
+        select(refusals).where(refusals.c.paredao_id == paredao_id, refusals.c.vote_id == vote_id)
+    ).first()

@@ -28,6 +28,9 @@ class OutcomeKind(StrEnum):
 class ParedaoStatus(StrEnum):
     scheduled = "scheduled"
     open = "open"
+    # The Kafka path only: voting has ended, and the consumer is still deciding the votes the
+    # log holds from before `closes_at`; the result is frozen when it has decided them all.
+    closing = "closing"
     closed = "closed"
 
 
@@ -42,7 +45,9 @@ def effective_status(
     A paredão whose `opens_at` has passed counts as open without an explicit `open`, and one
     whose `closes_at` has passed counts as closed without an explicit `close`.
     """
-    if stored == ParedaoStatus.closed or (closes_at is not None and now >= closes_at):
+    if stored in (ParedaoStatus.closed, ParedaoStatus.closing):
+        return stored
+    if closes_at is not None and now >= closes_at:
         return ParedaoStatus.closed
     if stored == ParedaoStatus.open or (opens_at is not None and now >= opens_at):
         return ParedaoStatus.open
@@ -56,17 +61,26 @@ def status_at_cast(
     cast_at: datetime,
 ) -> ParedaoStatus:
     """The status that decides a vote cast at `cast_at`: a vote counts only inside
-    `[opens_at, closes_at)` and while the paredão is not closed, however late it is stored."""
-    if opens_at is not None and cast_at < opens_at and stored != ParedaoStatus.closed:
+    `[opens_at, closes_at)` and while its result is not frozen, however late it is stored (a
+    `closing` paredão still takes the votes cast before its close)."""
+    if stored == ParedaoStatus.closed or (closes_at is not None and cast_at >= closes_at):
+        return ParedaoStatus.closed
+    if opens_at is not None and cast_at < opens_at:
         return ParedaoStatus.scheduled
-    return effective_status(stored, opens_at, closes_at, cast_at)
+    if stored in (ParedaoStatus.open, ParedaoStatus.closing) or opens_at is not None:
+        return ParedaoStatus.open
+    return ParedaoStatus.scheduled
 
 
 def check_transition(current: ParedaoStatus, new: ParedaoStatus) -> None:
-    """Only `scheduled → open` and `open → closed` exist; anything else is a 409."""
+    """Only `scheduled → open`, `open → closed` and, on the Kafka path, `open → closing →
+    closed` exist (a close may be asked again while closing); anything else is a 409."""
     allowed = {
         (ParedaoStatus.scheduled, ParedaoStatus.open),
         (ParedaoStatus.open, ParedaoStatus.closed),
+        (ParedaoStatus.open, ParedaoStatus.closing),
+        (ParedaoStatus.closing, ParedaoStatus.closing),
+        (ParedaoStatus.closing, ParedaoStatus.closed),
     }
     if (current, new) not in allowed:
         raise WrongTransition(f"a paredão that is '{current}' cannot become '{new}'")

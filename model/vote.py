@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKeyConstraint, Index, Integer, String, Uuid, text
+from sqlalchemy import BigInteger, ForeignKeyConstraint, Index, Integer, String, Uuid, text
 from sqlmodel import Column, Field, SQLModel
 
 from model.base import UTCDateTime, enum_type
@@ -91,3 +91,44 @@ class SpentCaptcha(SQLModel, table=True):
 
     challenge: str = Field(sa_column=Column(String(128), primary_key=True))
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class VoteRefusal(SQLModel, table=True):
+    """A vote the Kafka consumer decided against, with the reason (the direct path answers
+    refusals over HTTP and stores nothing). The voter reads it with the vote's status."""
+
+    __tablename__ = "vote_refusals"
+
+    paredao_id: int = Field(sa_column=Column(Integer, primary_key=True))
+    vote_id: uuid.UUID = Field(sa_column=Column(Uuid, primary_key=True))
+    nominee_id: int = Field(sa_column=Column(Integer, nullable=False))
+    mode: VoteMode = Field(sa_column=Column(enum_type(VoteMode), nullable=False))
+    reason: str = Field(sa_column=Column(String(32), nullable=False))
+    detail: str = Field(sa_column=Column(String(300), nullable=False))
+    cast_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class ConsumerOffset(SQLModel, table=True):
+    """The next offset to read of each partition of the votes topic, written in the same
+    transaction as the votes read before it: the consumer seeks here on assignment, so a
+    record is stored exactly once whatever crashes or rebalances in between."""
+
+    __tablename__ = "consumer_offsets"
+
+    topic: str = Field(sa_column=Column(String(200), primary_key=True))
+    partition: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    next_offset: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class ClosingMark(SQLModel, table=True):
+    """A paredão's close marker, read by the consumer in one partition of the votes topic.
+
+    On the Kafka path a close writes a marker into every partition after the paredão turned
+    `closing`; everything logged before it in that partition was cast before the close. When
+    every partition's marker is read, every vote logged before the close is decided and the
+    result is frozen."""
+
+    __tablename__ = "closing_marks"
+
+    paredao_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    partition: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))

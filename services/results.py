@@ -43,9 +43,14 @@ class ResultsReader:
     """Reads results through a per-process cache of about a second, so that reads stay
     cheap under a vote burst; every answer says how old it is (`as_of`)."""
 
-    def __init__(self, engine: Engine, clock: Clock, ttl_s: float = 1.0) -> None:
+    def __init__(
+        self, engine: Engine, clock: Clock, ttl_s: float = 1.0, *, freeze_when_due: bool = True
+    ) -> None:
         self._engine = engine
         self._clock = clock
+        # Direct path: the first read after `closes_at` freezes the result. Kafka path: the
+        # consumer closes it through the log, and until then the paredão reads `closing`.
+        self._freeze_when_due = freeze_when_due
         # paredão id → (the full answer, the answer the public may see)
         self.results_cache: TtlCache[int, tuple[ResultsPublic, ResultsPublic]] = TtlCache(ttl_s)
         self.stats_cache: TtlCache[int, StatsPublic] = TtlCache(ttl_s)
@@ -77,6 +82,8 @@ class ResultsReader:
         """The paredão, frozen first if its `closes_at` has passed and nobody closed it."""
         paredao, nominees = paredoes.get_paredao(session, paredao_id)
         due = effective_status(paredao.status, paredao.opens_at, paredao.closes_at, now)
+        if not self._freeze_when_due:
+            return paredao, nominees
         if due != ParedaoStatus.closed or paredao.status == ParedaoStatus.closed:
             return paredao, nominees
         with Session(writer_engine(self._engine)) as writer, writer.begin():
@@ -93,6 +100,8 @@ class ResultsReader:
             rows = tally(ids, results.counts_of(session, paredao_id), paredao.unico_weight)
         names = {c.id: c.name for c in nominees}
         status = effective_status(paredao.status, paredao.opens_at, paredao.closes_at, as_of)
+        if status == ParedaoStatus.closed and paredao.status != ParedaoStatus.closed:
+            status = ParedaoStatus.closing  # ended by its schedule, not frozen yet (Kafka path)
         answer = ResultsPublic(
             paredao_id=paredao_id,
             status=status,

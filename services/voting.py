@@ -1,18 +1,37 @@
 """Casting a vote: the one function both the documented route and the lean ASGI path call."""
 
+import asyncio
+import uuid
 from datetime import datetime
 
+from sqlalchemy import Engine
+
+from db.votes import find_refusal, find_vote
 from model.ballot import Accepted, make_ballot
+from model.errors import NotFound
+from model.vote import VoteMode, VoteStatus
 from pipeline.sink import VoteSink
 from services.catalog import ParedaoCatalog
-from views.votes import VoteCreate
+from views.votes import VoteCreate, VoteStatusPublic
 
 
 class VotingService:
-    def __init__(self, catalog: ParedaoCatalog, sink: VoteSink, secret_key: bytes) -> None:
+    def __init__(
+        self,
+        catalog: ParedaoCatalog,
+        sink: VoteSink,
+        secret_key: bytes,
+        engine: Engine,
+        *,
+        queued: bool = False,
+    ) -> None:
         self._catalog = catalog
         self._sink = sink
         self._secret_key = secret_key
+        self._engine = engine
+        # Kafka path: an acknowledged vote may not be decided yet, so an unknown vote_id reads
+        # as queued; on the direct path every acknowledged vote is stored.
+        self._queued = queued
 
     async def cast(self, paredao_id: int, body: VoteCreate, now: datetime) -> Accepted:
         """Validate a vote cast at `now` against its paredão and hand it to the sink; returns
@@ -29,3 +48,44 @@ class VotingService:
             now=now,
         )
         return await self._sink.submit(ballot)
+
+    async def status(self, paredao_id: int, vote_id: uuid.UUID) -> VoteStatusPublic:
+        """Whether a vote is counted, refused (with the reason) or, on the Kafka path, still
+        queued; 404 for an unknown paredão, or an unknown vote on the direct path."""
+        await self._catalog.get(paredao_id)
+        return await asyncio.to_thread(self._status, paredao_id, vote_id)
+
+    def _status(self, paredao_id: int, vote_id: uuid.UUID) -> VoteStatusPublic:
+        with self._engine.connect() as connection:
+            vote = find_vote(connection, paredao_id, vote_id)
+            refusal = None if vote is not None else find_refusal(connection, paredao_id, vote_id)
+        if vote is not None:
+            return VoteStatusPublic(
+                vote_id=vote_id,
+                paredao_id=paredao_id,
+                status=VoteStatus.counted,
+                nominee_id=vote.nominee_id,
+                mode=VoteMode(vote.mode),
+                accepted_at=vote.accepted_at,
+            )
+        if refusal is not None:
+            return VoteStatusPublic(
+                vote_id=vote_id,
+                paredao_id=paredao_id,
+                status=VoteStatus.refused,
+                nominee_id=refusal.nominee_id,
+                mode=VoteMode(refusal.mode),
+                accepted_at=refusal.cast_at,
+                reason=refusal.reason,
+                detail=refusal.detail,
+            )
+        if not self._queued:
+            raise NotFound(f"paredão {paredao_id} has no vote {vote_id}")
+        return VoteStatusPublic(
+            vote_id=vote_id,
+            paredao_id=paredao_id,
+            status=VoteStatus.queued,
+            nominee_id=None,
+            mode=None,
+            accepted_at=None,
+        )

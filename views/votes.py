@@ -88,6 +88,26 @@ def accepted_json(accepted: Accepted) -> bytes:
     ).encode()
 
 
+class VoteStatusPublic(BaseModel):
+    vote_id: uuid.UUID
+    paredao_id: int
+    status: VoteStatus = Field(
+        description="queued: in the log, not decided yet (Kafka path); counted: stored and in "
+        "the results; refused: decided against, see reason."
+    )
+    nominee_id: int | None = Field(description="Null while queued.")
+    mode: VoteMode | None = Field(description="Null while queued.")
+    accepted_at: datetime | None = Field(
+        description="When the API took the vote; null while queued."
+    )
+    reason: str | None = Field(
+        default=None,
+        description="Why it was refused: cpf_already_voted, rate_limited, voting_not_open, "
+        "captcha_failed, vote_id_reused, not_found.",
+    )
+    detail: str | None = None
+
+
 class Percentages(BaseModel):
     unico: float | None = Field(description="Percent of the votos únicos; null with none.")
     torcida: float | None = Field(description="Percent of the votos da torcida; null with none.")

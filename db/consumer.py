@@ -1,0 +1,106 @@
+"""What the Kafka consumer stores beside the votes, in the same transaction: the partitions'
+next offsets, the refusals with their reasons, and the close markers that freeze a result."""
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, func, select
+from sqlmodel import Session, SQLModel
+
+from db.paredoes import get_paredao
+from db.results import freeze
+from db.votes import upsert
+from model.ballot import Ballot
+from model.errors import DomainError
+from model.paredao import ParedaoStatus
+from model.vote import ClosingMark, ConsumerOffset, VoteRefusal
+
+OFFSETS = SQLModel.metadata.tables[ConsumerOffset.__tablename__]
+REFUSALS = SQLModel.metadata.tables[VoteRefusal.__tablename__]
+MARKS = SQLModel.metadata.tables[ClosingMark.__tablename__]
+
+
+def stored_offsets(connection: Connection, topic: str, partitions: Iterable[int]) -> dict[int, int]:
+    """The next offset to read of each partition (0 for one never read), row-locked on
+    PostgreSQL until the transaction ends: a second consumer that still thinks it owns a
+    partition (a rebalance in flight) waits here, then skips what this one stored."""
+    wanted = sorted(set(partitions))
+    if not wanted:
+        return {}
+    statement = upsert(connection, OFFSETS).on_conflict_do_nothing()
+    connection.execute(
+        statement, [{"topic": topic, "partition": p, "next_offset": 0} for p in wanted]
+    )
+    query = (
+        select(OFFSETS.c.partition, OFFSETS.c.next_offset)
+        .where(OFFSETS.c.topic == topic, OFFSETS.c.partition.in_(wanted))
+        .order_by(OFFSETS.c.partition)
+    )
+    if connection.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return {int(p): int(o) for p, o in connection.execute(query)}
+
+
+def read_offsets(connection: Connection, topic: str) -> dict[int, int]:
+    """Every partition's next offset as stored (no lock): where the consumer resumes."""
+    rows = connection.execute(
+        select(OFFSETS.c.partition, OFFSETS.c.next_offset).where(OFFSETS.c.topic == topic)
+    )
+    return {int(p): int(o) for p, o in rows}
+
+
+def store_offsets(connection: Connection, topic: str, next_offsets: Mapping[int, int]) -> None:
+    for partition, offset in sorted(next_offsets.items()):
+        connection.execute(
+            OFFSETS.update()
+            .where(
+                OFFSETS.c.topic == topic,
+                OFFSETS.c.partition == partition,
+                OFFSETS.c.next_offset < offset,
+            )
+            .values(next_offset=offset)
+        )
+
+
+def record_refusals(connection: Connection, refused: Sequence[tuple[Ballot, DomainError]]) -> None:
+    """Keep each refused vote's reason, for the voter's status lookup (the first one wins)."""
+    if not refused:
+        return
+    rows = [
+        {
+            "paredao_id": b.paredao_id,
+            "vote_id": b.vote_id,
+            "nominee_id": b.nominee_id,
+            "mode": b.mode.value,
+            "reason": error.code[:32],
+            "detail": str(error.detail)[:300],
+            "cast_at": b.cast_at,
+        }
+        for b, error in sorted(refused, key=lambda item: (item[0].paredao_id, item[0].vote_id.int))
+    ]
+    connection.execute(upsert(connection, REFUSALS).on_conflict_do_nothing(), rows)
+
+
+def mark_partitions_closed(
+    connection: Connection, marks: Mapping[int, tuple[set[int], int]], now: datetime
+) -> list[int]:
+    """Record close markers read from the log — paredão id → (partitions read, partitions the
+    topic has) — and freeze each `closing` paredão whose markers are now read in every
+    partition. Returns the ids of the paredões frozen now."""
+    frozen: list[int] = []
+    for paredao_id, (partitions, total) in sorted(marks.items()):
+        rows = [{"paredao_id": paredao_id, "partition": p} for p in sorted(partitions)]
+        connection.execute(upsert(connection, MARKS).on_conflict_do_nothing(), rows)
+        read = connection.execute(
+            select(func.count()).select_from(MARKS).where(MARKS.c.paredao_id == paredao_id)
+        ).scalar_one()
+        if read < total:
+            continue
+        session = Session(bind=connection)
+        paredao, nominees = get_paredao(session, paredao_id, for_update=True)
+        if paredao.status != ParedaoStatus.closing:
+            continue
+        freeze(session, paredao, [c.id for c in nominees if c.id is not None], now)
+        session.flush()
+        frozen.append(paredao_id)
+    return frozen

@@ -1,0 +1,242 @@
+"""The consumer group (`python main.py consumer`): reads the votes topic in batches and
+stores each batch with `pipeline.vote_handler`, the votes and the partitions' next offsets in
+one database transaction.
+
+Exactly once: the offsets that count are the ones in the database, written with the votes;
+on every assignment the consumer seeks to them. Offsets are also committed to Kafka after
+the database commit, only so that the group's lag is visible to Kafka's own tools. Writes
+are idempotent by vote_id besides, so nothing is counted twice whatever crashes.
+
+Nothing is skipped: a batch that cannot be stored (the database is down) is retried with
+backoff until it is; an undecodable record goes to the dead-letter topic (sent and
+acknowledged before the batch commits) and is counted.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session
+
+from config import KafkaSettings
+from db.consumer import read_offsets
+from db.engine import writer_engine
+from db.paredoes import begin_closing, closing_paredoes, due_to_close
+from model.clock import Clock
+from pipeline.codec import CloseMarker, encode_marker
+from pipeline.kafka import partition_count, producer_config
+from pipeline.vote_handler import BatchReport, Record, handle_batch
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+GROUP_ID = "paredao-votes"
+MAX_BACKOFF_S = 5.0
+
+
+@dataclass
+class ConsumerStats:
+    batches: int = 0
+    counted: int = 0
+    refused: int = 0
+    replays: int = 0
+    skipped: int = 0
+    dead_letters: int = 0
+    retries: int = 0
+
+
+class VoteConsumer:
+    def __init__(
+        self,
+        engine: Engine,
+        kafka: KafkaSettings,
+        clock: Clock,
+        *,
+        batch_max: int = 5000,
+        poll_s: float = 0.2,
+        close_check_s: float = 1.0,
+    ) -> None:
+        self._engine = writer_engine(engine)
+        self._kafka = kafka
+        self._clock = clock
+        self._batch_max = batch_max
+        self._poll_s = poll_s
+        self._close_check_s = close_check_s
+        self.stats = ConsumerStats()
+        self._consumer: Consumer | None = None
+        self._producer: Producer | None = None
+        self._markers_sent: set[int] = set()  # paredões whose close markers this process wrote
+
+    def run(
+        self, stop: threading.Event, on_batch: Callable[[BatchReport], None] | None = None
+    ) -> None:
+        """Consume until `stop` is set; the batch in hand is stored before returning."""
+        self._producer = Producer(producer_config(self._kafka))
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": self._kafka.bootstrap,
+                "group.id": GROUP_ID,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+                "log_level": 3,
+            }
+        )
+        self._consumer.subscribe([self._kafka.topic], on_assign=self._on_assign)
+        next_close_check = 0.0
+        try:
+            while not stop.is_set():
+                messages = self._consumer.consume(self._batch_max, timeout=self._poll_s)
+                records = [r for m in messages if (r := self._record(m)) is not None]
+                if records:
+                    report = self._store(records, stop)
+                    if report is not None and on_batch is not None:
+                        on_batch(report)
+                if time.monotonic() >= next_close_check:
+                    self._close_due_paredoes()
+                    next_close_check = time.monotonic() + self._close_check_s
+        finally:
+            self._consumer.close()
+            self._producer.flush(10)
+
+    def _record(self, message: Message) -> Record | None:
+        error = message.error()
+        if error is not None:
+            if error.code() != KafkaError._PARTITION_EOF:
+                log.warning("consumer error: %s", error)
+            return None
+        partition, offset = message.partition(), message.offset()
+        assert partition is not None and offset is not None
+        return Record(message.topic() or "", partition, offset, message.key(), message.value())
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Resume every assigned partition where the database says, not where Kafka does."""
+        stored = self._with_retries(lambda: self._read_offsets(), None)
+        for tp in partitions:
+            tp.offset = stored.get(tp.partition, OFFSET_BEGINNING) if stored else OFFSET_BEGINNING
+        consumer.assign(partitions)
+        log.info("assigned %s", [(tp.partition, tp.offset) for tp in partitions])
+
+    def _read_offsets(self) -> dict[int, int]:
+        with self._engine.connect() as connection:
+            return read_offsets(connection, self._kafka.topic)
+
+    def _store(self, records: list[Record], stop: threading.Event | None) -> BatchReport | None:
+        def attempt() -> BatchReport:
+            with self._engine.begin() as connection:
+                report = handle_batch(connection, self._kafka.topic, records, self._clock())
+                self._send_dead_letters(report)  # before the commit: never lost, maybe twice
+            return report
+
+        report = self._with_retries(attempt, stop)
+        if report is None:
+            return None
+        self._count(report)
+        assert self._consumer is not None
+        offsets = [TopicPartition(self._kafka.topic, p, o) for p, o in report.next_offsets.items()]
+        if offsets:
+            try:
+                self._consumer.commit(offsets=offsets, asynchronous=True)
+            except Exception as exc:  # the database holds the offsets that count
+                log.warning("could not commit offsets to Kafka (lag display only): %s", exc)
+        return report
+
+    def _with_retries(self, attempt: Callable[[], T], stop: threading.Event | None) -> T | None:
+        """Run `attempt` until it succeeds, backing off while the database is unreachable.
+        Gives up (None) only when asked to stop; the records are then read again later."""
+        backoff = 0.1
+        while True:
+            try:
+                return attempt()
+            except DBAPIError as exc:
+                self.stats.retries += 1
+                log.warning("database unavailable, retrying in %.1f s: %s", backoff, exc.orig)
+            if stop is not None and stop.wait(backoff):
+                return None
+            if stop is None:
+                time.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    def _send_dead_letters(self, report: BatchReport) -> None:
+        if not report.dead:
+            return
+        assert self._producer is not None
+        failures: list[KafkaError] = []
+
+        def delivered(error: KafkaError | None, _message: Message) -> None:
+            if error is not None:
+                failures.append(error)
+
+        for record, reason in report.dead:
+            self._producer.produce(
+                self._kafka.dead_letter_topic,
+                value=record.value,
+                key=record.key,
+                headers={
+                    "error": reason.encode(),
+                    "source": f"{record.topic}/{record.partition}/{record.offset}".encode(),
+                },
+                on_delivery=delivered,
+            )
+        left = self._producer.flush(self._kafka.produce_timeout_s + 1)
+        if left or failures:
+            raise RuntimeError(f"dead letters not acknowledged: {failures or left}")
+        log.error(
+            "%d undecodable records sent to %s", len(report.dead), self._kafka.dead_letter_topic
+        )
+
+    def _count(self, report: BatchReport) -> None:
+        self.stats.batches += 1
+        self.stats.counted += report.counted
+        self.stats.refused += report.refused
+        self.stats.replays += report.replays
+        self.stats.skipped += report.skipped
+        self.stats.dead_letters += len(report.dead)
+
+    def _close_due_paredoes(self) -> None:
+        """Begin the close of every paredão whose `closes_at` passed, through the log; and
+        write the markers of any close still waiting for them (one this process has not
+        written: the API's close may have failed half-way, or this process restarted)."""
+        now = self._clock()
+        try:
+            with Session(self._engine) as session:
+                for paredao_id in due_to_close(session, now):
+                    begin_closing(session, paredao_id, now)
+                session.commit()
+                closing = closing_paredoes(session)
+        except DBAPIError as exc:
+            log.warning("could not check for paredões to close: %s", exc.orig)
+            return
+        for paredao_id in closing:
+            if paredao_id in self._markers_sent:
+                continue
+            try:
+                self.write_close_markers(paredao_id)
+            except (KafkaException, RuntimeError) as exc:
+                log.warning("close markers of paredão %d not written yet: %s", paredao_id, exc)
+                continue
+            self._markers_sent.add(paredao_id)
+
+    def write_close_markers(self, paredao_id: int) -> None:
+        assert self._producer is not None
+        partitions = partition_count(self._producer, self._kafka.topic)
+        marker = encode_marker(CloseMarker(paredao_id, partitions))
+        for partition in range(partitions):
+            self._producer.produce(self._kafka.topic, value=marker, partition=partition)
+        if self._producer.flush(self._kafka.produce_timeout_s + 1):
+            raise RuntimeError(f"close markers of paredão {paredao_id} not acknowledged")

@@ -1,0 +1,98 @@
+"""The Kafka consumer's message handler: decode → decide → store, for one batch of records,
+inside the caller's transaction. No broker here: the consumer loop (`pipeline.consumer`)
+polls, and tests hand records to this directly.
+
+Votes are decided by `db.votes.write_batch`, the same code as the direct path. The batch's
+next offsets are stored in the same transaction, after a fence that drops records already
+stored by anyone (a crash before the commit to Kafka, or a rebalance in flight): each record
+counts exactly once.
+"""
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from db.consumer import mark_partitions_closed, record_refusals, store_offsets, stored_offsets
+from db.votes import write_batch
+from model.ballot import Accepted, Ballot
+from model.errors import DomainError
+from pipeline.codec import CloseMarker, UndecodableRecord, decode
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record as read from the votes topic."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass
+class BatchReport:
+    counted: int = 0
+    refused: int = 0
+    replays: int = 0
+    skipped: int = 0  # already stored before (fenced off)
+    frozen: list[int] = field(default_factory=list)  # paredões whose result froze now
+    dead: list[tuple[Record, str]] = field(default_factory=list)  # undecodable, with the error
+    next_offsets: dict[int, int] = field(default_factory=dict)  # partition → next to read
+
+
+def handle_batch(
+    connection: Connection, topic: str, records: Sequence[Record], now: datetime
+) -> BatchReport:
+    """Decide and store `records` (all of `topic`) in the caller's transaction; nothing here
+    commits. Undecodable records are reported in `dead` for the dead-letter topic: their
+    offsets are stored all the same, so they never stop the group."""
+    report = BatchReport()
+    fence = stored_offsets(connection, topic, (r.partition for r in records))
+    fresh = [r for r in records if r.offset >= fence[r.partition]]
+    report.skipped = len(records) - len(fresh)
+
+    ballots: list[Ballot] = []
+    marks: dict[int, tuple[set[int], int]] = {}
+    for record in fresh:
+        try:
+            item = decode(record.value)
+        except UndecodableRecord as exc:
+            report.dead.append((record, str(exc)))
+            continue
+        if isinstance(item, CloseMarker):
+            partitions, _ = marks.setdefault(item.paredao_id, (set(), item.partitions))
+            partitions.add(record.partition)
+        else:
+            # Anything read from the log may have been stored already (the same vote sent
+            # twice): look every one up, whoever chose its vote_id.
+            ballots.append(dataclasses.replace(item, client_vote_id=True))
+
+    refused: list[tuple[Ballot, DomainError]] = []
+    for ballot, outcome in zip(
+        ballots, write_batch(connection, ballots) if ballots else [], strict=True
+    ):
+        if isinstance(outcome, Accepted):
+            if outcome.replay:
+                report.replays += 1
+            else:
+                report.counted += 1
+        else:
+            refused.append((ballot, outcome))
+    record_refusals(connection, refused)
+    report.refused = len(refused)
+    # Markers after the votes of the batch: a vote cast before the close and logged before its
+    # marker is decided before the result freezes.
+    if marks:
+        report.frozen = mark_partitions_closed(connection, marks, now)
+
+    next_offsets: dict[int, int] = defaultdict(int)
+    for record in fresh:
+        next_offsets[record.partition] = max(next_offsets[record.partition], record.offset + 1)
+    store_offsets(connection, topic, next_offsets)
+    report.next_offsets = dict(next_offsets)
+    return report
