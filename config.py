@@ -16,6 +16,7 @@ class KafkaSettings:
     replication: int = 1
     min_insync_replicas: int = 1
     produce_timeout_s: float = 5.0
+    group_id: str = "paredao-votes"
 
     @property
     def dead_letter_topic(self) -> str:
@@ -71,6 +72,7 @@ class Settings(BaseSettings):
     kafka_replication: int = Field(default=1, ge=1, validation_alias="PAREDAO_KAFKA_REPLICATION")
     kafka_min_insync: int = Field(default=1, ge=1, validation_alias="PAREDAO_KAFKA_MIN_INSYNC")
     kafka_timeout_s: float = Field(default=5.0, gt=0, validation_alias="PAREDAO_KAFKA_TIMEOUT_S")
+    kafka_group: str = Field(default="paredao-votes", validation_alias="PAREDAO_KAFKA_GROUP")
     consumer_batch_max: int = Field(
         default=5000, ge=1, validation_alias="PAREDAO_CONSUMER_BATCH_MAX"
     )
@@ -87,6 +89,7 @@ class Settings(BaseSettings):
             replication=self.kafka_replication,
             min_insync_replicas=self.kafka_min_insync,
             produce_timeout_s=self.kafka_timeout_s,
+            group_id=self.kafka_group,
         )
 
     @property

@@ -44,7 +44,6 @@ from pipeline.vote_handler import BatchReport, Record, handle_batch
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-GROUP_ID = "paredao-votes"
 MAX_BACKOFF_S = 5.0
 
 
@@ -89,7 +88,7 @@ class VoteConsumer:
         self._consumer = Consumer(
             {
                 "bootstrap.servers": self._kafka.bootstrap,
-                "group.id": GROUP_ID,
+                "group.id": self._kafka.group_id,
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
