@@ -138,5 +138,3 @@ def count_rows(database_url: str, table: str, paredao_id: int) -> int:
             )
     finally:
         engine.dispose()
-
-
