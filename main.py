@@ -77,7 +77,13 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             queued=settings.ingest == "kafka",
         )
         app.state.results = results
-        app.state.closing = ClosingService(engine, clock, results, log_close)
+        voting: VotingService = app.state.voting
+
+        def forget(paredao_id: int) -> None:
+            results.forget(paredao_id)
+            voting.forget(paredao_id)
+
+        app.state.closing = ClosingService(engine, clock, forget, log_close)
         await sink.start()
         # Everything made at start lives as long as the process: keep it out of the
         # collector's full passes, which would otherwise pause every request in flight.

@@ -68,6 +68,12 @@ def after_commit(session: Session, action: Callable[[], None]) -> None:
     event.listen(session, "after_commit", lambda _session: action(), once=True)
 
 
+def forget(paredao_id: int, results: ResultsReader, voting: VotingService) -> None:
+    """Forget this worker's cached reads of a paredão whose status or schedule changed."""
+    results.forget(paredao_id)
+    voting.forget(paredao_id)
+
+
 def get_session(request: Request) -> Iterator[Session]:
     """One unit of work per request: committed when the handler returns, rolled back on error.
 

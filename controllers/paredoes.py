@@ -4,7 +4,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from controllers.deps import AdminDep, ClosingDep, NowDep, ResultsDep, SessionDep, after_commit
+from controllers.deps import (
+    AdminDep,
+    ClosingDep,
+    NowDep,
+    ResultsDep,
+    SessionDep,
+    VotingDep,
+    after_commit,
+    forget,
+)
 from db import paredoes as queries
 from model.paredao import ParedaoStatus
 from views.errors import error_responses
@@ -64,12 +73,17 @@ def read_paredao(
     responses=error_responses(401, 404, 409, 422),
 )
 def extend_voting(
-    paredao_id: int, body: ParedaoUpdate, session: SessionDep, now: NowDep, results: ResultsDep
+    paredao_id: int,
+    body: ParedaoUpdate,
+    session: SessionDep,
+    now: NowDep,
+    results: ResultsDep,
+    voting: VotingDep,
 ) -> ParedaoPublic:
     """Move `closes_at`. A paredão that closed in a tie reopens until then (a tie is never
     broken arbitrarily); one with a decided outcome cannot be reopened (409)."""
     paredao, nominees = queries.extend_voting(session, paredao_id, body.closes_at, now)
-    after_commit(session, lambda: results.forget(paredao_id))
+    after_commit(session, lambda: forget(paredao_id, results, voting))
     return ParedaoPublic.build(paredao, nominees, now)
 
 
@@ -79,11 +93,15 @@ def extend_voting(
     responses=error_responses(401, 404, 409),
 )
 def open_paredao(
-    paredao_id: int, session: SessionDep, now: NowDep, results: ResultsDep
+    paredao_id: int,
+    session: SessionDep,
+    now: NowDep,
+    results: ResultsDep,
+    voting: VotingDep,
 ) -> ParedaoPublic:
     """`scheduled → open`; any other transition is a 409."""
     paredao, nominees = queries.change_status(session, paredao_id, ParedaoStatus.open, now)
-    after_commit(session, lambda: results.forget(paredao_id))
+    after_commit(session, lambda: forget(paredao_id, results, voting))
     return ParedaoPublic.build(paredao, nominees, now)
 
 

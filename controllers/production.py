@@ -15,7 +15,9 @@ from controllers.deps import (
     ResultsDep,
     SessionDep,
     TemplatesDep,
+    VotingDep,
     after_commit,
+    forget,
 )
 from controllers.pages import PageParedaoDep, PageRoute, load_paredao
 from controllers.production_session import (
@@ -147,10 +149,15 @@ async def dashboard(
 
 @router.post("/paredoes/{paredao_id}/abrir")
 def open_voting(
-    paredao_id: int, _producer: CSRFDep, session: SessionDep, now: NowDep, reader: ResultsDep
+    paredao_id: int,
+    _producer: CSRFDep,
+    session: SessionDep,
+    now: NowDep,
+    reader: ResultsDep,
+    voting: VotingDep,
 ) -> Response:
     paredao_queries.change_status(session, paredao_id, ParedaoStatus.open, now)
-    after_commit(session, lambda: reader.forget(paredao_id))
+    after_commit(session, lambda: forget(paredao_id, reader, voting))
     return RedirectResponse(f"/producao/paredoes/{paredao_id}?aviso=aberta", status_code=303)
 
 

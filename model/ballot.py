@@ -21,6 +21,15 @@ class ParedaoInfo:
     id: int
     nominee_ids: Sequence[int]
     require_captcha: bool
+    # Only to refuse early what has certainly ended (the Kafka path); a vote's window is
+    # decided where it is stored.
+    voting_ended: bool = False
+    closes_at: datetime | None = None
+
+    def ended_at(self, now: datetime) -> bool:
+        """Whether voting has certainly ended at `now` (a close is never undone, except by
+        extending a tie, which makes this worker forget the cached paredão)."""
+        return self.voting_ended or (self.closes_at is not None and now >= self.closes_at)
 
 
 @dataclass(frozen=True)

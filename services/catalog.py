@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from db.paredoes import get_paredao
 from model.ballot import ParedaoInfo
+from model.paredao import ParedaoStatus
 from services.ttl_cache import TtlCache
 
 
@@ -30,4 +31,9 @@ class ParedaoCatalog:
             id=paredao_id,
             nominee_ids=tuple(c.id for c in nominees if c.id is not None),
             require_captcha=paredao.require_captcha,
+            voting_ended=paredao.status in (ParedaoStatus.closing, ParedaoStatus.closed),
+            closes_at=paredao.closes_at,
         )
+
+    def forget(self, paredao_id: int) -> None:
+        self._cache.forget(paredao_id)

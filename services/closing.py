@@ -17,18 +17,21 @@ from db.engine import writer_engine
 from db.paredoes import ParedaoWithNominees
 from model.clock import Clock
 from model.paredao import ParedaoStatus
-from services.results import ResultsReader
 
 LogClose = Callable[[int], Awaitable[None]]
 
 
 class ClosingService:
     def __init__(
-        self, engine: Engine, clock: Clock, results: ResultsReader, log_close: LogClose | None
+        self,
+        engine: Engine,
+        clock: Clock,
+        forget: Callable[[int], None],
+        log_close: LogClose | None,
     ) -> None:
         self._engine = writer_engine(engine)
         self._clock = clock
-        self._results = results
+        self._forget = forget  # this worker's cached reads of the paredão
         self._log_close = log_close  # None on the direct path
 
     async def close(self, paredao_id: int) -> ParedaoWithNominees:
@@ -39,9 +42,9 @@ class ClosingService:
             closed = await asyncio.to_thread(self._change, paredao_id, direct=True)
         else:
             closed = await asyncio.to_thread(self._change, paredao_id, direct=False)
-            self._results.forget(paredao_id)
+            self._forget(paredao_id)
             await self._log_close(paredao_id)
-        self._results.forget(paredao_id)
+        self._forget(paredao_id)
         return closed
 
     def _change(self, paredao_id: int, *, direct: bool) -> ParedaoWithNominees:

@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 
 from db.votes import find_refusal, find_vote
 from model.ballot import Accepted, make_ballot
-from model.errors import NotFound
+from model.errors import NotFound, VotingNotOpen
 from model.vote import VoteMode, VoteStatus
 from pipeline.sink import VoteSink
 from services.catalog import ParedaoCatalog
@@ -36,8 +36,12 @@ class VotingService:
     async def cast(self, paredao_id: int, body: VoteCreate, now: datetime) -> Accepted:
         """Validate a vote cast at `now` against its paredão and hand it to the sink; returns
         once the sink holds it durably (or raises the refusal)."""
+        paredao = await self._catalog.get(paredao_id)
+        if self._queued and paredao.ended_at(now):
+            # The Kafka path answers at once what the consumer would refuse anyway.
+            raise VotingNotOpen(f"voting in paredão {paredao_id} has ended")
         ballot = make_ballot(
-            await self._catalog.get(paredao_id),
+            paredao,
             nominee_id=body.nominee_id,
             mode=body.mode,
             voter_id=body.voter_id,
@@ -48,6 +52,10 @@ class VotingService:
             now=now,
         )
         return await self._sink.submit(ballot)
+
+    def forget(self, paredao_id: int) -> None:
+        """Drop this worker's cached paredão (its schedule changed)."""
+        self._catalog.forget(paredao_id)
 
     async def status(self, paredao_id: int, vote_id: uuid.UUID) -> VoteStatusPublic:
         """Whether a vote is counted, refused (with the reason) or, on the Kafka path, still
