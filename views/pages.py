@@ -43,6 +43,7 @@ KIND_LABELS: dict[ParedaoKind, tuple[str, str]] = {
 STATUS_LABELS: dict[ParedaoStatus, str] = {
     ParedaoStatus.scheduled: "Votação ainda não aberta",
     ParedaoStatus.open: "Votação aberta",
+    ParedaoStatus.closing: "Votação encerrada, apurando os últimos votos",
     ParedaoStatus.closed: "Votação encerrada",
 }
 
@@ -76,6 +77,14 @@ VOTE_ERROR_MESSAGES: dict[str, str] = {
         "tente de novo em {s} segundos."
     ),
     "not_found": "Não encontramos este paredão.",
+    # What the vote page says while it follows a vote taken into the queue (the Kafka path).
+    "queued": "Seu voto está na fila de apuração…",
+    "counted": "Seu voto foi contado.",
+    "refused": "Seu voto não foi contado: {reason}",
+    "still_queued": (
+        "Seu voto está na fila e será apurado em instantes. "
+        "Você pode fechar esta página."
+    ),
     "network": "Sem conexão com o servidor. Verifique sua internet e tente de novo.",
     "unknown": "Não foi possível registrar o voto agora (erro {status}). Tente de novo.",
 }

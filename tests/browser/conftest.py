@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -151,18 +152,30 @@ class LiveServer:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, photos: str) -> Iterator[LiveServer]:
     """The app under uvicorn, as `make run` serves it, on its own migrated SQLite file."""
-    folder = tmp_path_factory.mktemp("live")
-    database_url = f"sqlite:///{folder / 'paredao.db'}"
-    upgrade_to_head(database_url)
-    port = free_port()
-    env = {
+    with serve_live(tmp_path_factory.mktemp("live"), photos) as server:
+        yield server
+
+
+def server_env(database_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a test server process: the test's own values over the process's."""
+    return {
         **os.environ,
         "DATABASE_URL": database_url,
         "PAREDAO_ADMIN_TOKEN": ADMIN_TOKEN,
         "PAREDAO_SECRET_KEY": "browser-test-key",
         "PAREDAO_RESULTS_CACHE_S": "0",
         "PAREDAO_CAPTCHA_MAX_NUMBER": str(CAPTCHA_MAX_NUMBER),
+        **extra,
     }
+
+
+@contextmanager
+def serve_live(folder: Path, photos: str, **extra_env: str) -> Iterator[LiveServer]:
+    """Serve the app from `folder` (its database and log) with `extra_env` on top."""
+    database_url = f"sqlite:///{folder / 'paredao.db'}"
+    upgrade_to_head(database_url)
+    port = free_port()
+    env = server_env(database_url, **extra_env)
     log = (folder / "server.log").open("wb")
     process = subprocess.Popen(
         [

@@ -287,7 +287,9 @@
         body: JSON.stringify(body),
       });
       if (response.status === 202) {
-        await showConfirmation(chosen.dataset.name, mode);
+        const accepted = await response.json();
+        await showConfirmation(chosen.dataset.name, mode, accepted.status);
+        if (accepted.status === "queued") followQueuedVote(accepted.vote_id);
         return;
       }
       let error = {};
@@ -316,11 +318,44 @@
     return value.toLocaleString("pt-BR", { minimumFractionDigits: 2, maximumFractionDigits: 2 }) + "%";
   }
 
-  async function showConfirmation(name, mode) {
+  // On the Kafka path a 202 means the vote is in the queue: follow it until it is decided.
+  async function followQueuedVote(voteId) {
+    const line = confirmation.querySelector("[data-vote-status]");
+    line.hidden = false;
+    line.textContent = messages.queued;
+    for (let attempt = 0; attempt < 60 && !confirmation.hidden; attempt += 1) {
+      await new Promise((resolve) => setTimeout(resolve, attempt < 10 ? 500 : 2000));
+      try {
+        const response = await fetch(`/paredoes/${paredaoId}/votes/${voteId}`, {
+          headers: { Accept: "application/json" },
+          cache: "no-store",
+        });
+        if (!response.ok) continue;
+        const vote = await response.json();
+        if (vote.status === "counted") {
+          line.textContent = messages.counted;
+          return;
+        }
+        if (vote.status === "refused") {
+          const reason = errorMessage(vote.reason, vote.detail, null, 409);
+          line.textContent = messages.refused.replace("{reason}", reason);
+          line.classList.add("notice--error");
+          return;
+        }
+      } catch (error) {
+        // a failed look is tried again
+      }
+    }
+    line.textContent = messages.still_queued;
+  }
+
+  async function showConfirmation(name, mode, status) {
     form.hidden = true;
     errorBox.hidden = true;
     confirmation.hidden = false;
-    confirmation.querySelector("[data-confirmation-title]").textContent = `Seu voto para ${name} foi registrado`;
+    const taken = status === "queued" ? "recebido" : "registrado";
+    confirmation.querySelector("[data-vote-status]").hidden = true;
+    confirmation.querySelector("[data-confirmation-title]").textContent = `Seu voto para ${name} foi ${taken}`;
     confirmation.querySelector("[data-confirmation-mode]").textContent =
       mode === "unico" ? "Voto único registrado." : "Voto da torcida registrado.";
     confirmation.focus();
