@@ -84,6 +84,11 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             voting.forget(paredao_id)
 
         app.state.closing = ClosingService(engine, clock, forget, log_close)
+        app.state.replay = None
+        if settings.ingest == "kafka":
+            from services.replay import ReplayService
+
+            app.state.replay = ReplayService(engine, settings.kafka, clock)
         await sink.start()
         # Everything made at start lives as long as the process: keep it out of the
         # collector's full passes, which would otherwise pause every request in flight.

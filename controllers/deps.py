@@ -15,8 +15,9 @@ from sqlmodel import Session
 from config import Settings
 from db.engine import writer_engine
 from model.clock import Clock
-from model.errors import Unauthorized
+from model.errors import Unauthorized, WrongTransition
 from services.closing import ClosingService
+from services.replay import ReplayService
 from services.results import ResultsReader
 from services.voting import VotingService
 
@@ -50,6 +51,13 @@ async def get_results(request: Request) -> ResultsReader:
 async def get_closing(request: Request) -> ClosingService:
     closing: ClosingService = request.app.state.closing
     return closing
+
+
+async def get_replay(request: Request) -> ReplayService:
+    replay: ReplayService | None = request.app.state.replay
+    if replay is None:
+        raise WrongTransition("the replay reads the Kafka log: this server runs the direct path")
+    return replay
 
 
 async def get_clock(request: Request) -> Clock:
@@ -123,6 +131,7 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 VotingDep = Annotated[VotingService, Depends(get_voting)]
 ResultsDep = Annotated[ResultsReader, Depends(get_results)]
 ClosingDep = Annotated[ClosingService, Depends(get_closing)]
+ReplayDep = Annotated[ReplayService, Depends(get_replay)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 TemplatesDep = Annotated[Jinja2Templates, Depends(get_templates)]
 AdminDep = Depends(require_admin)

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from controllers.deps import AdminDep, NowDep, ResultsDep, SettingsDep, VotingDep
+from controllers.deps import AdminDep, NowDep, ReplayDep, ResultsDep, SettingsDep, VotingDep
 from controllers.errors import render_domain_error
 from model.ballot import Accepted
 from model.captcha import new_challenge
@@ -27,6 +27,7 @@ from services.voting import VotingService
 from views.errors import error_responses
 from views.votes import (
     RecountPublic,
+    ReplayPublic,
     ResultsPublic,
     StatsPublic,
     VoteAccepted,
@@ -113,6 +114,17 @@ def _json(answer: BaseModel) -> Response:
     """The answer serialised by its own model: it was validated when it was built (and is
     cached), so FastAPI's second validation of the response would only cost time."""
     return Response(answer.model_dump_json(), media_type="application/json")
+
+
+@admin.post(
+    "/paredoes/{paredao_id}/replay",
+    summary="Recount from the Kafka log",
+    responses=error_responses(401, 404, 409),
+)
+async def replay(paredao_id: int, replayer: ReplayDep) -> ReplayPublic:
+    """Decide every vote the log holds for this paredão again, with the consumer's own code,
+    in a scratch database, and compare that tally with the stored one (Kafka path only)."""
+    return await replayer.replay(paredao_id)
 
 
 @admin.post(

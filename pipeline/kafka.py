@@ -4,9 +4,18 @@ producer (`KafkaVoteSink`), which answers a vote once the brokers hold it (acks=
 import asyncio
 import logging
 import threading
+import time
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 from sqlalchemy import Engine
@@ -17,6 +26,7 @@ from model.ballot import Accepted, Ballot
 from model.errors import Unavailable
 from model.vote import VoteStatus
 from pipeline.codec import CloseMarker, encode_ballot, encode_marker, record_key
+from pipeline.vote_handler import Record
 
 log = logging.getLogger(__name__)
 
@@ -189,3 +199,43 @@ def consumer_lag(engine: Engine, kafka: KafkaSettings) -> list[tuple[int, int, i
         return rows
     finally:
         consumer.close()
+
+
+def read_log(kafka: KafkaSettings, timeout_s: float = 60) -> list[Record]:
+    """Every record the votes topic holds now, partition by partition in log order (read
+    from the beginning up to each partition's end, outside the consumer group)."""
+    reader = Consumer(
+        {
+            "bootstrap.servers": kafka.bootstrap,
+            "group.id": f"{kafka.group_id}-replay",
+            "enable.auto.commit": False,
+            "log_level": 3,
+        }
+    )
+    try:
+        partitions = partition_count(reader, kafka.topic)
+        ends = {}
+        for p in range(partitions):
+            low, high = reader.get_watermark_offsets(
+                TopicPartition(kafka.topic, p), timeout=kafka.produce_timeout_s
+            )
+            if high > low:
+                ends[p] = high
+        reader.assign([TopicPartition(kafka.topic, p, OFFSET_BEGINNING) for p in ends])
+        records: dict[int, list[Record]] = {p: [] for p in ends}
+        deadline = time.monotonic() + timeout_s
+        while any(not r or r[-1].offset + 1 < ends[p] for p, r in records.items()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not read {kafka.topic} to its end in {timeout_s} s")
+            for message in reader.consume(10_000, timeout=0.5):
+                if message.error() is not None:
+                    continue
+                partition, offset = message.partition(), message.offset()
+                assert partition is not None and offset is not None
+                if offset < ends[partition]:
+                    records[partition].append(
+                        Record(kafka.topic, partition, offset, message.key(), message.value())
+                    )
+        return [r for p in sorted(records) for r in records[p]]
+    finally:
+        reader.close()

@@ -82,8 +82,7 @@ VOTE_ERROR_MESSAGES: dict[str, str] = {
     "counted": "Seu voto foi contado.",
     "refused": "Seu voto não foi contado: {reason}",
     "still_queued": (
-        "Seu voto está na fila e será apurado em instantes. "
-        "Você pode fechar esta página."
+        "Seu voto está na fila e será apurado em instantes. Você pode fechar esta página."
     ),
     "network": "Sem conexão com o servidor. Verifique sua internet e tente de novo.",
     "unknown": "Não foi possível registrar o voto agora (erro {status}). Tente de novo.",

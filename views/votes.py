@@ -168,3 +168,14 @@ class RecountPublic(BaseModel):
     tally_total: int
     recount_total: int
     differences: list[dict[str, object]]
+
+
+class ReplayPublic(BaseModel):
+    paredao_id: int
+    matches: bool = Field(
+        description="Whether deciding the log's votes again gives the stored tally."
+    )
+    log_votes: int = Field(description="Votes of this paredão in the log (replays included).")
+    tally_total: int
+    replay_total: int
+    differences: list[dict[str, object]]

@@ -280,3 +280,33 @@ async def test_a_poison_record_goes_to_the_dead_letters(
     headers = dict(message.headers() or [])
     assert headers["error"]
     assert headers["source"].decode().startswith(f"{kafka.topic}/0/")
+
+
+class TestReplayFromTheLog:
+    async def test_deciding_the_log_again_gives_the_stored_tally(
+        self, kafka_client: httpx.AsyncClient, consumer: RunningConsumer
+    ) -> None:
+        p = await make_paredao(kafka_client, 2)
+        a, b = nominees(p)
+        sent = [
+            await vote(kafka_client, p["id"], nominee_id=n, voter_id=v)
+            for n, v in [(a, "x"), (b, "y"), (a, "z")]
+        ]
+        same_cpf = [
+            # One voter (one partition, in log order): the replay meets them in the same order.
+            await vote(kafka_client, p["id"], nominee_id=n, mode="unico", cpf=cpf(99), voter_id="c")
+            for n in (a, b)
+        ]
+        for r in [*sent, *same_cpf]:
+            await decided(kafka_client, p["id"], r.json()["vote_id"])
+        r = await kafka_client.post(f"/paredoes/{p['id']}/replay", headers=ADMIN)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["matches"] is True, body
+        assert (body["log_votes"], body["tally_total"], body["replay_total"]) == (5, 4, 4)
+
+    async def test_the_direct_path_has_no_log_to_replay(self, client: httpx.AsyncClient) -> None:
+        p = await make_paredao(client, 2)
+        r = await client.post(f"/paredoes/{p['id']}/replay", headers=ADMIN)
+        assert r.status_code == 409
+        assert "Kafka" in r.json()["detail"]
