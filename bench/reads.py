@@ -62,7 +62,8 @@ def seed(path: Path, pid: int, nominees: list[int], total: int) -> None:
         )
     db.execute("BEGIN")
     db.executemany(
-        "INSERT INTO vote_tally (paredao_id, nominee_id, mode, hour, votes) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO vote_tally (paredao_id, nominee_id, mode, hour, shard, votes)"
+        " VALUES (?, ?, ?, ?, 0, ?)",
         [(pid, n, m, h, c) for (n, m, h), c in tally.items()],
     )
     db.execute("COMMIT")

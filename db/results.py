@@ -57,9 +57,9 @@ def _hour_sql(session: Session) -> ColumnElement[Any]:
 
 def tally_by_hour(session: Session, paredao_id: int) -> HourlyCounts:
     rows = session.execute(
-        select(TALLY.c.nominee_id, TALLY.c.mode, TALLY.c.hour, TALLY.c.votes).where(
-            TALLY.c.paredao_id == paredao_id
-        )
+        select(TALLY.c.nominee_id, TALLY.c.mode, TALLY.c.hour, func.sum(TALLY.c.votes))
+        .where(TALLY.c.paredao_id == paredao_id)
+        .group_by(TALLY.c.nominee_id, TALLY.c.mode, TALLY.c.hour)
     )
     return {(n, VoteMode(m), h): int(v) for n, m, h, v in rows if v}
 

@@ -5,6 +5,7 @@ rate limit, one CPF per paredão) is decided here, inside the transaction that s
 vote, so that an acknowledged vote is always counted and a refused one never is.
 """
 
+import secrets
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -29,6 +30,7 @@ from model.ratelimit import admit
 from model.vote import SpentCaptcha, TorcidaBudget, Vote, VoteMode, VoteRefusal, VoteTally
 
 Outcome = Accepted | DomainError
+TALLY_SHARDS = 16
 
 VOTES = SQLModel.metadata.tables[Vote.__tablename__]
 TALLY = SQLModel.metadata.tables[VoteTally.__tablename__]
@@ -306,21 +308,32 @@ def _insert_votes(connection: Connection, ballots: Sequence[Ballot]) -> set[Any]
 
 
 def _add_to_tally(connection: Connection, ballots: Iterable[Ballot]) -> None:
-    """Count each stored vote in the hour (UTC) it was cast."""
+    """Count each stored vote in the hour (UTC) it was cast, in one shard of the count.
+
+    On PostgreSQL, writers commit concurrently, and each batch holds the tally rows it
+    updated until its commit: a shard picked at random per batch lets concurrent batches
+    update different rows. SQLite has one writer at a time: one shard."""
     counts = Counter(
         (b.paredao_id, b.nominee_id, b.mode.value, hour_of(b.cast_at)) for b in ballots
     )
     if not counts:
         return
+    shard = secrets.randbelow(TALLY_SHARDS) if connection.dialect.name == "postgresql" else 0
     statement = upsert(connection, TALLY)
     statement = statement.on_conflict_do_update(
-        index_elements=[TALLY.c.paredao_id, TALLY.c.nominee_id, TALLY.c.mode, TALLY.c.hour],
+        index_elements=[
+            TALLY.c.paredao_id,
+            TALLY.c.nominee_id,
+            TALLY.c.mode,
+            TALLY.c.hour,
+            TALLY.c.shard,
+        ],
         set_={"votes": TALLY.c.votes + statement.excluded.votes},
     )
     connection.execute(
         statement,
         [
-            {"paredao_id": p, "nominee_id": n, "mode": m, "hour": hour, "votes": c}
+            {"paredao_id": p, "nominee_id": n, "mode": m, "hour": hour, "shard": shard, "votes": c}
             for (p, n, m, hour), c in sorted(counts.items())
         ],
     )

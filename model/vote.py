@@ -4,7 +4,16 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, ForeignKeyConstraint, Index, Integer, String, Uuid, text
+from sqlalchemy import (
+    BigInteger,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Uuid,
+    text,
+)
 from sqlmodel import Column, Field, SQLModel
 
 from model.base import UTCDateTime, enum_type
@@ -57,7 +66,8 @@ class Vote(SQLModel, table=True):
 class VoteTally(SQLModel, table=True):
     """Votes per paredão, nominee, mode and UTC hour, kept in the same transaction as the votes.
 
-    Results and stats read this rollup, so they cost O(nominees × hours), not O(votes).
+    Results and stats read this rollup, so they cost O(nominees × hours × shards), not
+    O(votes).
     """
 
     __tablename__ = "vote_tally"
@@ -66,6 +76,11 @@ class VoteTally(SQLModel, table=True):
     nominee_id: int = Field(sa_column=Column(Integer, primary_key=True))
     mode: VoteMode = Field(sa_column=Column(enum_type(VoteMode), primary_key=True))
     hour: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    # Concurrent writers (PostgreSQL) add to different shards of a count, so that they do
+    # not queue on one hot row; readers sum the shards.
+    shard: int = Field(
+        default=0, sa_column=Column(SmallInteger, primary_key=True, autoincrement=False)
+    )
     votes: int = Field(sa_column=Column(Integer, nullable=False))
 
 
