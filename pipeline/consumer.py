@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_BACKOFF_S = 5.0
+SESSION_TIMEOUT_MS = 10_000
 
 
 @dataclass
@@ -93,6 +94,10 @@ class VoteConsumer:
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
                 "isolation.level": "read_committed",
+                # A member killed without leaving holds its partitions until this runs out
+                # (librdkafka's default is 45 s): votes wait that long for a replacement.
+                # Heartbeats come from librdkafka's thread, so a long batch does not expire it.
+                "session.timeout.ms": SESSION_TIMEOUT_MS,
                 "log_level": 3,
             }
         )

@@ -1,0 +1,311 @@
+"""Fault drills of the Kafka path, on the real broker and database: a consumer killed in the
+middle of a batch, a rebalance between two consumers, PostgreSQL restarted, the broker
+stopped, a poison record. Votes come through the API (Kafka mode) under a steady load; the
+consumers are `python main.py consumer` processes. Each drill ends with the same check:
+every vote that got a 202 is stored exactly once, tally = recount = replay, lag 0.
+
+The broker and PostgreSQL drills stop and start the shared servers with the project's
+scripts (deploy/kafka, deploy/postgres) and always leave them running and answering.
+"""
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from sqlalchemy import Engine
+
+from config import KafkaSettings
+from db.engine import make_engine
+from pipeline.kafka import consumer_lag
+from tests.conftest import only_on_postgres
+from tests.pipeline.drills import (
+    KAFKA_SCRIPTS,
+    POSTGRES_SCRIPTS,
+    ConsumerProcess,
+    SteadyLoad,
+    VoteLoad,
+    assert_every_acknowledged_vote_stored_once,
+    eventually,
+    run_script,
+    stored_votes,
+)
+from tests.pipeline.test_kafka_path import make_paredao, nominees
+
+# A vote the brokers cannot take is answered 503 after this long (plus the API's margin).
+PRODUCE_TIMEOUT_S = 3.0
+
+
+@pytest.fixture
+def kafka(kafka: KafkaSettings) -> KafkaSettings:
+    """The test's topics, with a short produce timeout: an outage answers 503 quickly."""
+    return dataclasses.replace(kafka, produce_timeout_s=PRODUCE_TIMEOUT_S)
+
+
+@pytest.fixture
+def start_consumer(
+    database_url: str, kafka: KafkaSettings, tmp_path: Path
+) -> Iterator[Callable[..., ConsumerProcess]]:
+    """Start consumer processes of the test's group; every one is gone after the test."""
+    started: list[ConsumerProcess] = []
+
+    def start(name: str, batch_max: int = 500) -> ConsumerProcess:
+        member = ConsumerProcess(database_url, kafka, tmp_path, name, batch_max)
+        started.append(member)
+        return member
+
+    yield start
+    for member in started:
+        member.close()
+
+
+@pytest.fixture
+async def paredao(kafka_client: httpx.AsyncClient) -> tuple[int, list[int]]:
+    p = await make_paredao(kafka_client, 2)
+    return p["id"], nominees(p)
+
+
+@pytest.fixture
+async def steady_load(
+    kafka_client: httpx.AsyncClient, paredao: tuple[int, list[int]]
+) -> AsyncIterator[Callable[[], SteadyLoad]]:
+    """Start the steady vote load on the test's paredão (stopped after the test)."""
+    running: list[SteadyLoad] = []
+
+    def start() -> SteadyLoad:
+        running.append(SteadyLoad(VoteLoad(kafka_client, *paredao)))
+        return running[-1]
+
+    yield start
+    for load in running:
+        await load.cancel()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url, pool_size=1)
+    yield engine
+    engine.dispose()
+
+
+def assert_shed_or_acknowledged(load: VoteLoad) -> None:
+    """Under a fault the API either logs the vote (202) or sheds it (503 + Retry-After)."""
+    assert set(load.answers) <= {"202", "503"}, load.answers
+    assert load.without_retry_after == 0, load.answers
+
+
+@pytest.mark.timeout(60)
+async def test_a_consumer_killed_mid_batch_and_restarted_loses_and_doubles_nothing(
+    kafka_client: httpx.AsyncClient,
+    kafka: KafkaSettings,
+    database_url: str,
+    paredao: tuple[int, list[int]],
+    start_consumer: Callable[..., ConsumerProcess],
+    steady_load: Callable[[], SteadyLoad],
+    engine: Engine,
+) -> None:
+    paredao_id = paredao[0]
+    first = start_consumer("first", batch_max=200)
+    await asyncio.to_thread(first.wait_assigned)
+    load = steady_load()
+
+    # Kill it in the middle of a batch: once it stores, while its transaction is open.
+    def killed_mid_batch() -> bool:
+        storing = stored_votes(engine, paredao_id) >= 600
+        if storing and first.in_write_transaction():
+            first.kill()
+            return True
+        return False
+
+    await eventually(killed_mid_batch, 30, "the first consumer in the middle of a batch")
+    stored_at_kill = stored_votes(engine, paredao_id)
+    await eventually(lambda: len(load.load.acked) >= stored_at_kill + 500, 30, "votes logged")
+
+    second = start_consumer("second")
+    await asyncio.to_thread(second.wait_assigned)
+    await eventually(lambda: len(load.load.acked) >= 2500, 30, "a few thousand votes")
+    votes = await load.finish()
+    assert_shed_or_acknowledged(votes)
+    await assert_every_acknowledged_vote_stored_once(
+        kafka_client, database_url, kafka, paredao_id, votes
+    )
+    stored = stored_votes(engine, paredao_id)
+    assert stored_at_kill < stored
+    stats = second.stop()  # it counted the rest: what the first stored stays stored once
+    assert stats["counted"] == stored - stored_at_kill, stats
+
+
+@pytest.mark.timeout(60)
+async def test_a_rebalance_between_two_consumers_loses_and_doubles_nothing(
+    kafka_client: httpx.AsyncClient,
+    kafka: KafkaSettings,
+    database_url: str,
+    paredao: tuple[int, list[int]],
+    start_consumer: Callable[..., ConsumerProcess],
+    steady_load: Callable[[], SteadyLoad],
+    engine: Engine,
+) -> None:
+    paredao_id = paredao[0]
+    a = start_consumer("a")
+    await asyncio.to_thread(a.wait_assigned)
+    load = steady_load()
+    await eventually(
+        lambda: stored_votes(engine, paredao_id) >= 500,
+        30,
+        "the first member storing",
+    )
+    b = start_consumer("b")  # joins: the group rebalances during the burst
+    await asyncio.to_thread(b.wait_assigned)
+    mark = len(load.load.acked)
+    await eventually(lambda: len(load.load.acked) >= mark + 500, 30, "votes after the join")
+    assignments_of_b = b.assignments()
+    stats_a = a.stop()  # leaves: its partitions move to b, votes still arriving
+    await asyncio.to_thread(b.wait_assigned, assignments_of_b)
+    mark = len(load.load.acked)
+    await eventually(lambda: len(load.load.acked) >= mark + 500, 30, "votes after the leave")
+    votes = await load.finish()
+    assert_shed_or_acknowledged(votes)
+    await assert_every_acknowledged_vote_stored_once(
+        kafka_client, database_url, kafka, paredao_id, votes
+    )
+    stats_b = b.stop()
+    assert stats_a["counted"] > 0 and stats_b["counted"] > 0, (stats_a, stats_b)
+    stored = stored_votes(engine, paredao_id)
+    assert stats_a["counted"] + stats_b["counted"] == stored, (stats_a, stats_b)
+
+
+@only_on_postgres
+@pytest.mark.timeout(60)
+async def test_postgresql_restarted_under_load_the_consumer_backs_off_and_resumes(
+    kafka_client: httpx.AsyncClient,
+    kafka: KafkaSettings,
+    database_url: str,
+    paredao: tuple[int, list[int]],
+    start_consumer: Callable[..., ConsumerProcess],
+    steady_load: Callable[[], SteadyLoad],
+    engine: Engine,
+) -> None:
+    paredao_id = paredao[0]
+    member = start_consumer("member", batch_max=200)
+    await asyncio.to_thread(member.wait_assigned)
+    load = steady_load()
+    await eventually(lambda: stored_votes(engine, paredao_id) >= 500, 30, "votes stored")
+    try:
+        await asyncio.to_thread(run_script, POSTGRES_SCRIPTS / "stop.sh")
+        await asyncio.sleep(2)  # votes keep coming into the log; the consumer cannot store
+    finally:
+        await asyncio.to_thread(run_script, POSTGRES_SCRIPTS / "start.sh")
+    mark = len(load.load.acked)
+    await eventually(lambda: len(load.load.acked) >= mark + 500, 30, "votes after the restart")
+    votes = await load.finish()
+    assert member.process.poll() is None, member.log()[-3000:]  # it waited, it did not die
+    await assert_every_acknowledged_vote_stored_once(
+        kafka_client, database_url, kafka, paredao_id, votes
+    )
+    stats = member.stop()
+    assert stats["retries"] > 0, stats  # it did meet the outage, and backed off
+    assert "database unavailable, retrying" in member.log()
+
+
+@pytest.mark.timeout(90)
+async def test_the_broker_stopped_for_seconds_sheds_with_503_then_recovers(
+    kafka_client: httpx.AsyncClient,
+    kafka: KafkaSettings,
+    database_url: str,
+    paredao: tuple[int, list[int]],
+    start_consumer: Callable[..., ConsumerProcess],
+    steady_load: Callable[[], SteadyLoad],
+) -> None:
+    member = start_consumer("member")
+    await asyncio.to_thread(member.wait_assigned)
+    load = steady_load()
+    await eventually(lambda: len(load.load.acked) >= 300, 30, "votes logged")
+    try:
+        await asyncio.to_thread(run_script, KAFKA_SCRIPTS / "stop.sh")
+        await eventually(lambda: load.load.answers["503"] >= 16, 15, "the API shedding")
+        await asyncio.sleep(2)
+    finally:
+        # Other tests share the broker: it runs and answers again, whatever happened here.
+        await asyncio.to_thread(run_script, KAFKA_SCRIPTS / "start.sh")
+    mark = len(load.load.acked)
+    await eventually(lambda: len(load.load.acked) >= mark + 300, 30, "votes after the restart")
+    votes = await load.finish()
+    assert_shed_or_acknowledged(votes)
+    # Never a hang: a vote the brokers cannot take is answered 503 within the timeout.
+    assert votes.slowest_s < PRODUCE_TIMEOUT_S + 3, votes.slowest_s
+    await assert_every_acknowledged_vote_stored_once(
+        kafka_client, database_url, kafka, paredao[0], votes
+    )
+    member.stop()
+
+
+POISON = b"\xff\x00 not a vote of ours"
+
+
+@pytest.mark.timeout(60)
+async def test_a_poison_record_goes_to_the_dead_letters_and_the_votes_around_it_count(
+    kafka_client: httpx.AsyncClient,
+    kafka: KafkaSettings,
+    database_url: str,
+    paredao: tuple[int, list[int]],
+    start_consumer: Callable[..., ConsumerProcess],
+    engine: Engine,
+) -> None:
+    member = start_consumer("member")
+    await asyncio.to_thread(member.wait_assigned)
+    votes = VoteLoad(kafka_client, *paredao)
+    await votes.cast(300)
+    poisoned = produce_poison(kafka)  # into every partition, between the votes
+    await votes.cast(300)
+    assert_shed_or_acknowledged(votes)
+    await assert_every_acknowledged_vote_stored_once(
+        kafka_client, database_url, kafka, paredao[0], votes
+    )
+    ends = {p: end for p, _, end in consumer_lag(engine, kafka)}
+    assert all(0 < o < ends[p] - 1 for p, o in poisoned.items()), (poisoned, ends)  # votes around
+    letters = await asyncio.to_thread(read_dead_letters, kafka, len(poisoned))
+    assert [m.value() for m in letters] == [POISON] * len(poisoned)
+    headers = [dict(m.headers() or []) for m in letters]
+    assert all(h.get("error") for h in headers), headers  # why it could not be read
+    sources = {h["source"] for h in headers}
+    assert sources == {f"{kafka.topic}/{p}/{o}".encode() for p, o in poisoned.items()}
+    stats = member.stop()
+    assert stats["dead_letters"] == len(poisoned), stats
+    assert stats["counted"] == len(votes.acked), stats
+
+
+def produce_poison(kafka: KafkaSettings) -> dict[int, int]:
+    """Raw bytes, not a record of ours, into every partition: partition → its offset."""
+    producer = Producer({"bootstrap.servers": kafka.bootstrap, "acks": "all"})
+    offsets: dict[int, int] = {}
+
+    def delivered(error: KafkaError | None, message: Message) -> None:
+        assert error is None, error
+        partition, offset = message.partition(), message.offset()
+        assert partition is not None and offset is not None
+        offsets[partition] = offset
+
+    for partition in range(kafka.partitions):
+        producer.produce(
+            kafka.topic, value=POISON, key=b"poison", partition=partition, on_delivery=delivered
+        )
+    assert producer.flush(10) == 0
+    return offsets
+
+
+def read_dead_letters(kafka: KafkaSettings, count: int) -> list[Message]:
+    reader = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": f"dlq-{uuid.uuid4().hex}"})
+    try:
+        reader.assign([TopicPartition(kafka.dead_letter_topic, 0, 0)])
+        letters: list[Message] = []
+        for _ in range(100):
+            letters += [m for m in reader.consume(count, timeout=0.2) if m.error() is None]
+            if len(letters) >= count:
+                return letters
+        raise AssertionError(f"{len(letters)} dead letters, not {count}")
+    finally:
+        reader.close()
