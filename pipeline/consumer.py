@@ -38,7 +38,7 @@ from db.engine import writer_engine
 from db.paredoes import begin_closing, closing_paredoes, due_to_close
 from model.clock import Clock
 from pipeline.codec import CloseMarker, encode_marker
-from pipeline.kafka import partition_count, producer_config
+from pipeline.kafka import QUIET, partition_count, producer_config
 from pipeline.vote_handler import BatchReport, Record, handle_batch
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ class VoteConsumer:
                 # (librdkafka's default is 45 s): votes wait that long for a replacement.
                 # Heartbeats come from librdkafka's thread, so a long batch does not expire it.
                 "session.timeout.ms": SESSION_TIMEOUT_MS,
-                "log_level": 3,
+                **QUIET,
             }
         )
         self._consumer.subscribe([self._kafka.topic], on_assign=self._on_assign)

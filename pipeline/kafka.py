@@ -31,6 +31,15 @@ from pipeline.vote_handler import Record
 log = logging.getLogger(__name__)
 
 
+def _client_error(error: KafkaError) -> None:
+    log.warning("kafka: %s", error)
+
+
+# librdkafka logs every failed reconnect to stderr (every ~100 ms while a broker is down):
+# only its critical lines; its errors reach our log once each through `error_cb`.
+QUIET: dict[str, Any] = {"log_level": 2, "error_cb": _client_error}
+
+
 def producer_config(kafka: KafkaSettings) -> dict[str, Any]:
     """Idempotent, acks=all: a retried send is never logged twice, and an acknowledged one is
     on every in-sync replica. A send that cannot be acknowledged in time fails (503)."""
@@ -41,7 +50,7 @@ def producer_config(kafka: KafkaSettings) -> dict[str, Any]:
         "linger.ms": 2,
         "message.timeout.ms": int(kafka.produce_timeout_s * 1000),
         "socket.connection.setup.timeout.ms": int(kafka.produce_timeout_s * 1000),
-        "log_level": 3,
+        **QUIET,
     }
 
 
@@ -51,7 +60,7 @@ def create_topics(kafka: KafkaSettings, timeout_s: float = 30) -> list[str]:
     The votes topic keeps the broker's append time as each record's timestamp, so each
     partition's time only moves forward, and needs `min_insync_replicas` replicas to take a
     write (with acks=all, an acknowledged vote is on at least that many brokers)."""
-    admin = AdminClient({"bootstrap.servers": kafka.bootstrap, "log_level": 3})
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap, **QUIET})
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     config = {
         "message.timestamp.type": "LogAppendTime",
@@ -185,9 +194,7 @@ def consumer_lag(engine: Engine, kafka: KafkaSettings) -> list[tuple[int, int, i
     """(partition, next offset stored with the votes, end of the log) for every partition."""
     with engine.connect() as connection:
         stored = read_offsets(connection, kafka.topic)
-    consumer = Consumer(
-        {"bootstrap.servers": kafka.bootstrap, "group.id": "paredao-lag", "log_level": 3}
-    )
+    consumer = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": "paredao-lag", **QUIET})
     try:
         partitions = partition_count(consumer, kafka.topic)
         rows = []
@@ -209,7 +216,7 @@ def read_log(kafka: KafkaSettings, timeout_s: float = 60) -> list[Record]:
             "bootstrap.servers": kafka.bootstrap,
             "group.id": f"{kafka.group_id}-replay",
             "enable.auto.commit": False,
-            "log_level": 3,
+            **QUIET,
         }
     )
     try:
