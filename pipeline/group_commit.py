@@ -8,6 +8,7 @@ an acknowledged vote is durable. While a batch commits, the next one gathers.
 
 import asyncio
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import Engine
@@ -17,6 +18,7 @@ from db.engine import WriterTurn, writer_engine
 from db.votes import Outcome, write_batch
 from model.ballot import Accepted, Ballot
 from model.errors import DomainError, Unavailable
+from observability import metrics
 
 log = logging.getLogger(__name__)
 
@@ -35,16 +37,24 @@ class GroupCommitWriter:
         max_batch: int = 1000,
         max_wait_s: float = 0.001,
         queue_size: int = 10_000,
+        in_flight: int | None = None,
     ) -> None:
         self._engine = writer_engine(engine)
+        # SQLite writes one transaction at a time: one batch at a time. PostgreSQL commits
+        # concurrent transactions together: while one batch waits on its round trips and its
+        # commit, others are written (their locks are taken in one order, the tally sharded).
+        if in_flight is None:
+            in_flight = 1 if engine.dialect.name == "sqlite" else 4
+        self._slots = asyncio.Semaphore(in_flight)
+        self._committing: set[asyncio.Task[None]] = set()
         self._turn = WriterTurn(engine)
         self._max_batch = max_batch
         self._max_wait_s = max_wait_s
         self._queue: asyncio.Queue[Pending | object] = asyncio.Queue(maxsize=queue_size)
         self._task: asyncio.Task[None] | None = None
         self._accepting = False
-        # A thread of its own: reads that run in the default executor never delay a commit.
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vote-writer")
+        # Threads of its own: reads that run in the default executor never delay a commit.
+        self._thread = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="vote-writer")
 
     async def start(self) -> None:
         self._accepting = True
@@ -87,8 +97,16 @@ class GroupCommitWriter:
             if not stopping and len(batch) < self._max_batch and self._max_wait_s > 0:
                 await asyncio.sleep(self._max_wait_s)
                 stopping = self._drain_into(batch)
-            await self._commit(batch)
+            await self._slots.acquire()  # the next batch gathers while this one waits its turn
+            task = asyncio.create_task(self._commit(batch))
+            self._committing.add(task)
+            task.add_done_callback(self._committed)
         # Nothing follows the stop marker: `submit` refuses votes before it is queued.
+        await asyncio.gather(*self._committing)
+
+    def _committed(self, task: "asyncio.Task[None]") -> None:
+        self._committing.discard(task)
+        self._slots.release()
 
     def _drain_into(self, batch: list[Pending]) -> bool:
         """Move queued ballots into `batch`, up to a full batch; True if the stop marker was met."""
@@ -104,6 +122,7 @@ class GroupCommitWriter:
 
     async def _commit(self, batch: list[Pending]) -> None:
         ballots = [ballot for ballot, _ in batch]
+        started = time.perf_counter()
         try:
             loop = asyncio.get_running_loop()
             outcomes = await loop.run_in_executor(self._thread, self._write, ballots)
@@ -111,6 +130,7 @@ class GroupCommitWriter:
             log.exception("could not store a batch of %d votes", len(batch))
             failure = Unavailable("the vote could not be stored: retry with the same vote_id")
             outcomes = [failure] * len(batch)
+        metrics.batch_stored(len(batch), time.perf_counter() - started, self._queue.qsize())
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if not future.done():  # the client may have gone; the vote is stored all the same
                 future.set_result(outcome)
