@@ -159,6 +159,7 @@ class VoteLoad:
         self.sent: set[uuid.UUID] = set()
         self.acked: set[uuid.UUID] = set()
         self.answers: Counter[str] = Counter()  # status code, or the exception the app raised
+        self.samples: dict[str, str] = {}  # one answer (or exception) of each kind, to show
         self.without_retry_after = 0  # 503s that do not say when to come back
         self.slowest_s = 0.0
 
@@ -176,10 +177,12 @@ class VoteLoad:
             r = await self._client.post(f"/paredoes/{self._paredao_id}/votes", json=body)
         except Exception as exc:  # the in-process app raised: no answer, so not acknowledged
             self.answers[type(exc).__name__] += 1
+            self.samples.setdefault(type(exc).__name__, str(exc)[:300])
             return
         finally:
             self.slowest_s = max(self.slowest_s, time.monotonic() - started)
         self.answers[str(r.status_code)] += 1
+        self.samples.setdefault(str(r.status_code), r.text[:300])
         if r.status_code == 202:
             self.acked.add(vote_id)
         elif r.status_code == 503 and "retry-after" not in r.headers:

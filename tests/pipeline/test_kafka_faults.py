@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 from sqlalchemy import Engine
 
 from config import KafkaSettings
@@ -41,9 +42,14 @@ PRODUCE_TIMEOUT_S = 3.0
 
 
 @pytest.fixture
-def kafka(kafka: KafkaSettings) -> KafkaSettings:
-    """The test's topics, with a short produce timeout: an outage answers 503 quickly."""
-    return dataclasses.replace(kafka, produce_timeout_s=PRODUCE_TIMEOUT_S)
+def kafka(kafka: KafkaSettings) -> Iterator[KafkaSettings]:
+    """The test's topics, with a short produce timeout (an outage answers 503 quickly),
+    deleted afterwards: every topic the broker holds slows its restart."""
+    yield dataclasses.replace(kafka, produce_timeout_s=PRODUCE_TIMEOUT_S)
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap, "log_level": 3})
+    topics = [kafka.topic, kafka.dead_letter_topic]
+    for future in admin.delete_topics(topics, operation_timeout=30).values():
+        future.result(timeout=30)
 
 
 @pytest.fixture
@@ -61,6 +67,21 @@ def start_consumer(
     yield start
     for member in started:
         member.close()
+
+
+@pytest.fixture
+def broker_left_running() -> Iterator[None]:
+    """Other tests share the broker: it runs and answers after the test, whatever happened
+    (a timeout included; start.sh leaves a running broker alone)."""
+    yield
+    run_script(KAFKA_SCRIPTS / "start.sh")
+
+
+@pytest.fixture
+def postgres_left_running() -> Iterator[None]:
+    """The same for PostgreSQL (the test database is emptied after the test)."""
+    yield
+    run_script(POSTGRES_SCRIPTS / "start.sh")
 
 
 @pytest.fixture
@@ -188,6 +209,7 @@ async def test_postgresql_restarted_under_load_the_consumer_backs_off_and_resume
     start_consumer: Callable[..., ConsumerProcess],
     steady_load: Callable[[], SteadyLoad],
     engine: Engine,
+    postgres_left_running: None,
 ) -> None:
     paredao_id = paredao[0]
     member = start_consumer("member", batch_max=200)
@@ -202,6 +224,9 @@ async def test_postgresql_restarted_under_load_the_consumer_backs_off_and_resume
     mark = len(load.load.acked)
     await eventually(lambda: len(load.load.acked) >= mark + 500, 30, "votes after the restart")
     votes = await load.finish()
+    # The API needs the database for the paredão (cached ~1 s): meanwhile the in-process app
+    # raises psycopg's OperationalError (a 500 from a server), never a 202 it cannot keep.
+    assert set(votes.answers) <= {"202", "503", "OperationalError"}, votes.samples
     assert member.process.poll() is None, member.log()[-3000:]  # it waited, it did not die
     await assert_every_acknowledged_vote_stored_once(
         kafka_client, database_url, kafka, paredao_id, votes
@@ -211,7 +236,7 @@ async def test_postgresql_restarted_under_load_the_consumer_backs_off_and_resume
     assert "database unavailable, retrying" in member.log()
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(60)
 async def test_the_broker_stopped_for_seconds_sheds_with_503_then_recovers(
     kafka_client: httpx.AsyncClient,
     kafka: KafkaSettings,
@@ -219,6 +244,7 @@ async def test_the_broker_stopped_for_seconds_sheds_with_503_then_recovers(
     paredao: tuple[int, list[int]],
     start_consumer: Callable[..., ConsumerProcess],
     steady_load: Callable[[], SteadyLoad],
+    broker_left_running: None,
 ) -> None:
     member = start_consumer("member")
     await asyncio.to_thread(member.wait_assigned)
@@ -229,7 +255,6 @@ async def test_the_broker_stopped_for_seconds_sheds_with_503_then_recovers(
         await eventually(lambda: load.load.answers["503"] >= 16, 15, "the API shedding")
         await asyncio.sleep(2)
     finally:
-        # Other tests share the broker: it runs and answers again, whatever happened here.
         await asyncio.to_thread(run_script, KAFKA_SCRIPTS / "start.sh")
     mark = len(load.load.acked)
     await eventually(lambda: len(load.load.acked) >= mark + 300, 30, "votes after the restart")
