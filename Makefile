@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-shifted-clock test-postgres lint format clean bench kafka-start kafka-stop postgres-start postgres-stop browser up down nginx-start nginx-stop validate-deploy
+.PHONY: run test test-shifted-clock test-postgres lint format clean bench bench-kafka kafka-start kafka-stop postgres-start postgres-stop browser up down nginx-start nginx-stop validate-deploy
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ format: $(VENV)/.installed
 ## Vote benchmark: API with 2 workers on SQLite under wrk, against no-op baselines.
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.votes
+
+## Kafka path benchmark: API acknowledged votes/s (2 workers), the consumer's drain into
+## PostgreSQL, 202 → counted latency, the count check; direct SQLite/PostgreSQL for ratios.
+## Starts the broker and PostgreSQL with deploy/kafka and deploy/postgres (left running).
+bench-kafka: $(VENV)/.installed
+	$(BIN)/python -m bench.kafka
 
 ## A local Apache Kafka broker (KRaft, from Maven Central jars) on 127.0.0.1:9092.
 kafka-start:

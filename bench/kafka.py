@@ -1,0 +1,373 @@
+"""Kafka path benchmark: what the API acknowledges, what the consumer drains into PostgreSQL,
+how long a vote takes from its 202 to `counted`, and the count check; with the direct path
+on SQLite and on PostgreSQL measured in the same run for the ratios.
+
+Starts the broker and PostgreSQL with the project's scripts (left running), a fresh
+PostgreSQL database `paredao_bench` and a fresh votes topic, then:
+
+1. direct SQLite and direct PostgreSQL: 2 workers, wrk at c=64 (as `bench.votes`);
+2. Kafka mode: 2 workers producing, no consumer running: wrk at c=64 -> acknowledged votes/s;
+3. one `python main.py consumer` drains what that run logged -> votes/s into PostgreSQL;
+4. with the consumer running: a few hundred votes, each polled from its 202 to `counted`;
+5. an exact run (a fixed number of votes, every one answered): stored = acknowledged.
+
+    .venv/bin/python -m bench.kafka [--duration 10] [--connections 64] [--samples 300]
+"""
+
+import argparse
+import asyncio
+import os
+import platform
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import httpx
+from confluent_kafka.admin import AdminClient
+from sqlalchemy import Engine, make_url, text
+
+from bench.common import ADMIN_TOKEN, ROOT, Server, wrk
+from bench.votes import open_paredao, stored_votes
+from config import KafkaSettings
+from db.consumer import read_offsets
+from db.engine import make_engine
+from db.migrate import upgrade_to_head
+from pipeline.kafka import consumer_lag, create_topics
+
+POSTGRES_ADMIN_URL = "postgresql+psycopg://paredao:paredao@127.0.0.1:55432/postgres"
+BENCH_DATABASE = "paredao_bench"
+BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+
+TARGET_KAFKA_VS_SQLITE = 0.8
+TARGET_DRAIN = 50_000
+TARGET_POSTGRES_VS_SQLITE = 0.5
+
+
+@dataclass
+class Run:
+    label: str
+    rate: float  # acknowledged votes/s
+    p50_ms: float
+    p99_ms: float
+    acked: int
+    stored: int
+    sent: int
+    other: int
+
+    @property
+    def counts_ok(self) -> bool:
+        """A timed run: what wrk cut off may be stored without its 202 read."""
+        return self.acked <= self.stored <= self.sent and self.other == 0
+
+
+def start_services() -> None:
+    for script in ("deploy/kafka/start.sh", "deploy/postgres/start.sh"):
+        subprocess.run([str(ROOT / script)], check=True, stdout=subprocess.DEVNULL)
+
+
+def fresh_postgres_database() -> str:
+    """An empty `paredao_bench` database migrated to head; its URL."""
+    admin = make_engine(POSTGRES_ADMIN_URL, pool_size=1).execution_options(
+        isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {BENCH_DATABASE}"))
+    admin.dispose()
+    url = make_url(POSTGRES_ADMIN_URL).set(database=BENCH_DATABASE)
+    rendered = url.render_as_string(hide_password=False)
+    upgrade_to_head(rendered)
+    return rendered
+
+
+def api_env(database_url: str, kafka: KafkaSettings | None = None) -> dict[str, str]:
+    env = {
+        "DATABASE_URL": database_url,
+        "PAREDAO_ADMIN_TOKEN": ADMIN_TOKEN,
+        "PAREDAO_SECRET_KEY": "bench-secret",
+        "PAREDAO_INGEST": "direct",
+    }
+    if kafka is not None:
+        env.update(
+            PAREDAO_INGEST="kafka",
+            KAFKA_BOOTSTRAP=kafka.bootstrap,
+            PAREDAO_KAFKA_TOPIC=kafka.topic,
+            PAREDAO_KAFKA_GROUP=kafka.group_id,
+            PAREDAO_KAFKA_PARTITIONS=str(kafka.partitions),
+        )
+    return env
+
+
+def timed_run(
+    label: str, api: str, pid: int, nominees: list[int], c: int, duration: int
+) -> dict[str, float]:
+    lua_env = {"PAREDAO_ID": str(pid), "NOMINEES": ",".join(map(str, nominees))}
+    r = wrk(api, "vote.lua", c, duration, lua_env)
+    print(
+        f"{label}: {r['accepted']:.0f} acknowledged in {r['duration_s']:.1f} s,"
+        f" p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, {r['other']:.0f} non-202",
+        flush=True,
+    )
+    return r
+
+
+def direct_run(label: str, database_url: str, c: int, duration: int, workers: int) -> Run:
+    with Server("--factory main:create_app", workers, api_env(database_url)) as api:
+        pid, nominees = open_paredao(api.url)
+        r = timed_run(label, api.url, pid, nominees, c, duration)
+        stored = stored_votes(api.url, pid)
+    return Run(
+        label,
+        r["accepted"] / r["duration_s"],
+        r["p50_ms"],
+        r["p99_ms"],
+        int(r["accepted"]),
+        stored,
+        int(r["sent"]),
+        int(r["other"]),
+    )
+
+
+class ConsumerProcess:
+    """`python main.py consumer`, configured by its environment alone (run in an empty
+    folder, so no `.env` is read)."""
+
+    def __init__(self, database_url: str, kafka: KafkaSettings, workdir: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PAREDAO_", "KAFKA_"))}
+        env.update(api_env(database_url, kafka))
+        env["PYTHONPATH"] = str(ROOT)
+        self.log_path = workdir / "consumer.log"
+        self._log: IO[bytes] = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "main.py"), "consumer"],
+            cwd=workdir,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop(self) -> str:
+        """SIGTERM; the stats line it prints on the way out."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        stats = re.search(r"Stopped: (.*)", self.log_path.read_text(errors="replace"))
+        return stats.group(1) if stats else f"no stats (exit {self.process.returncode})"
+
+
+def stored_offsets(engine: Engine, kafka: KafkaSettings) -> int:
+    with engine.connect() as connection:
+        return sum(read_offsets(connection, kafka.topic).values())
+
+
+def lag(engine: Engine, kafka: KafkaSettings) -> int:
+    return sum(end - stored for _, stored, end in consumer_lag(engine, kafka))
+
+
+def drain(engine: Engine, kafka: KafkaSettings, consumer: ConsumerProcess) -> tuple[int, float]:
+    """Poll the offsets stored with the votes until the consumer has stored the whole log;
+    (records stored after its first batch, seconds that took), and print the whole."""
+    spawned = time.monotonic()
+    total = sum(end for _, _, end in consumer_lag(engine, kafka))
+    first_seen, first_at = 0, 0.0
+    deadline = spawned + 120
+    while True:
+        done = stored_offsets(engine, kafka)
+        now = time.monotonic()
+        if done and not first_at:
+            first_seen, first_at = done, now
+        if done >= total:
+            print(
+                f"consumer drain: {total} records, {now - spawned:.2f} s from its process start"
+                f" (first batch of {first_seen} stored after {first_at - spawned:.2f} s)",
+                flush=True,
+            )
+            return total - first_seen, now - first_at
+        if consumer.process.poll() is not None:
+            raise SystemExit(f"the consumer exited:\n{consumer.log_path.read_text()[-2000:]}")
+        if now > deadline:
+            raise SystemExit(f"the consumer stored {done} of {total} records in 120 s")
+        time.sleep(0.01)
+
+
+async def end_to_end(api: str, pid: int, nominees: list[int], samples: int) -> list[float]:
+    """Milliseconds from each vote's 202 to the first read of it as `counted`."""
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=16)
+    async with httpx.AsyncClient(base_url=api, timeout=10, limits=limits) as client:
+
+        async def one(i: int) -> None:
+            vote_id = uuid.uuid4()
+            body = {
+                "nominee_id": nominees[i % len(nominees)],
+                "mode": "torcida",
+                "voter_id": f"e2e-{vote_id.hex}",
+                "vote_id": str(vote_id),
+            }
+            r = await client.post(f"/paredoes/{pid}/votes", json=body)
+            r.raise_for_status()
+            acked = time.monotonic()
+            while time.monotonic() - acked < 30:
+                status = (await client.get(f"/paredoes/{pid}/votes/{vote_id}")).json()
+                if status["status"] == "counted":
+                    latencies.append((time.monotonic() - acked) * 1000)
+                    return
+                if status["status"] == "refused":
+                    raise SystemExit(f"a sampled vote was refused: {status}")
+                await asyncio.sleep(0.005)
+            raise SystemExit(f"vote {vote_id} not counted 30 s after its 202")
+
+        queue = iter(range(samples))
+
+        async def worker() -> None:
+            for i in queue:
+                await one(i)
+                await asyncio.sleep(0.02)  # a trickle, not a burst: latency, not queueing
+
+        await asyncio.gather(*(worker() for _ in range(8)))
+    return latencies
+
+
+def delete_topics(kafka: KafkaSettings) -> None:
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap, "log_level": 3})
+    topics = [kafka.topic, kafka.dead_letter_topic]
+    for future in admin.delete_topics(topics, operation_timeout=30).values():
+        future.result(timeout=30)
+
+
+def percentile(values: list[float], p: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (≤ 20)")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument("--samples", type=int, default=300, help="votes timed 202 → counted")
+    parser.add_argument("--exact-votes", type=int, default=20_000, help="votes in the exact run")
+    args = parser.parse_args()
+    c, duration = args.connections, min(args.duration, 20)
+
+    start_services()
+    workdir = Path(tempfile.mkdtemp(prefix="paredao-bench-kafka-"))
+    sqlite_url = f"sqlite:///{workdir / 'bench.db'}"
+    upgrade_to_head(sqlite_url)
+    postgres_url = fresh_postgres_database()
+    name = f"bench-{uuid.uuid4().hex[:8]}"
+    kafka = KafkaSettings(
+        bootstrap=BOOTSTRAP,
+        topic=f"{name}.votes",
+        partitions=args.partitions,
+        group_id=f"{name}-consumers",
+    )
+    create_topics(kafka)
+    print(f"machine: {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"{args.workers} API workers, wrk c={c} for {duration} s per run; PostgreSQL database"
+        f" {BENCH_DATABASE}; topic {kafka.topic} ({kafka.partitions} partitions), broker"
+        f" {BOOTSTRAP}",
+        flush=True,
+    )
+
+    sqlite = direct_run("direct SQLite", sqlite_url, c, duration, args.workers)
+    postgres = direct_run("direct PostgreSQL", postgres_url, c, duration, args.workers)
+
+    engine = make_engine(postgres_url, pool_size=1)
+    consumer: ConsumerProcess | None = None
+    try:
+        with Server("--factory main:create_app", args.workers, api_env(postgres_url, kafka)) as api:
+            pid, nominees = open_paredao(api.url)
+            r = timed_run("Kafka API (no consumer)", api.url, pid, nominees, c, duration)
+
+            consumer = ConsumerProcess(postgres_url, kafka, workdir)
+            drained, drain_s = drain(engine, kafka, consumer)
+            drain_rate = drained / drain_s
+            print(f"after its first batch: {drained} in {drain_s:.2f} s", flush=True)
+            stored = stored_votes(api.url, pid)
+            kafka_run = Run(
+                "Kafka API",
+                r["accepted"] / r["duration_s"],
+                r["p50_ms"],
+                r["p99_ms"],
+                int(r["accepted"]),
+                stored,
+                int(r["sent"]),
+                int(r["other"]),
+            )
+
+            latencies = asyncio.run(end_to_end(api.url, pid, nominees, args.samples))
+            e2e_p50, e2e_p99 = percentile(latencies, 50), percentile(latencies, 99)
+            print(f"202 → counted, {len(latencies)} votes: p50 {e2e_p50:.1f}, p99 {e2e_p99:.1f} ms")
+
+            # Exact run: each wrk thread sends a fixed number of votes, then only GETs, so
+            # every vote is answered; once the lag is 0, stored must equal acknowledged.
+            before = stored_votes(api.url, pid)
+            budget = {"VOTE_BUDGET": str(args.exact_votes // 2)}
+            lua_env = {"PAREDAO_ID": str(pid), "NOMINEES": ",".join(map(str, nominees))}
+            exact = wrk(api.url, "vote.lua", c, duration, {**lua_env, **budget})
+            deadline = time.monotonic() + 60
+            while lag(engine, kafka) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            after = stored_votes(api.url, pid)
+            exact_ok = after - before == exact["accepted"] and exact["other"] == 0
+            print(
+                f"exact run: {exact['accepted']:.0f} acknowledged (202), {after - before} stored"
+                f" -> {'EXACT' if exact_ok else 'MISMATCH'}",
+                flush=True,
+            )
+    finally:
+        stats = consumer.stop() if consumer is not None else "not started"
+        engine.dispose()
+        print(f"consumer: {stats}")
+        delete_topics(kafka)
+
+    print()
+    print(
+        f"{'what':<20} {'votes/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'acked':>8} {'stored':>8}  check"
+    )
+    for run in (sqlite, postgres, kafka_run):
+        print(
+            f"{run.label:<20} {run.rate:>9.0f} {run.p50_ms:>8.2f} {run.p99_ms:>8.2f}"
+            f" {run.acked:>8} {run.stored:>8}  {'OK' if run.counts_ok else 'LOST OR EXTRA'}"
+        )
+    print(f"{'consumer drain':<20} {drain_rate:>9.0f}")
+    print(f"{'202 → counted':<20} {'':>9} {e2e_p50:>8.1f} {e2e_p99:>8.1f}")
+    print()
+    targets = [
+        ("Kafka API / direct SQLite", kafka_run.rate / sqlite.rate, TARGET_KAFKA_VS_SQLITE, "×"),
+        ("consumer drain votes/s", drain_rate, TARGET_DRAIN, ""),
+        (
+            "direct PostgreSQL / direct SQLite",
+            postgres.rate / sqlite.rate,
+            TARGET_POSTGRES_VS_SQLITE,
+            "×",
+        ),
+    ]
+    for label, value, target, unit in targets:
+        verdict = "met" if value >= target else "MISSED"
+        print(f"{label}: {value:,.2f}{unit} (target ≥ {target:,}{unit}) -> {verdict}")
+    all_exact = exact_ok and all(run.counts_ok for run in (sqlite, postgres, kafka_run))
+    print(f"count check (stored vs acknowledged) passed in every run: {all_exact}")
+    if not all_exact:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
