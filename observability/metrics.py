@@ -1,0 +1,138 @@
+"""Every Prometheus metric the API and the consumer export, and the `/metrics` exposition.
+
+Multiprocess mode: when `PROMETHEUS_MULTIPROC_DIR` names a directory at start (`python
+main.py serve` with several workers sets one), each process writes its values into files
+there and `/metrics`, whichever worker answers it, adds up every worker's. Without it a
+process exports its own values. prometheus_client reads the variable when it is first
+imported, so it must be set before the process starts, and the directory emptied between
+runs (`serve` does both).
+
+The consumer (`python main.py consumer`) exports its own metrics on a port of its own
+(`pipeline/consumer_metrics.py`).
+"""
+
+import atexit
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+# Decided once, as prometheus_client decides how it stores values (at its first import).
+MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR" in os.environ
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+# --- HTTP: every request, the lean vote path included (labelled by route template) ------------
+HTTP_REQUESTS = Counter(
+    "paredao_http_requests_total",
+    "HTTP requests answered, by method, route template and status.",
+    ["method", "route", "status"],
+)
+HTTP_DURATION = Histogram(
+    "paredao_http_request_duration_seconds",
+    "Time from a request's arrival to the end of its answer, by method and route template.",
+    ["method", "route"],
+    buckets=LATENCY_BUCKETS,
+)
+
+# --- Votes, as the API answered them ----------------------------------------------------------
+VOTES = Counter(
+    "paredao_votes_total",
+    "Votes answered by the API: outcome counted (stored, direct path), queued (in the Kafka "
+    "log), replay (a vote_id sent again), refused (reason: the error code) or shed (503).",
+    ["ingest", "mode", "outcome", "reason"],
+)
+
+# --- The group-commit writer (direct path) -----------------------------------------------------
+WRITER_QUEUE = Gauge(
+    "paredao_vote_writer_queue_depth",
+    "Votes waiting in the group-commit writer's queue when it last took a batch.",
+    multiprocess_mode="livesum",
+)
+WRITER_BATCH = Histogram(
+    "paredao_vote_batch_size",
+    "Votes per batch the group-commit writer stored in one transaction.",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000),
+)
+WRITER_COMMIT = Histogram(
+    "paredao_vote_commit_seconds",
+    "Time to store one batch of votes (its transaction, from BEGIN to COMMIT).",
+    buckets=LATENCY_BUCKETS,
+)
+
+# --- Read caches (results, stats, the paredão catalog) -----------------------------------------
+CACHE = Counter(
+    "paredao_cache_requests_total",
+    "Reads of a per-process cache, by cache and result (hit or miss).",
+    ["cache", "result"],
+)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The API's metrics in the Prometheus text format, and its content type: every worker's
+    values added up in multiprocess mode, this process's otherwise."""
+    if MULTIPROCESS:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def process_exiting() -> None:
+    """Drop this process's live gauges from the shared directory (a worker that stops must
+    not keep adding its last queue depth)."""
+    if MULTIPROCESS:
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+def request_answered(method: str, route: str, status: int, seconds: float) -> None:
+    HTTP_REQUESTS.labels(method, route, str(status)).inc()
+    HTTP_DURATION.labels(method, route).observe(seconds)
+
+
+def vote_answered(ingest: str, mode: str, outcome: str, reason: str = "") -> None:
+    VOTES.labels(ingest, mode, outcome, reason).inc()
+
+
+def batch_stored(size: int, seconds: float, still_queued: int) -> None:
+    """One batch of the group-commit writer committed (or failed) after `seconds`."""
+    WRITER_BATCH.observe(size)
+    WRITER_COMMIT.observe(seconds)
+    WRITER_QUEUE.set(still_queued)
+
+
+def cache_read(cache: str, *, hit: bool) -> None:
+    CACHE.labels(cache, "hit" if hit else "miss").inc()
+
+
+def prepare_multiprocess(workers: int) -> Path | None:
+    """Before starting `workers` worker processes: with several, make them count together.
+
+    A `PROMETHEUS_MULTIPROC_DIR` already set is emptied of earlier runs' files (the ones of
+    this process are kept: it may already count there); else, with more than one worker, a
+    fresh directory is made and set for the workers to inherit. Returns the directory made
+    here (removed when this process exits), or None."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        mine = f"_{os.getpid()}.db"
+        for stale in Path(given).glob("*.db"):
+            if not stale.name.endswith(mine):
+                stale.unlink(missing_ok=True)
+        return None
+    if workers < 2:
+        return None
+    made = Path(tempfile.mkdtemp(prefix="paredao-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(made)
+    atexit.register(shutil.rmtree, made, ignore_errors=True)
+    return made
