@@ -17,7 +17,15 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from config import Settings, get_settings
-from controllers import candidates, pages, paredoes, production, production_session, votes
+from controllers import (
+    candidates,
+    health,
+    pages,
+    paredoes,
+    production,
+    production_session,
+    votes,
+)
 from controllers.docs import install_docs
 from controllers.errors import install_error_handlers
 from db.engine import make_engine
@@ -27,6 +35,7 @@ from pipeline.group_commit import GroupCommitWriter
 from pipeline.sink import VoteSink
 from services.catalog import ParedaoCatalog
 from services.closing import ClosingService, LogClose
+from services.health import Readiness
 from services.results import ResultsReader
 from services.voting import VotingService
 from views.pages import STATIC_DIR, make_templates
@@ -49,11 +58,14 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         engine = make_engine(settings.database_url)
         sink: VoteSink
         log_close: LogClose | None = None
+        broker_check = None
         if settings.ingest == "kafka":
             from pipeline.kafka import KafkaVoteSink  # the Kafka client only where it is used
+            from pipeline.probe import BrokerProbe
 
             sink = kafka_sink = KafkaVoteSink(settings.kafka)
             log_close = kafka_sink.log_close
+            broker_check = BrokerProbe(settings.kafka).check
         else:
             sink = GroupCommitWriter(
                 engine,
@@ -89,6 +101,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             from services.replay import ReplayService
 
             app.state.replay = ReplayService(engine, settings.kafka, clock)
+        app.state.readiness = readiness = Readiness(engine, broker_check)
         await sink.start()
         # Everything made at start lives as long as the process: keep it out of the
         # collector's full passes, which would otherwise pause every request in flight.
@@ -96,6 +109,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         try:
             yield
         finally:
+            readiness.begin_draining()  # /readyz answers 503 from now on
             await sink.stop()  # stop taking votes, make the ones taken durable
             engine.dispose()
 
@@ -126,6 +140,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         paredoes.admin,
         votes.router,
         votes.admin,
+        health.router,
     )
     for router in routers:
         app.include_router(router)

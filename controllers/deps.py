@@ -17,6 +17,7 @@ from db.engine import writer_engine
 from model.clock import Clock
 from model.errors import Unauthorized, WrongTransition
 from services.closing import ClosingService
+from services.health import Readiness
 from services.replay import ReplayService
 from services.results import ResultsReader
 from services.voting import VotingService
@@ -58,6 +59,11 @@ async def get_replay(request: Request) -> ReplayService:
     if replay is None:
         raise WrongTransition("the replay reads the Kafka log: this server runs the direct path")
     return replay
+
+
+async def get_readiness(request: Request) -> Readiness:
+    readiness: Readiness = request.app.state.readiness
+    return readiness
 
 
 async def get_clock(request: Request) -> Clock:
@@ -133,5 +139,6 @@ ResultsDep = Annotated[ResultsReader, Depends(get_results)]
 ClosingDep = Annotated[ClosingService, Depends(get_closing)]
 ReplayDep = Annotated[ReplayService, Depends(get_replay)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
+ReadinessDep = Annotated[Readiness, Depends(get_readiness)]
 TemplatesDep = Annotated[Jinja2Templates, Depends(get_templates)]
 AdminDep = Depends(require_admin)

@@ -7,6 +7,8 @@
 #   PAREDAO_NGINX_PORT       NGINX, the stack's one entry point             default 8080
 #   PAREDAO_STACK_RUN_DIR    pid files, logs, NGINX's run directory         default <this dir>/run
 #   PAREDAO_STACK_STOP_TIMEOUT  seconds an API process or the consumer gets to drain  default 30
+#   PAREDAO_STACK_DATABASE   the database on the local PostgreSQL           default paredao
+#   PAREDAO_CONSUMER_METRICS_PORT  the consumer's /metrics, on 127.0.0.1     default 9464
 #   KAFKA_PORT               the broker's port (deploy/kafka/start.sh)      default 9092
 #   PGPORT_DEV               PostgreSQL's port (deploy/postgres/start.sh)   default 55432
 
@@ -18,6 +20,8 @@ api_base_port="${PAREDAO_API_BASE_PORT:-8001}"
 nginx_port="${PAREDAO_NGINX_PORT:-8080}"
 run_dir="${PAREDAO_STACK_RUN_DIR:-$here/run}"
 stop_timeout="${PAREDAO_STACK_STOP_TIMEOUT:-30}"
+stack_database="${PAREDAO_STACK_DATABASE:-}"
+consumer_metrics_port="${PAREDAO_CONSUMER_METRICS_PORT:-9464}"
 kafka_port="${KAFKA_PORT:-9092}"
 pg_port="${PGPORT_DEV:-55432}"
 

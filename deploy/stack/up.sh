@@ -2,7 +2,8 @@
 # `make up`: the whole stack as local processes, and return once it answers through NGINX.
 #
 #   PostgreSQL (deploy/postgres)  ->  migration (python main.py migrate)
-#   Kafka      (deploy/kafka)     ->  the vote consumer (python main.py consumer), if it exists
+#   Kafka      (deploy/kafka)     ->  topics (python main.py kafka-topics), the vote consumer
+#                                     (python main.py consumer; metrics on :PAREDAO_CONSUMER_METRICS_PORT)
 #   N API processes (uvicorn) on consecutive ports  <-  NGINX (deploy/nginx), the entry point
 #
 # Idempotent: what already runs is left alone (NGINX is reloaded with the current upstream
@@ -14,8 +15,11 @@
 # deploy/stack/run/ (git-ignored).
 #
 # Environment (all optional): see common.sh (PAREDAO_API_PROCESSES, PAREDAO_API_BASE_PORT,
-# PAREDAO_NGINX_PORT, PAREDAO_STACK_RUN_DIR, KAFKA_PORT, PGPORT_DEV), and PAREDAO_INGEST
-# (default: kafka when the consumer exists, else direct).
+# PAREDAO_NGINX_PORT, PAREDAO_STACK_RUN_DIR, PAREDAO_STACK_DATABASE,
+# PAREDAO_CONSUMER_METRICS_PORT, KAFKA_PORT, PGPORT_DEV), and PAREDAO_INGEST (default kafka:
+# votes go through the broker and the consumer stores them; direct: no consumer, the API
+# processes store the votes themselves). The processes log JSON lines
+# (observability/logging.json) into the run directory's logs/.
 set -euo pipefail
 
 script_name="up"
@@ -71,6 +75,10 @@ fi
 database_url="$("$repo/deploy/postgres/start.sh")"
 database_url="${database_url##*DATABASE_URL=}"
 [[ "$database_url" == postgresql* ]] || die "deploy/postgres/start.sh printed no DATABASE_URL"
+if [[ -n "$stack_database" ]]; then  # another database on the same server (tests use one)
+    [[ "$stack_database" =~ ^[a-z_][a-z0-9_]*$ ]] || die "PAREDAO_STACK_DATABASE must be a plain lower-case name, got '$stack_database'"
+    database_url="${database_url%/*}/$stack_database"
+fi
 export DATABASE_URL="$database_url"
 
 # --- Kafka --------------------------------------------------------------------------------------
@@ -90,15 +98,17 @@ log "migrating $DATABASE_URL"
     { tail -n 30 "$log_dir/migrate.log" >&2; die "python main.py migrate failed (log: $log_dir/migrate.log)"; }
 
 # --- Which ingestion path -----------------------------------------------------------------------
-# The consumer (`python main.py consumer`) is part of the topology, but it is still being
-# built: it is started, and votes go through Kafka, only once `main.py consumer --help` works.
-if "$venv_bin/python" main.py consumer --help >/dev/null 2>&1; then
-    have_consumer=yes
-    export PAREDAO_INGEST="${PAREDAO_INGEST:-kafka}"
-else
-    have_consumer=no
-    export PAREDAO_INGEST="${PAREDAO_INGEST:-direct}"
-fi
+export PAREDAO_INGEST="${PAREDAO_INGEST:-kafka}"
+case "$PAREDAO_INGEST" in
+    kafka)
+        # The API is ready (/readyz) only once the votes topic exists.
+        log "Kafka topics (python main.py kafka-topics)"
+        "$venv_bin/python" main.py kafka-topics >>"$log_dir/kafka-topics.log" 2>&1 ||
+            { tail -n 30 "$log_dir/kafka-topics.log" >&2; die "python main.py kafka-topics failed (log: $log_dir/kafka-topics.log)"; }
+        ;;
+    direct) ;;
+    *) die "PAREDAO_INGEST must be kafka or direct, got '$PAREDAO_INGEST'" ;;
+esac
 
 # launch <pid file> <log file> <command...>: a process in its own session (it outlives this
 # script and a Ctrl-C in its terminal); the inner bash writes its pid, then execs the command.
@@ -130,16 +140,14 @@ for p in "${api_ports[@]}"; do
     log "API :$p: starting (log $log_dir/api-$p.log)"
     launch "$pid_file" "$log_dir/api-$p.log" \
         "$venv_bin/uvicorn" --factory main:create_app --host 127.0.0.1 --port "$p" \
-        --proxy-headers --forwarded-allow-ips 127.0.0.1
+        --proxy-headers --forwarded-allow-ips 127.0.0.1 \
+        --log-config observability/logging.json --no-access-log
 done
 
-# Ready once /healthz answers 200. Until that endpoint lands in the API, /docs answering 200
-# while /healthz is a 404 counts as ready too.
+# Ready once /readyz answers 200: the database reachable and migrated (and the broker, on the
+# Kafka path).
 api_ready() {
-    local code
-    code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$1/healthz" || true)"
-    [[ "$code" == 200 ]] && return 0
-    [[ "$code" == 404 ]] && curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1/docs" 2>/dev/null
+    curl -fsS -o /dev/null --max-time 4 "http://127.0.0.1:$1/readyz" 2>/dev/null
 }
 started_at=$SECONDS
 deadline=$((SECONDS + 60))
@@ -159,12 +167,14 @@ done
 log "API processes ready on 127.0.0.1:{${api_ports[*]}} (ingestion: $PAREDAO_INGEST)"
 
 # --- Consumer -----------------------------------------------------------------------------------
-if [[ "$have_consumer" == yes ]]; then
+if [[ "$PAREDAO_INGEST" == kafka ]]; then
     if pid="$(pid_of "$run_dir/consumer.pid" "$consumer_pattern")"; then
         log "consumer: already running (pid $pid)"
     else
-        log "consumer: starting (log $log_dir/consumer.log)"
-        launch "$run_dir/consumer.pid" "$log_dir/consumer.log" "$venv_bin/python" main.py consumer
+        log "consumer: starting (log $log_dir/consumer.log, metrics on :$consumer_metrics_port)"
+        port_open "$consumer_metrics_port" && die "port 127.0.0.1:$consumer_metrics_port is in use: set PAREDAO_CONSUMER_METRICS_PORT or stop it"
+        PAREDAO_CONSUMER_METRICS_PORT="$consumer_metrics_port" \
+            launch "$run_dir/consumer.pid" "$log_dir/consumer.log" "$venv_bin/python" main.py consumer
         sleep 2  # a consumer that cannot start (broker, database) exits at once: say so here
         pid_of "$run_dir/consumer.pid" "$consumer_pattern" >/dev/null || {
             tail -n 30 "$log_dir/consumer.log" >&2
@@ -172,7 +182,8 @@ if [[ "$have_consumer" == yes ]]; then
         }
     fi
 else
-    log "consumer: not started (python main.py consumer does not exist yet); votes go to the database directly"
+    stop_process consumer "$run_dir/consumer.pid" "$consumer_pattern"  # of an earlier kafka run
+    log "consumer: not started (PAREDAO_INGEST=direct: the API processes store the votes)"
 fi
 
 # --- NGINX --------------------------------------------------------------------------------------
@@ -186,8 +197,10 @@ cat <<EOF
 Paredão is up: http://127.0.0.1:$nginx_port  (API docs: http://127.0.0.1:$nginx_port/docs)
   admin token  $PAREDAO_ADMIN_TOKEN   (Authorization: Bearer ...; kept in ${env_file#"$repo"/})
   database     $DATABASE_URL
-  kafka        $KAFKA_BOOTSTRAP (ingestion: $PAREDAO_INGEST, consumer: $have_consumer)
+  kafka        $KAFKA_BOOTSTRAP (ingestion: $PAREDAO_INGEST)
   processes    $api_count API on 127.0.0.1:{${api_ports[*]}}, NGINX on 127.0.0.1:$nginx_port
+  metrics      http://127.0.0.1:{${api_ports[*]}}/metrics (each API process; NGINX hides /metrics)$(
+    [[ "$PAREDAO_INGEST" == kafka ]] && printf '%s' ", consumer http://127.0.0.1:$consumer_metrics_port/metrics")
   logs         ${log_dir#"$repo"/}/ and ${nginx_run_dir#"$repo"/}/logs/
 Stop everything with: make down
 EOF
