@@ -76,6 +76,14 @@ class Settings(BaseSettings):
     consumer_batch_max: int = Field(
         default=5000, ge=1, validation_alias="PAREDAO_CONSUMER_BATCH_MAX"
     )
+    consumer_metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        validation_alias="PAREDAO_CONSUMER_METRICS_PORT",
+        description="Where `python main.py consumer` serves its /metrics (on PAREDAO_HOST); "
+        "unset: not served.",
+    )
     workers: int = Field(default=1, ge=1, validation_alias="PAREDAO_WORKERS")
     host: str = Field(default="127.0.0.1", validation_alias="PAREDAO_HOST")
     port: int = Field(default=8000, validation_alias="PAREDAO_PORT")

@@ -24,6 +24,7 @@ from controllers import (
     paredoes,
     production,
     production_session,
+    telemetry,
     votes,
 )
 from controllers.docs import install_docs
@@ -31,6 +32,7 @@ from controllers.errors import install_error_handlers
 from db.engine import make_engine
 from db.migrate import upgrade_to_head
 from model.clock import Clock, system_clock
+from observability import metrics
 from pipeline.group_commit import GroupCommitWriter
 from pipeline.sink import VoteSink
 from services.catalog import ParedaoCatalog
@@ -112,6 +114,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             readiness.begin_draining()  # /readyz answers 503 from now on
             await sink.stop()  # stop taking votes, make the ones taken durable
             engine.dispose()
+            metrics.process_exiting()
 
     app = FastAPI(
         title="Paredão",
@@ -127,6 +130,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     install_error_handlers(app)
     install_docs(app)
     app.add_middleware(votes.LeanVotes)
+    app.add_middleware(telemetry.RequestTelemetry)  # outermost: sees every request
     routers = (
         # The vote page first: it shares `GET /paredoes/{id}` with the API, for browsers only.
         pages.browser,
@@ -141,6 +145,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         votes.router,
         votes.admin,
         health.router,
+        telemetry.router,
     )
     for router in routers:
         app.include_router(router)
@@ -178,6 +183,7 @@ def serve() -> None:
     settings = get_settings()
     upgrade_to_head(settings.database_url)
     print(f"Paredão API on http://{settings.host}:{settings.port}/docs", file=sys.stderr)
+    metrics.prepare_multiprocess(settings.workers)  # several workers count together
     uvicorn.run(
         "main:create_app",
         factory=True,
@@ -191,6 +197,7 @@ def serve() -> None:
 def consumer() -> None:
     """Run a member of the Kafka consumer group that stores the votes (until SIGTERM/SIGINT)."""
     from pipeline.consumer import VoteConsumer
+    from pipeline.consumer_metrics import ConsumerMetrics
 
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -201,10 +208,18 @@ def consumer() -> None:
     member = VoteConsumer(
         engine, settings.kafka, system_clock, batch_max=settings.consumer_batch_max
     )
+    watch = ConsumerMetrics(engine, settings.kafka)
+    if settings.consumer_metrics_port:
+        watch.serve(settings.host, settings.consumer_metrics_port)
+        print(
+            f"Metrics on http://{settings.host}:{settings.consumer_metrics_port}/metrics",
+            file=sys.stderr,
+        )
     print(f"Consuming {settings.kafka_topic} from {settings.kafka_bootstrap}", file=sys.stderr)
     try:
-        member.run(stop)
+        member.run(stop, on_batch=watch.observe)
     finally:
+        watch.close()
         engine.dispose()
     print(f"Stopped: {member.stats}", file=sys.stderr)
 

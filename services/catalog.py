@@ -18,7 +18,7 @@ from services.ttl_cache import TtlCache
 class ParedaoCatalog:
     def __init__(self, engine: Engine, ttl_s: float = 1.0) -> None:
         self._engine = engine
-        self._cache: TtlCache[int, ParedaoInfo] = TtlCache(ttl_s)
+        self._cache: TtlCache[int, ParedaoInfo] = TtlCache(ttl_s, "catalog")
 
     async def get(self, paredao_id: int) -> ParedaoInfo:
         """The paredão's info (raises `NotFound` for an unknown paredão)."""

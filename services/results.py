@@ -52,8 +52,10 @@ class ResultsReader:
         # consumer closes it through the log, and until then the paredão reads `closing`.
         self._freeze_when_due = freeze_when_due
         # paredão id → (the full answer, the answer the public may see)
-        self.results_cache: TtlCache[int, tuple[ResultsPublic, ResultsPublic]] = TtlCache(ttl_s)
-        self.stats_cache: TtlCache[int, StatsPublic] = TtlCache(ttl_s)
+        self.results_cache: TtlCache[int, tuple[ResultsPublic, ResultsPublic]] = TtlCache(
+            ttl_s, "results"
+        )
+        self.stats_cache: TtlCache[int, StatsPublic] = TtlCache(ttl_s, "stats")
 
     async def results(self, paredao_id: int, *, reveal: bool = False) -> ResultsPublic:
         """The results as the public sees them: while a paredão with `show_partial_results`

@@ -4,6 +4,8 @@ import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
+from observability import metrics
+
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
@@ -17,15 +19,20 @@ class TtlCache(Generic[K, V]):
     what the change made stale).
     """
 
-    def __init__(self, ttl_s: float) -> None:
+    def __init__(self, ttl_s: float, name: str = "") -> None:
         self.ttl_s = ttl_s
+        self.name = name  # counted as `paredao_cache_requests_total{cache=name}` when named
         self._entries: dict[K, tuple[float, V]] = {}
         self._forgotten: dict[K, int] = {}  # key → how many times it was forgotten
 
     async def get(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
         entry = self._entries.get(key)
         if entry is not None and entry[0] > time.monotonic():
+            if self.name:
+                metrics.cache_read(self.name, hit=True)
             return entry[1]
+        if self.name:
+            metrics.cache_read(self.name, hit=False)
         generation = self._forgotten.get(key, 0)
         value = await load()
         if self._forgotten.get(key, 0) == generation:

@@ -8,8 +8,9 @@ from sqlalchemy import Engine
 
 from db.votes import find_refusal, find_vote
 from model.ballot import Accepted, make_ballot
-from model.errors import NotFound, VotingNotOpen
+from model.errors import DomainError, NotFound, Unavailable, VotingNotOpen
 from model.vote import VoteMode, VoteStatus
+from observability import metrics
 from pipeline.sink import VoteSink
 from services.catalog import ParedaoCatalog
 from views.votes import VoteCreate, VoteStatusPublic
@@ -35,7 +36,21 @@ class VotingService:
 
     async def cast(self, paredao_id: int, body: VoteCreate, now: datetime) -> Accepted:
         """Validate a vote cast at `now` against its paredão and hand it to the sink; returns
-        once the sink holds it durably (or raises the refusal)."""
+        once the sink holds it durably (or raises the refusal). Every answer is counted."""
+        ingest = "kafka" if self._queued else "direct"
+        try:
+            accepted = await self._cast(paredao_id, body, now)
+        except Unavailable:
+            metrics.vote_answered(ingest, body.mode.value, "shed")
+            raise
+        except DomainError as exc:
+            metrics.vote_answered(ingest, body.mode.value, "refused", exc.code)
+            raise
+        outcome = "replay" if accepted.replay else accepted.status.value
+        metrics.vote_answered(ingest, body.mode.value, outcome)
+        return accepted
+
+    async def _cast(self, paredao_id: int, body: VoteCreate, now: datetime) -> Accepted:
         paredao = await self._catalog.get(paredao_id)
         if self._queued and paredao.ended_at(now):
             # The Kafka path answers at once what the consumer would refuse anyway.

@@ -1,0 +1,147 @@
+"""`/metrics` in one process: what the votes, the requests, the writer and the caches count.
+
+The counters live as long as the test process, so each test compares before and after."""
+
+import asyncio
+import re
+import uuid
+from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import ADMIN, cpf
+
+VOTE_ROUTE = "/paredoes/{paredao_id}/votes"
+
+
+async def scrape(client: httpx.AsyncClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of /metrics: (name, labels) → value."""
+    r = await client.get("/metrics")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/plain")
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(r.text)
+        for s in family.samples
+    }
+
+
+def total(
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float:
+    """The sum of `name`'s samples whose labels include `labels`."""
+    wanted = set(labels.items())
+    return sum(v for (n, ls), v in samples.items() if n == name and wanted <= ls)
+
+
+async def vote(client: httpx.AsyncClient, paredao: dict[str, Any], **body: Any) -> httpx.Response:
+    body.setdefault("nominee_id", paredao["nominees"][0]["candidate_id"])
+    body.setdefault("mode", "torcida")
+    body.setdefault("voter_id", uuid.uuid4().hex)
+    return await client.post(f"/paredoes/{paredao['id']}/votes", json=body)
+
+
+class TestVoteCounters:
+    async def test_counted_votes_equal_the_stored_votes(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao(2)
+        before = await scrape(client)
+        answers = await asyncio.gather(*(vote(client, p) for _ in range(25)))
+        answers += [await vote(client, p, mode="unico", cpf=cpf(1000 + i)) for i in range(5)]
+        assert {r.status_code for r in answers} == {202}
+        after = await scrape(client)
+
+        stats = (await client.get(f"/paredoes/{p['id']}/stats", headers=ADMIN)).json()
+        counted = total(after, "paredao_votes_total", outcome="counted") - total(
+            before, "paredao_votes_total", outcome="counted"
+        )
+        assert counted == stats["total_votes"] == 30
+        for mode, n in (("torcida", 25), ("unico", 5)):
+            got = total(after, "paredao_votes_total", outcome="counted", mode=mode)
+            assert got - total(before, "paredao_votes_total", outcome="counted", mode=mode) == n
+
+    async def test_replays_refusals_and_their_reasons(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao(2)
+        first = await vote(client, p, mode="unico", cpf=cpf(7), vote_id=str(uuid.uuid4()))
+        assert first.status_code == 202
+        before = await scrape(client)
+        reused = await vote(client, p, vote_id=first.json()["vote_id"])  # another body
+        twice = await vote(client, p, mode="unico", cpf=cpf(7))
+        assert (reused.status_code, twice.status_code) == (409, 409)
+        torcida = {"vote_id": str(uuid.uuid4()), "voter_id": "replayer"}
+        sent, resent = await vote(client, p, **torcida), await vote(client, p, **torcida)
+        assert (sent.status_code, resent.status_code) == (202, 202)
+        after = await scrape(client)
+
+        def delta(**labels: str) -> float:
+            return total(after, "paredao_votes_total", **labels) - total(
+                before, "paredao_votes_total", **labels
+            )
+
+        assert delta(outcome="refused", reason="vote_id_reused") == 1
+        assert delta(outcome="refused", reason="cpf_already_voted", mode="unico") == 1
+        assert delta(outcome="replay", mode="torcida") == 1
+        assert delta(outcome="counted") == 1
+        assert delta(ingest="direct") == 4
+
+
+class TestRequestCounters:
+    async def test_the_lean_vote_path_is_counted_by_its_template(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao(2)
+        before = await scrape(client)
+        for _ in range(3):
+            assert (await vote(client, p)).status_code == 202
+        bad = await client.post(f"/paredoes/{p['id']}/votes", json={"mode": "torcida"})
+        assert bad.status_code == 422  # handed over to the route
+        await client.get(f"/nothing-here/{uuid.uuid4()}")
+        after = await scrape(client)
+
+        def delta(name: str, **labels: str) -> float:
+            return total(after, name, **labels) - total(before, name, **labels)
+
+        route = {"method": "POST", "route": VOTE_ROUTE}
+        assert delta("paredao_http_requests_total", **route, status="202") == 3
+        assert delta("paredao_http_requests_total", **route, status="422") == 1
+        assert delta("paredao_http_request_duration_seconds_count", **route) == 4
+        assert delta("paredao_http_requests_total", route="<unmatched>", status="404") == 1
+        # Labels hold templates, never a path with an id in it.
+        routes = {dict(ls).get("route", "") for (_, ls) in after}
+        assert not [r for r in routes if re.search(r"/[0-9]", r)], routes
+
+    async def test_writer_and_cache_metrics(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao(2)
+        before = await scrape(client)
+        assert (await vote(client, p)).status_code == 202
+        assert (await client.get(f"/paredoes/{p['id']}/results")).status_code == 200
+        after = await scrape(client)
+
+        def delta(name: str, **labels: str) -> float:
+            return total(after, name, **labels) - total(before, name, **labels)
+
+        assert delta("paredao_vote_batch_size_count") >= 1
+        assert delta("paredao_vote_batch_size_sum") >= 1
+        assert delta("paredao_vote_commit_seconds_count") >= 1
+        assert ("paredao_vote_writer_queue_depth", frozenset()) in after
+        assert delta("paredao_cache_requests_total", cache="results", result="miss") == 1
+        assert delta("paredao_cache_requests_total", cache="catalog") >= 1
+
+
+class TestRequestId:
+    async def test_a_good_request_id_is_echoed(self, client: httpx.AsyncClient) -> None:
+        r = await client.get("/healthz", headers={"X-Request-ID": "abc-123.def"})
+        assert r.headers["X-Request-ID"] == "abc-123.def"
+
+    async def test_one_is_made_when_absent_or_unusable(self, client: httpx.AsyncClient) -> None:
+        made = (await client.get("/healthz")).headers["X-Request-ID"]
+        assert re.fullmatch(r"[0-9a-f]{32}", made)
+        odd = (await client.get("/healthz", headers={"X-Request-ID": 'a b"c'})).headers
+        assert odd["X-Request-ID"] != 'a b"c'
+        assert re.fullmatch(r"[0-9a-f]{32}", odd["X-Request-ID"])
