@@ -16,6 +16,7 @@ PostgreSQL database `paredao_bench` and a fresh votes topic, then:
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import re
@@ -27,6 +28,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import IO
 
@@ -43,7 +45,7 @@ from db.migrate import upgrade_to_head
 from pipeline.kafka import consumer_lag, create_topics
 
 POSTGRES_ADMIN_URL = "postgresql+psycopg://paredao:paredao@127.0.0.1:55432/postgres"
-BENCH_DATABASE = "paredao_bench"
+BENCH_DATABASES = ("paredao_bench", "paredao_bench_kafka")  # direct path, Kafka path
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 
 TARGET_KAFKA_VS_SQLITE = 0.8
@@ -73,16 +75,16 @@ def start_services() -> None:
         subprocess.run([str(ROOT / script)], check=True, stdout=subprocess.DEVNULL)
 
 
-def fresh_postgres_database() -> str:
-    """An empty `paredao_bench` database migrated to head; its URL."""
+def fresh_postgres_database(name: str) -> str:
+    """The PostgreSQL database `name`, created empty and migrated to head; its URL."""
     admin = make_engine(POSTGRES_ADMIN_URL, pool_size=1).execution_options(
         isolation_level="AUTOCOMMIT"
     )
     with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {BENCH_DATABASE}"))
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {name}"))
     admin.dispose()
-    url = make_url(POSTGRES_ADMIN_URL).set(database=BENCH_DATABASE)
+    url = make_url(POSTGRES_ADMIN_URL).set(database=name)
     rendered = url.render_as_string(hide_password=False)
     upgrade_to_head(rendered)
     return rendered
@@ -154,6 +156,17 @@ class ConsumerProcess:
             stderr=subprocess.STDOUT,
         )
 
+    def assigned_at(self) -> float:
+        """When the group first gave it partitions (wall clock, from its log line: JSON, or
+        logging's plain `asctime` format)."""
+        log = self.log_path.read_text(errors="replace")
+        line = next((x for x in log.splitlines() if "assigned [(" in x), None)
+        if line is None:
+            raise SystemExit(f"the consumer logged no assignment:\n{log[-2000:]}")
+        if line.startswith("{"):
+            return datetime.fromisoformat(json.loads(line)["time"]).timestamp()
+        return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
     def stop(self) -> str:
         """SIGTERM; the stats line it prints on the way out."""
         if self.process.poll() is None:
@@ -178,29 +191,25 @@ def lag(engine: Engine, kafka: KafkaSettings) -> int:
 
 
 def drain(engine: Engine, kafka: KafkaSettings, consumer: ConsumerProcess) -> tuple[int, float]:
-    """Poll the offsets stored with the votes until the consumer has stored the whole log;
-    (records stored after its first batch, seconds that took), and print the whole."""
+    """Poll the offsets stored with the votes until the consumer has stored the whole log:
+    (records, seconds from the moment the group gave it its partitions to the last commit)."""
     spawned = time.monotonic()
     total = sum(end for _, _, end in consumer_lag(engine, kafka))
-    first_seen, first_at = 0, 0.0
     deadline = spawned + 120
-    while True:
-        done = stored_offsets(engine, kafka)
-        now = time.monotonic()
-        if done and not first_at:
-            first_seen, first_at = done, now
-        if done >= total:
-            print(
-                f"consumer drain: {total} records, {now - spawned:.2f} s from its process start"
-                f" (first batch of {first_seen} stored after {first_at - spawned:.2f} s)",
-                flush=True,
-            )
-            return total - first_seen, now - first_at
+    while (done := stored_offsets(engine, kafka)) < total:
         if consumer.process.poll() is not None:
             raise SystemExit(f"the consumer exited:\n{consumer.log_path.read_text()[-2000:]}")
-        if now > deadline:
+        if time.monotonic() > deadline:
             raise SystemExit(f"the consumer stored {done} of {total} records in 120 s")
         time.sleep(0.01)
+    finished, took = time.time(), time.monotonic() - spawned
+    assigned = consumer.assigned_at()
+    print(
+        f"consumer drain: {total} records, {took:.2f} s from its process start,"
+        f" {finished - assigned:.2f} s from its assignment",
+        flush=True,
+    )
+    return total, finished - assigned
 
 
 async def end_to_end(api: str, pid: int, nominees: list[int], samples: int) -> list[float]:
@@ -269,7 +278,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="paredao-bench-kafka-"))
     sqlite_url = f"sqlite:///{workdir / 'bench.db'}"
     upgrade_to_head(sqlite_url)
-    postgres_url = fresh_postgres_database()
+    postgres_url, kafka_url = (fresh_postgres_database(name) for name in BENCH_DATABASES)
     name = f"bench-{uuid.uuid4().hex[:8]}"
     kafka = KafkaSettings(
         bootstrap=BOOTSTRAP,
@@ -280,26 +289,25 @@ def main() -> None:
     create_topics(kafka)
     print(f"machine: {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}")
     print(
-        f"{args.workers} API workers, wrk c={c} for {duration} s per run; PostgreSQL database"
-        f" {BENCH_DATABASE}; topic {kafka.topic} ({kafka.partitions} partitions), broker"
-        f" {BOOTSTRAP}",
+        f"{args.workers} API workers, wrk c={c} for {duration} s per run; PostgreSQL databases"
+        f" {', '.join(BENCH_DATABASES)}; topic {kafka.topic} ({kafka.partitions} partitions)"
+        f" on {BOOTSTRAP}",
         flush=True,
     )
 
     sqlite = direct_run("direct SQLite", sqlite_url, c, duration, args.workers)
     postgres = direct_run("direct PostgreSQL", postgres_url, c, duration, args.workers)
 
-    engine = make_engine(postgres_url, pool_size=1)
+    engine = make_engine(kafka_url, pool_size=1)
     consumer: ConsumerProcess | None = None
     try:
-        with Server("--factory main:create_app", args.workers, api_env(postgres_url, kafka)) as api:
+        with Server("--factory main:create_app", args.workers, api_env(kafka_url, kafka)) as api:
             pid, nominees = open_paredao(api.url)
             r = timed_run("Kafka API (no consumer)", api.url, pid, nominees, c, duration)
 
-            consumer = ConsumerProcess(postgres_url, kafka, workdir)
+            consumer = ConsumerProcess(kafka_url, kafka, workdir)
             drained, drain_s = drain(engine, kafka, consumer)
             drain_rate = drained / drain_s
-            print(f"after its first batch: {drained} in {drain_s:.2f} s", flush=True)
             stored = stored_votes(api.url, pid)
             kafka_run = Run(
                 "Kafka API",
