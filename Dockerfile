@@ -38,5 +38,7 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status != 200)"]
 # SIGTERM: uvicorn stops taking requests, the vote writer stores the votes it took, then exits.
 STOPSIGNAL SIGTERM
+# JSON log lines on stderr, one per request (observability/logging.json), no uvicorn access log.
 CMD ["uvicorn", "--factory", "main:create_app", "--host", "0.0.0.0", "--port", "8000", \
-     "--proxy-headers", "--timeout-graceful-shutdown", "20"]
+     "--proxy-headers", "--timeout-graceful-shutdown", "20", \
+     "--log-config", "observability/logging.json", "--no-access-log"]

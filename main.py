@@ -4,6 +4,7 @@
 import argparse
 import gc
 import logging
+import logging.config
 import secrets
 import signal
 import sys
@@ -33,6 +34,7 @@ from db.engine import make_engine
 from db.migrate import upgrade_to_head
 from model.clock import Clock, system_clock
 from observability import metrics
+from observability.logs import forget_in_logs, log_config
 from pipeline.group_commit import GroupCommitWriter
 from pipeline.sink import VoteSink
 from services.catalog import ParedaoCatalog
@@ -125,6 +127,9 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         redoc_url=None,
     )
     app.state.settings = settings
+    forget_in_logs(
+        *(s.get_secret_value() for s in (settings.admin_token, settings.secret_key) if s)
+    )
     app.state.clock = clock
     app.state.templates = make_templates()
     install_error_handlers(app)
@@ -191,6 +196,8 @@ def serve() -> None:
         port=settings.port,
         workers=settings.workers,
         log_level="info",
+        log_config=log_config(),
+        access_log=False,  # one JSON line per request instead (controllers/telemetry.py)
     )
 
 
@@ -200,7 +207,7 @@ def consumer() -> None:
     from pipeline.consumer_metrics import ConsumerMetrics
 
     settings = get_settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.config.dictConfig(log_config())
     engine = make_engine(settings.database_url, pool_size=2)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
