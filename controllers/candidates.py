@@ -15,6 +15,7 @@ from views.candidates import (
     check_adult,
 )
 from views.errors import error_responses
+from views.params import CandidateId, Limit, Offset
 
 router = APIRouter(prefix="/candidates", tags=["candidates"])
 admin = APIRouter(prefix="/candidates", tags=["candidates"], dependencies=[AdminDep])
@@ -48,8 +49,8 @@ def list_candidates(
     q: Annotated[
         str | None, Query(description="Case-insensitive match on name or city", max_length=120)
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 20,
+    offset: Offset = 0,
 ) -> CandidatesPublic:
     """Candidates in id order; `total` counts every candidate that matches the filters."""
     page, total = queries.list_candidates(
@@ -64,7 +65,7 @@ def list_candidates(
 
 
 @admin.get("/{candidate_id}", summary="Read a candidate", responses=error_responses(401, 404))
-def read_candidate(candidate_id: int, session: SessionDep) -> CandidatePublic:
+def read_candidate(candidate_id: CandidateId, session: SessionDep) -> CandidatePublic:
     return CandidatePublic.model_validate(queries.get_candidate(session, candidate_id))
 
 
@@ -74,7 +75,7 @@ def read_candidate(candidate_id: int, session: SessionDep) -> CandidatePublic:
     responses=error_responses(401, 404, 409, 422),
 )
 def update_candidate(
-    candidate_id: int, body: CandidateUpdate, session: SessionDep, now: NowDep
+    candidate_id: CandidateId, body: CandidateUpdate, session: SessionDep, now: NowDep
 ) -> CandidatePublic:
     """Only the fields sent change, each validated as on application."""
     check_adult(body.birth_date, now.date())
@@ -88,7 +89,7 @@ def update_candidate(
     summary="Delete a candidate",
     responses=error_responses(401, 404, 409),
 )
-def delete_candidate(candidate_id: int, session: SessionDep) -> Response:
+def delete_candidate(candidate_id: CandidateId, session: SessionDep) -> Response:
     """A candidate who was ever a nominee cannot be deleted (409)."""
     queries.delete_candidate(session, candidate_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -32,6 +32,7 @@ from model.errors import (
     DuplicateEmail,
     Invalid,
     NomineeMissing,
+    PayloadTooLarge,
     UnsupportedForm,
 )
 from model.paredao import ParedaoStatus
@@ -46,6 +47,7 @@ from views.pages import (
     render_page,
     vote_error_message,
 )
+from views.params import MAX_ID, ParedaoId
 from views.paredoes import ParedaoPublic
 from views.votes import VoteCreate
 
@@ -78,17 +80,20 @@ browser = APIRouter(route_class=BrowserPageRoute, include_in_schema=False)
 
 
 async def read_form(request: Request) -> dict[str, str]:
-    """The fields of a plain HTML form (`application/x-www-form-urlencoded`; last value wins)."""
+    """The fields of a plain HTML form (`application/x-www-form-urlencoded`; last value wins),
+    read no further than MAX_FORM_BYTES (413 past it)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await request.body()
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise PayloadTooLarge(f"the form is larger than {MAX_FORM_BYTES} bytes")
     if not body:
         return {}  # an empty form: its own checks (CSRF, required fields) answer
     if content_type != "application/x-www-form-urlencoded":
         raise UnsupportedForm(
             f"expected a form (application/x-www-form-urlencoded), not {content_type!r}"
         )
-    if len(body) > MAX_FORM_BYTES:
-        raise Invalid(f"the form is larger than {MAX_FORM_BYTES} bytes")
     try:
         pairs = parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=50)
     except (UnicodeDecodeError, ValueError) as exc:
@@ -104,7 +109,7 @@ def _read_paredao(engine: Engine, paredao_id: int, now: datetime) -> ParedaoPubl
         return ParedaoPublic.build(*paredao_queries.get_paredao(session, paredao_id), now)
 
 
-async def load_paredao(paredao_id: int, engine: EngineDep, now: NowDep) -> ParedaoPublic:
+async def load_paredao(paredao_id: ParedaoId, engine: EngineDep, now: NowDep) -> ParedaoPublic:
     """The paredão of the page's path as the API shows it (404 if unknown), read off the
     event loop."""
     return await asyncio.to_thread(_read_paredao, engine, paredao_id, now)
@@ -158,8 +163,14 @@ async def vote_page(request: Request, paredao: PageParedaoDep, reader: ResultsDe
     return await _vote_page(request, paredao, reader)
 
 
+def _digits(text: str) -> bool:
+    """Whether `text` is a number an id can be (ASCII digits, no more than an id has)."""
+    return text.isascii() and text.isdigit() and len(text) <= len(str(MAX_ID))
+
+
 def _vote_from_form(form: dict[str, str], voter_id: str) -> VoteCreate:
-    if not form.get("nominee_id"):
+    nominee = form.get("nominee_id", "")
+    if not nominee:
         raise NomineeMissing("choose a nominee")
     mode = form.get("mode", "")
     cpf = form.get("cpf", "").strip() or None
@@ -168,7 +179,8 @@ def _vote_from_form(form: dict[str, str], voter_id: str) -> VoteCreate:
     try:
         return VoteCreate.model_validate(
             {
-                "nominee_id": form["nominee_id"],
+                # A form sends text; the vote's schema takes the number.
+                "nominee_id": int(nominee) if _digits(nominee) else nominee,
                 "mode": mode,
                 "voter_id": voter_id,
                 # Without JavaScript the CPF field is always on the form: torcida ignores it.
@@ -183,7 +195,7 @@ def _vote_from_form(form: dict[str, str], voter_id: str) -> VoteCreate:
 
 @public.post("/paredoes/{paredao_id}/votar")
 async def vote_without_script(
-    paredao_id: int,
+    paredao_id: ParedaoId,
     request: Request,
     paredao: PageParedaoDep,
     form: FormDep,

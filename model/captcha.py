@@ -8,22 +8,23 @@ database's job (`SpentCaptcha`).
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, cast
+from typing import Any, Final
+from urllib.parse import parse_qs
 
-from altcha.v1 import (
-    ChallengeOptions,
-    PayloadType,
-    create_challenge,
-    extract_params,
-    verify_solution,
-)
+from altcha.v1 import ChallengeOptions, create_challenge
 
 from model.errors import CaptchaFailed
 
 ALGORITHM: Final = "SHA-256"
+# Far above any difficulty we set (the setting's own bound): a larger number is not a solution.
+MAX_NUMBER: Final = 10**9
+# Epoch seconds up to year 2286 have 10 digits; more than 11 is not a time we issued.
+MAX_EPOCH_DIGITS: Final = 11
 
 
 @dataclass(frozen=True)
@@ -49,25 +50,56 @@ def new_challenge(key: bytes, max_number: int, expires_at: datetime) -> dict[str
 
 
 def verify(token: str | None, key: bytes, now: datetime) -> SolvedCaptcha:
-    """Check a solved challenge (base64 JSON of algorithm, challenge, number, salt, signature)."""
+    """Check a solved challenge (base64 JSON of algorithm, challenge, number, salt, signature).
+
+    Nothing in the token is trusted before its signature holds: first the shape (exact types),
+    then our HMAC of the challenge, then the proof of work (`sha256(salt + number)`), which
+    also vouches for the salt, and only then the parameters the salt carries (its expiry).
+    """
     if not token:
         raise CaptchaFailed("this paredão needs a solved captcha: send captcha_token")
     try:
         payload = json.loads(base64.b64decode(token, validate=True))
-    except (binascii.Error, ValueError) as exc:
+    except (binascii.Error, ValueError, RecursionError) as exc:
         raise CaptchaFailed("the captcha token is malformed") from exc
     if not isinstance(payload, dict) or payload.get("algorithm") != ALGORITHM:
         raise CaptchaFailed("the captcha token is malformed")
-    expires = extract_params(cast(PayloadType, payload)).get("expires")
-    try:
-        expires_at = datetime.fromtimestamp(int(expires[0]), UTC) if expires else None
-    except ValueError as exc:
-        raise CaptchaFailed("the captcha token is malformed") from exc
-    if expires_at is None:
-        raise CaptchaFailed("the captcha challenge has no expiry and was not issued here")
-    ok, _error = verify_solution(cast(PayloadType, payload), key, check_expires=False)
-    if not ok:
+    challenge, salt, signature = (
+        _ascii(payload.get(f)) for f in ("challenge", "salt", "signature")
+    )
+    number = payload.get("number")
+    if (
+        challenge is None
+        or salt is None
+        or signature is None
+        or type(number) is not int  # not a bool, not a float
+        or not 0 <= number <= MAX_NUMBER
+    ):
+        raise CaptchaFailed("the captcha token is malformed")
+    expected = hmac.new(key, challenge.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, signature):
+        raise CaptchaFailed("the captcha solution is wrong: the challenge was not issued here")
+    # The salt as it was signed ends with the delimiter ALTCHA adds against parameter splicing.
+    spliced = salt if salt.endswith("&") else salt + "&"
+    solved = hashlib.sha256(f"{spliced}{number}".encode()).hexdigest()
+    if not hmac.compare_digest(solved, challenge):
         raise CaptchaFailed("the captcha solution is wrong")
+    expires_at = _expiry(salt)
     if now >= expires_at:
         raise CaptchaFailed("the captcha challenge expired: solve a new one")
-    return SolvedCaptcha(challenge=str(payload["challenge"]), expires_at=expires_at)
+    return SolvedCaptcha(challenge=challenge, expires_at=expires_at)
+
+
+def _expiry(salt: str) -> datetime:
+    """The expiry a signed salt carries (`<nonce>?expires=<epoch s>&`); every salt we issue
+    has one, so a salt without one (or with a time no clock can hold) was not issued here."""
+    _nonce, _, query = salt.partition("?")
+    expires = parse_qs(query).get("expires", [""])[0]
+    if not expires.isascii() or not expires.isdigit() or len(expires) > MAX_EPOCH_DIGITS:
+        raise CaptchaFailed("the captcha challenge has no expiry and was not issued here")
+    return datetime.fromtimestamp(int(expires), UTC)
+
+
+def _ascii(value: object) -> str | None:
+    """`value` if it is an ASCII string (all we issue: hex digests, a hex nonce, a query)."""
+    return value if isinstance(value, str) and value.isascii() else None

@@ -29,7 +29,9 @@ from db.engine import make_engine
 from db.migrate import upgrade_to_head
 from main import create_app
 
-ADMIN_TOKEN = "test-admin-token"
+# As long as the server requires (PAREDAO_ADMIN_TOKEN and PAREDAO_SECRET_KEY: 32 or more).
+ADMIN_TOKEN = "test-admin-token-0123456789abcdefghij"
+SECRET_KEY = "test-secret-key-0123456789abcdefghijklm"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
@@ -156,7 +158,7 @@ def settings(database_url: str) -> Settings:
     return IsolatedSettings(
         DATABASE_URL=database_url,
         PAREDAO_ADMIN_TOKEN=SecretStr(ADMIN_TOKEN),
-        PAREDAO_SECRET_KEY=SecretStr("test-secret-key"),
+        PAREDAO_SECRET_KEY=SecretStr(SECRET_KEY),
         PAREDAO_RESULTS_CACHE_S=0,
         PAREDAO_CAPTCHA_MAX_NUMBER=2000,
     )

@@ -18,6 +18,7 @@ from pydantic import (
 
 from model.candidate import MINIMUM_AGE, UFS, CandidateStatus, age_on
 from model.errors import Invalid
+from views.params import Date
 
 _DATE = TypeAdapter(date)
 
@@ -42,10 +43,9 @@ def check_adult(birth_date: date | None, today: date) -> None:
 
 
 def _uf(state: str) -> str:
-    state = state.strip().upper()
-    if state not in UFS:
+    if state.upper() not in UFS:
         raise ValueError(f"'{state}' is not a Brazilian state (UF); use e.g. SP, RJ, DF")
-    return state
+    return state.upper()
 
 
 def _lower(value: object) -> object:
@@ -55,11 +55,31 @@ def _lower(value: object) -> object:
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 Email = Annotated[EmailStr, BeforeValidator(_lower)]
 # Applicants must be 18 or older on the app's clock's date: `check_adult`, not the schema.
-BirthDate = date
-State = Annotated[str, AfterValidator(_uf)]
+BirthDate = Date
+# Any UF, in either case (the schema says so too); stored in upper case.
+UF_PATTERN = (
+    "^(?:"
+    + "|".join(f"[{uf[0]}{uf[0].lower()}][{uf[1]}{uf[1].lower()}]" for uf in sorted(UFS))
+    + ")$"
+)
+State = Annotated[str, AfterValidator(_uf), Field(json_schema_extra={"pattern": UF_PATTERN})]
 City = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 Bio = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
-PhotoURL = Annotated[HttpUrl, Field(max_length=2048)]
+
+
+def _http_url(value: str) -> str:
+    """An http(s) URL, kept as it was sent (normalising could make it longer than its limit)."""
+    HTTP_URL.validate_python(value)
+    return value
+
+
+HTTP_URL = TypeAdapter(HttpUrl)
+PhotoURL = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=2048, pattern="^[Hh][Tt][Tt][Pp][Ss]?://"),
+    AfterValidator(_http_url),
+    Field(json_schema_extra={"format": "uri"}),
+]
 
 
 class CandidateCreate(BaseModel):

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
 from model.candidate import Candidate
 from model.paredao import (
@@ -16,6 +16,7 @@ from model.paredao import (
     ParedaoStatus,
     effective_status,
 )
+from views.params import Fraction, Id, Moment
 
 
 class ParedaoCreate(BaseModel):
@@ -44,27 +45,26 @@ class ParedaoCreate(BaseModel):
             "eliminate: the highest leaves; save: the lowest leaves; final: the highest wins."
         )
     )
-    nominee_ids: list[int] = Field(
+    nominee_ids: list[Id] = Field(
         min_length=MIN_NOMINEES,
         max_length=MAX_NOMINEES,
         description="Ids of 2 to 4 distinct candidates, each a housemate.",
+        json_schema_extra={"uniqueItems": True},
     )
-    opens_at: AwareDatetime | None = Field(
+    opens_at: Moment | None = Field(
         default=None, description="When voting opens by itself (ISO 8601 with zone)."
     )
-    closes_at: AwareDatetime | None = Field(
+    closes_at: Moment | None = Field(
         default=None, description="When voting closes by itself; must be after opens_at."
     )
-    unico_weight: float = Field(
+    unico_weight: Fraction = Field(
         default=0.5,
-        ge=0.0,
-        le=1.0,
         description="Weight of the voto único in the final percentage; torcida gets the rest.",
     )
-    require_captcha: bool = Field(
+    require_captcha: StrictBool = Field(
         default=True, description="Whether each vote needs a captcha token."
     )
-    show_partial_results: bool = Field(
+    show_partial_results: StrictBool = Field(
         default=True, description="Whether voters see the percentages while voting is open."
     )
 
@@ -85,7 +85,7 @@ class ParedaoUpdate(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"closes_at": "2026-11-25T02:00:00Z"}]}
     )
 
-    closes_at: AwareDatetime = Field(description="The new end of voting (in the future).")
+    closes_at: Moment = Field(description="The new end of voting (in the future).")
 
 
 class NomineePublic(BaseModel):

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from model.ballot import Accepted
 from model.paredao import OutcomeKind, ParedaoStatus
 from model.vote import VoteMode, VoteStatus
+from views.params import Id
 
 
 class VoteCreate(BaseModel):
@@ -34,7 +35,7 @@ class VoteCreate(BaseModel):
         },
     )
 
-    nominee_id: int = Field(description="The candidate_id of one of the paredão's nominees.")
+    nominee_id: Id = Field(description="The candidate_id of one of the paredão's nominees.")
     mode: VoteMode = Field(description="unico: one per CPF; torcida: up to 10 a minute.")
     voter_id: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)

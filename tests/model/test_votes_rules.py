@@ -1,4 +1,6 @@
 import base64
+import hashlib
+import hmac
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -206,6 +208,55 @@ class TestCaptcha:
         for bad in ("", None, "not base64!", base64.b64encode(b"[1, 2]").decode()):
             with pytest.raises(CaptchaFailed):
                 verify(bad, self.key, NOW)
+
+    def payload(self, **changes: object) -> str:
+        """A solved token of ours with `changes` applied to its JSON fields."""
+        c = new_challenge(self.key, 1000, NOW + timedelta(minutes=5))
+        fields = json.loads(base64.b64decode(self.token(c)))
+        fields.update(changes)
+        return base64.b64encode(json.dumps(fields).encode()).decode()
+
+    @pytest.mark.parametrize(
+        "changes",
+        [
+            {"salt": 12345},
+            {"salt": ["a", "b"]},
+            {"salt": {"expires": 1}},
+            {"salt": "x?expires=100000000000000000000"},
+            {"salt": "é?expires=1"},
+            {"number": "12"},
+            {"number": True},
+            {"number": 1.5},
+            {"number": 10**30},
+            {"number": -1},
+            {"challenge": None},
+            {"challenge": ["x"]},
+            {"signature": 7},
+            {"signature": "é"},
+            {"algorithm": "SHA-1"},
+        ],
+    )
+    def test_forged_fields_are_refused_before_they_are_trusted(
+        self, changes: dict[str, object]
+    ) -> None:
+        with pytest.raises(CaptchaFailed):
+            verify(self.payload(**changes), self.key, NOW)
+
+    @pytest.mark.parametrize("expires", ["100000000000000000000", "-5", "1e9", "", "soon"])
+    def test_a_signed_salt_with_an_impossible_expiry_is_refused(self, expires: str) -> None:
+        # Signed with our own key, so it passes the signature and the proof of work: the
+        # expiry is read only then, and still never trusted to be a time a clock can hold.
+        salt = f"abc?expires={expires}&"
+        challenge = hashlib.sha256(f"{salt}7".encode()).hexdigest()
+        signature = hmac.new(self.key, challenge.encode(), hashlib.sha256).hexdigest()
+        token = self.payload(salt=salt, number=7, challenge=challenge, signature=signature)
+        with pytest.raises(CaptchaFailed, match="no expiry"):
+            verify(token, self.key, NOW)
+
+    def test_deep_or_huge_json_is_malformed(self) -> None:
+        for raw in (b"[" * 100_000, b'{"number": 1' + b"0" * 5000 + b"}"):
+            with pytest.raises(CaptchaFailed, match="malformed"):
+                verify(base64.b64encode(raw).decode(), self.key, NOW)
 
 
 class TestAcceptedJson:
