@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from controllers.deps import (
     AdminDep,
+    ClockDep,
     ClosingDep,
     NowDep,
     ResultsDep,
@@ -17,6 +18,7 @@ from controllers.deps import (
 from db import paredoes as queries
 from model.paredao import ParedaoStatus
 from views.errors import error_responses
+from views.params import Limit, Offset, ParedaoId
 from views.paredoes import ParedaoCreate, ParedaoPublic, ParedaoUpdate, ParedoesPublic
 
 router = APIRouter(prefix="/paredoes", tags=["paredões"])
@@ -42,8 +44,8 @@ def list_paredoes(
     status_: Annotated[
         ParedaoStatus | None, Query(alias="status", description="Effective status to filter by")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 20,
+    offset: Offset = 0,
 ) -> ParedoesPublic:
     """Newest first, each with its effective status (the schedule applied to the stored one)."""
     page, total = queries.list_paredoes(
@@ -59,7 +61,7 @@ def list_paredoes(
 
 @router.get("/{paredao_id}", summary="Read a paredão", responses=error_responses(404))
 def read_paredao(
-    paredao_id: int, session: SessionDep, now: NowDep, response: Response
+    paredao_id: ParedaoId, session: SessionDep, now: NowDep, response: Response
 ) -> ParedaoPublic:
     """A browser (Accept: text/html) gets the vote page at this address instead."""
     response.headers["Vary"] = "Accept"
@@ -73,7 +75,7 @@ def read_paredao(
     responses=error_responses(401, 404, 409, 422),
 )
 def extend_voting(
-    paredao_id: int,
+    paredao_id: ParedaoId,
     body: ParedaoUpdate,
     session: SessionDep,
     now: NowDep,
@@ -93,16 +95,16 @@ def extend_voting(
     responses=error_responses(401, 404, 409),
 )
 def open_paredao(
-    paredao_id: int,
+    paredao_id: ParedaoId,
     session: SessionDep,
-    now: NowDep,
+    clock: ClockDep,
     results: ResultsDep,
     voting: VotingDep,
 ) -> ParedaoPublic:
     """`scheduled → open`; any other transition is a 409."""
-    paredao, nominees = queries.change_status(session, paredao_id, ParedaoStatus.open, now)
+    paredao, nominees = queries.change_status(session, paredao_id, ParedaoStatus.open, clock)
     after_commit(session, lambda: forget(paredao_id, results, voting))
-    return ParedaoPublic.build(paredao, nominees, now)
+    return ParedaoPublic.build(paredao, nominees, clock())
 
 
 @admin.post(
@@ -110,7 +112,7 @@ def open_paredao(
     summary="Close voting now",
     responses=error_responses(401, 404, 409, 503),
 )
-async def close_paredao(paredao_id: int, closing: ClosingDep, now: NowDep) -> ParedaoPublic:
+async def close_paredao(paredao_id: ParedaoId, closing: ClosingDep, now: NowDep) -> ParedaoPublic:
     """`open → closed`, freezing the outcome (in the answer); any other transition is a 409.
     This worker's next results and stats show the close at once; other workers within their
     cache time (about a second, `as_of` says how old).

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from controllers.deps import (
+    ClockDep,
     ClosingDep,
     EngineDep,
     NowDep,
@@ -39,6 +40,7 @@ from views.pages import (
     iso_utc,
     render_page,
 )
+from views.params import ParedaoId
 from views.paredoes import ParedaoPublic
 from views.votes import RecountPublic, ResultsPublic, StatsPublic
 
@@ -130,7 +132,7 @@ NOTICES = {
 
 @router.get("/paredoes/{paredao_id}")
 async def dashboard(
-    paredao_id: int,
+    paredao_id: ParedaoId,
     request: Request,
     producer: MaybeProducerDep,
     engine: EngineDep,
@@ -149,20 +151,20 @@ async def dashboard(
 
 @router.post("/paredoes/{paredao_id}/abrir")
 def open_voting(
-    paredao_id: int,
+    paredao_id: ParedaoId,
     _producer: CSRFDep,
     session: SessionDep,
-    now: NowDep,
+    clock: ClockDep,
     reader: ResultsDep,
     voting: VotingDep,
 ) -> Response:
-    paredao_queries.change_status(session, paredao_id, ParedaoStatus.open, now)
+    paredao_queries.change_status(session, paredao_id, ParedaoStatus.open, clock)
     after_commit(session, lambda: forget(paredao_id, reader, voting))
     return RedirectResponse(f"/producao/paredoes/{paredao_id}?aviso=aberta", status_code=303)
 
 
 @router.post("/paredoes/{paredao_id}/encerrar")
-async def close_voting(paredao_id: int, _producer: CSRFDep, closing: ClosingDep) -> Response:
+async def close_voting(paredao_id: ParedaoId, _producer: CSRFDep, closing: ClosingDep) -> Response:
     await closing.close(paredao_id)
     return RedirectResponse(f"/producao/paredoes/{paredao_id}?aviso=encerrada", status_code=303)
 
@@ -185,7 +187,7 @@ async def recount(
 
 @data.get("/paredoes/{paredao_id}/dados")
 async def dashboard_numbers(
-    paredao_id: int, _producer: ProducerDep, reader: ResultsDep, templates: TemplatesDep
+    paredao_id: ParedaoId, _producer: ProducerDep, reader: ResultsDep, templates: TemplatesDep
 ) -> JSONResponse:
     """The dashboard's numbers for its auto-refresh (the session cookie, not a bearer token)."""
     stats = await reader.stats(paredao_id)

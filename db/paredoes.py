@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 from db.results import freeze
 from model.base import UTCDateTime
 from model.candidate import Candidate, CandidateStatus
+from model.clock import Clock
 from model.errors import Invalid, NotFound, WrongTransition
 from model.paredao import (
     OutcomeKind,
@@ -137,14 +138,18 @@ def list_paredoes(
 
 
 def change_status(
-    session: Session, paredao_id: int, new: ParedaoStatus, now: datetime
+    session: Session, paredao_id: int, new: ParedaoStatus, clock: Clock
 ) -> ParedaoWithNominees:
     """Open or close a paredão now (409 on any other transition).
 
     Opening now moves a later `opens_at` to now; closing now moves a later `closes_at` to now,
-    so that the schedule and the status never disagree.
+    so that the schedule and the status never disagree. "Now" is read from `clock` once this
+    transaction holds the paredão's row (and, on SQLite, the write lock): every vote already
+    stored was cast before it, so each counted vote has `accepted_at < closes_at`, and every
+    vote stored after it is judged against the close.
     """
     paredao, nominees = get_paredao(session, paredao_id, for_update=True)
+    now = clock()
     current = effective_status(paredao.status, paredao.opens_at, paredao.closes_at, now)
     check_transition(current, new)
     if new == ParedaoStatus.open:

@@ -49,7 +49,8 @@ class ClosingService:
 
     def _change(self, paredao_id: int, *, direct: bool) -> ParedaoWithNominees:
         with Session(self._engine, expire_on_commit=False) as session, session.begin():
-            now = self._clock()
-            if direct:
-                return paredoes.change_status(session, paredao_id, ParedaoStatus.closed, now)
-            return paredoes.begin_closing(session, paredao_id, now)
+            if direct:  # the time is read under the lock: see change_status
+                return paredoes.change_status(
+                    session, paredao_id, ParedaoStatus.closed, self._clock
+                )
+            return paredoes.begin_closing(session, paredao_id, self._clock())
