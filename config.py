@@ -76,6 +76,19 @@ class Settings(BaseSettings):
     consumer_batch_max: int = Field(
         default=5000, ge=1, validation_alias="PAREDAO_CONSUMER_BATCH_MAX"
     )
+    max_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        validation_alias="PAREDAO_MAX_BODY_BYTES",
+        description="Largest request body taken (413 past it), read before any route runs.",
+    )
+    limit_concurrency: int = Field(
+        default=1000,
+        ge=1,
+        validation_alias="PAREDAO_LIMIT_CONCURRENCY",
+        description="Requests in flight per worker; past it, 503 with Retry-After at once. "
+        "`python main.py serve` gives uvicorn twice this as --limit-concurrency.",
+    )
     consumer_metrics_port: int | None = Field(
         default=None,
         ge=1,

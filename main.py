@@ -30,6 +30,7 @@ from controllers import (
 )
 from controllers.docs import install_docs
 from controllers.errors import install_error_handlers
+from controllers.guards import install_guards
 from db.engine import make_engine
 from db.migrate import upgrade_to_head
 from model.clock import Clock, system_clock
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     install_error_handlers(app)
     install_docs(app)
     app.add_middleware(votes.LeanVotes)
+    install_guards(app, max_body=settings.max_body_bytes, max_in_flight=settings.limit_concurrency)
     app.add_middleware(telemetry.RequestTelemetry)  # outermost: sees every request
     routers = (
         # The vote page first: it shares `GET /paredoes/{id}` with the API, for browsers only.
@@ -195,6 +197,9 @@ def serve() -> None:
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
+        # A backstop past the guards' own limit (which answers 503 in our error shape): idle
+        # keep-alive connections count here too.
+        limit_concurrency=2 * settings.limit_concurrency,
         log_level="info",
         log_config=log_config(),
         access_log=False,  # one JSON line per request instead (controllers/telemetry.py)

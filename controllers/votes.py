@@ -3,7 +3,7 @@
 The vote has one door with two ways in. `POST /paredoes/{id}/votes` takes the live burst, and
 FastAPI's generic machinery (routing through every route, dependency solving, threadpool
 hops, response validation) costs more than storing the vote; so `LeanVotes`, an ASGI
-middleware, serves it directly: the same path, body limit, `VoteCreate` model,
+middleware, serves it directly: the same path, `VoteCreate` model,
 `VotingService` and 202 JSON as the documented route below. Anything it does not handle
 itself (a body that fails validation, another content type) goes on to that route with the
 body replayed, so errors and docs stay exactly those of the route.
@@ -22,9 +22,10 @@ from controllers.deps import AdminDep, NowDep, ReplayDep, ResultsDep, SettingsDe
 from controllers.errors import render_domain_error
 from model.ballot import Accepted
 from model.captcha import new_challenge
-from model.errors import DomainError, PayloadTooLarge
+from model.errors import DomainError
 from services.voting import VotingService
 from views.errors import error_responses
+from views.params import MAX_ID, ParedaoId
 from views.votes import (
     RecountPublic,
     ReplayPublic,
@@ -37,8 +38,7 @@ from views.votes import (
 )
 
 VOTE_ROUTE = "/paredoes/{paredao_id}/votes"
-VOTE_PATH = re.compile(VOTE_ROUTE.replace("{paredao_id}", "([1-9][0-9]{0,17})"))
-MAX_BODY = 16 * 1024
+VOTE_PATH = re.compile(VOTE_ROUTE.replace("{paredao_id}", "([1-9][0-9]{0,9})"))
 
 router = APIRouter(tags=["votes"])
 admin = APIRouter(tags=["votes"], dependencies=[AdminDep])
@@ -68,7 +68,9 @@ def captcha_challenge(settings: SettingsDep, now: NowDep) -> dict[str, object]:
     response_model=VoteAccepted,
     responses=error_responses(403, 404, 409, 413, 422, 429, 503),
 )
-async def cast_vote(paredao_id: int, body: VoteCreate, voting: VotingDep, now: NowDep) -> Response:
+async def cast_vote(
+    paredao_id: ParedaoId, body: VoteCreate, voting: VotingDep, now: NowDep
+) -> Response:
     """Answered only once the vote is durable: committed (`status: counted`, the direct
     path) or in the replicated log (`status: queued`, the Kafka path). Sending the same
     `vote_id` again is answered the same way and counted once.
@@ -83,7 +85,9 @@ async def cast_vote(paredao_id: int, body: VoteCreate, voting: VotingDep, now: N
     summary="A vote's status",
     responses=error_responses(404, 422),
 )
-async def read_vote(paredao_id: int, vote_id: uuid.UUID, voting: VotingDep) -> VoteStatusPublic:
+async def read_vote(
+    paredao_id: ParedaoId, vote_id: uuid.UUID, voting: VotingDep
+) -> VoteStatusPublic:
     """For whoever holds the vote_id: `counted`, `refused` with the reason, or on the Kafka
     path `queued` while the consumer has not decided it (an id never sent reads the same)."""
     return await voting.status(paredao_id, vote_id)
@@ -95,7 +99,7 @@ async def read_vote(paredao_id: int, vote_id: uuid.UUID, voting: VotingDep) -> V
     response_model=ResultsPublic,
     responses=error_responses(404),
 )
-async def read_results(paredao_id: int, reader: ResultsDep) -> Response:
+async def read_results(paredao_id: ParedaoId, reader: ResultsDep) -> Response:
     """Percentages per mode and final (weighted), and the outcome once closed; may be ~1 s old."""
     return _json(await reader.results(paredao_id))
 
@@ -106,7 +110,7 @@ async def read_results(paredao_id: int, reader: ResultsDep) -> Response:
     response_model=StatsPublic,
     responses=error_responses(401, 404),
 )
-async def read_stats(paredao_id: int, reader: ResultsDep) -> Response:
+async def read_stats(paredao_id: ParedaoId, reader: ResultsDep) -> Response:
     return _json(await reader.stats(paredao_id))
 
 
@@ -121,7 +125,7 @@ def _json(answer: BaseModel) -> Response:
     summary="Recount from the Kafka log",
     responses=error_responses(401, 404, 409),
 )
-async def replay(paredao_id: int, replayer: ReplayDep) -> ReplayPublic:
+async def replay(paredao_id: ParedaoId, replayer: ReplayDep) -> ReplayPublic:
     """Decide every vote the log holds for this paredão again, with the consumer's own code,
     in a scratch database, and compare that tally with the stored one (Kafka path only)."""
     return await replayer.replay(paredao_id)
@@ -132,7 +136,7 @@ async def replay(paredao_id: int, replayer: ReplayDep) -> ReplayPublic:
     summary="Recount from the raw votes",
     responses=error_responses(401, 404),
 )
-async def recount(paredao_id: int, reader: ResultsDep) -> RecountPublic:
+async def recount(paredao_id: ParedaoId, reader: ResultsDep) -> RecountPublic:
     """Count every vote row again and report whether it matches the tally."""
     return await reader.recount(paredao_id)
 
@@ -150,17 +154,13 @@ class LeanVotes:
         if scope["type"] != "http" or scope["method"] != "POST":
             return await self.app(scope, receive, send)
         match = VOTE_PATH.fullmatch(scope["path"])
-        if match is None:
+        if match is None or int(match[1]) > MAX_ID:  # the route answers an id out of range
             return await self.app(scope, receive, send)
-        if not _is_json(scope):  # the route answers (415/422), within the same body limit
-            body, complete = await _read_body(receive)
-            if not complete:
-                return await render_domain_error(_too_large())(scope, receive, send)
+        body = await _read_body(receive)  # bounded by the guards in front (controllers.guards)
+        if body is None:  # the client went away
+            return None
+        if not _is_json(scope):  # the route answers (415/422)
             return await self.app(scope, _replay(body, receive, more=False), send)
-
-        body, complete = await _read_body(receive)
-        if not complete:
-            return await render_domain_error(_too_large())(scope, receive, send)
         try:
             vote = VoteCreate.model_validate_json(body)
         except ValidationError:
@@ -182,25 +182,16 @@ def _is_json(scope: Scope) -> bool:
     return False
 
 
-async def _read_body(receive: Receive) -> tuple[bytes, bool]:
-    """The request body, and False if it grew past MAX_BODY (then only what was read)."""
+async def _read_body(receive: Receive) -> bytes | None:
+    """The request body (no larger than the guards let in), or None if the client went away."""
     chunks: list[bytes] = []
-    size = 0
     while True:
         message = await receive()
-        if message["type"] != "http.request":  # the client went away
-            return b"".join(chunks), False
-        chunk = message.get("body", b"")
-        chunks.append(chunk)
-        size += len(chunk)
+        if message["type"] != "http.request":
+            return None
+        chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
-            return b"".join(chunks), True
-        if size > MAX_BODY:
-            return b"".join(chunks), False
-
-
-def _too_large() -> DomainError:
-    return PayloadTooLarge(f"a vote is a small JSON object: at most {MAX_BODY} bytes")
+            return b"".join(chunks)
 
 
 def _replay(body: bytes, receive: Receive, *, more: bool) -> Receive:

@@ -630,7 +630,7 @@ class TestLeanPath:
         self, client: httpx.AsyncClient, open_paredao: Any
     ) -> None:
         p = await open_paredao()
-        body = vote(nominees(p)[0], captcha_token="x" * 20_000)
+        body = vote(nominees(p)[0], captcha_token="x" * 70_000)
         r = await cast(client, p["id"], body)
         assert r.status_code == 413
         assert r.json()["error"] == "payload_too_large"

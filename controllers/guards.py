@@ -1,0 +1,219 @@
+"""What stands in front of every route: bounded bodies, a bounded number of requests in
+flight, the security headers, and an error in our shape when everything else failed.
+
+`install_guards(app)` adds them. `Guards` is the outermost of our middlewares, so it sees
+every request before anything reads its body, the lean vote path included:
+
+- **Bodies are bounded** (`PAREDAO_MAX_BODY_BYTES`): a declared `Content-Length` past the
+  limit is refused before any byte is read, and a body is read at most to the limit before
+  the app runs; past it, 413 in our error shape. What the app reads is the body already read.
+- **Requests in flight are bounded** per worker (`PAREDAO_LIMIT_CONCURRENCY`): past it, 503
+  with `Retry-After` at once, instead of a queue that grows until clients time out.
+- **Security headers** on every response: `X-Content-Type-Options: nosniff` (no content
+  sniffing of our JSON as HTML) and `Referrer-Policy: same-origin` (no address of ours leaks
+  to another site).
+- **No bare 500**: an exception that escaped every handler is answered in our error shape
+  (and raised on, so the server logs it).
+"""
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Match, Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from controllers.errors import http_error
+from views.errors import ErrorBody
+
+log = logging.getLogger(__name__)
+
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+)
+
+
+def error_response(
+    status_code: int, code: str, detail: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code, headers=headers)
+
+
+class Guards:
+    """The ASGI middleware described in the module doc."""
+
+    def __init__(self, app: ASGIApp, *, max_body: int, max_in_flight: int) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                present = {name.lower() for name, _ in message.get("headers", ())}
+                extra = [(n, v) for n, v in SECURITY_HEADERS if n not in present]
+                message = {**message, "headers": [*message.get("headers", ()), *extra]}
+            await send(message)
+
+        if self.in_flight >= self.max_in_flight:
+            busy = error_response(
+                503,
+                "unavailable",
+                "the server is busy: try again in a second",
+                {"Retry-After": "1"},
+            )
+            return await busy(scope, receive, send_with_headers)
+        self.in_flight += 1
+        try:
+            if _has_body(scope):
+                body = await self._read_body(scope, receive)
+                if body is None:
+                    too_large = error_response(
+                        413,
+                        "payload_too_large",
+                        f"the request body is larger than {self.max_body} bytes",
+                    )
+                    return await too_large(scope, receive, send_with_headers)
+                receive = _replay(body, receive)
+            try:
+                await self.app(scope, receive, send_with_headers)
+            except Exception:
+                if started:
+                    raise
+                failure = error_response(
+                    500, "internal_error", "the server failed to answer; the error was logged"
+                )
+                await failure(scope, receive, send_with_headers)
+                raise
+        finally:
+            self.in_flight -= 1
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
+        """The whole body, or None once it is known to be over the limit (read no further)."""
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_body:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away: nothing to answer
+                return b"".join(chunks)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _content_length(scope: Scope) -> int | None:
+    value = _header(scope, b"content-length")
+    if value is None or not value.isdigit():
+        return None  # absent or not a number: the body is counted as it is read
+    return int(value) if len(value) <= 18 else 2**63
+
+
+def _has_body(scope: Scope) -> bool:
+    """Whether the request says it has a body (HTTP/1.1: a length, or chunks)."""
+    length = _header(scope, b"content-length")
+    return (length is not None and length != b"0") or _header(
+        scope, b"transfer-encoding"
+    ) is not None
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that gives the body already read, then whatever the client sends next."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def method_not_allowed(request: Request, exc: Exception) -> Response:
+    """405 with `Allow` naming every method the path takes: Starlette names only those of the
+    first route that matched the path, and our routers split one path across several."""
+    assert isinstance(exc, HTTPException)
+    methods = _methods_of(request)
+    if methods:
+        exc.headers = {**(exc.headers or {}), "Allow": ", ".join(methods)}
+    return await http_error(request, exc)
+
+
+def _methods_of(request: Request) -> list[str]:
+    """The methods some route takes at the request's path (asked through the routes' own
+    matching, which also sees the routes of included routers)."""
+    routes = [r for r in request.app.router.routes if not isinstance(r, Mount)]
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
+    ]
+
+
+def document_error_bodies(app: FastAPI) -> None:
+    """Document in the OpenAPI what the guards and the body parser answer any operation that
+    takes a body: 400 (not UTF-8, or JSON too deep to parse) and 413 (too large)."""
+
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        reference = {"$ref": "#/components/schemas/ErrorBody"}
+        schema.setdefault("components", {}).setdefault("schemas", {}).setdefault(
+            "ErrorBody", ErrorBody.model_json_schema()
+        )
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                if "requestBody" not in operation:
+                    continue
+                responses = operation.setdefault("responses", {})
+                for status, description in (
+                    ("400", "The body is not UTF-8, or its JSON is nested too deep to read."),
+                    ("413", "The body is larger than the server takes."),
+                ):
+                    responses.setdefault(
+                        status,
+                        {
+                            "description": description,
+                            "content": {"application/json": {"schema": reference}},
+                        },
+                    )
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def install_guards(app: FastAPI, *, max_body: int, max_in_flight: int) -> None:
+    """Add the guards (outermost of our middlewares), the 405 handler and their docs."""
+    app.add_exception_handler(405, method_not_allowed)
+    document_error_bodies(app)
+    app.add_middleware(Guards, max_body=max_body, max_in_flight=max_in_flight)
