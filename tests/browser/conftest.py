@@ -5,9 +5,11 @@ and Debian's Chromium driven by Playwright. Without Chromium or Playwright these
 import importlib
 import itertools
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -132,8 +134,9 @@ class LiveServer:
         return ids
 
     def open_paredao(self, title: str, names: list[str], **fields: Any) -> dict[str, Any]:
-        """A paredão of new housemates that closes in 2 days and 3 hours, opened now."""
-        closes_at = datetime.now(UTC) + timedelta(days=2, hours=3)
+        """A paredão of new housemates that closes in 2 days and 3½ hours, opened now (the
+        half hour keeps "2 dias e 3 h" on the page however slow the machine is)."""
+        closes_at = datetime.now(UTC) + timedelta(days=2, hours=3, minutes=30)
         body = {
             "title": title,
             "kind": "eliminate",
@@ -196,12 +199,45 @@ def serve_live(folder: Path, photos: str, **extra_env: str) -> Iterator[LiveServ
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(url, process, folder / "server.log")
-        with httpx.Client(base_url=url, timeout=30) as api:
+        with (
+            through_nginx(port) as url,
+            httpx.Client(base_url=url, timeout=30) as api,
+        ):
             yield LiveServer(url, api, photos, itertools.count())
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
         log.close()
+
+
+@contextmanager
+def through_nginx(api_port: int) -> Iterator[str]:
+    """The URL the browser uses: the server's own, or, with PAREDAO_BROWSER_THROUGH_NGINX=1,
+    NGINX's (deploy/nginx/start.sh) in front of it: static files, the results micro-cache,
+    the vote rate limit and the request id as in production."""
+    if os.environ.get("PAREDAO_BROWSER_THROUGH_NGINX") != "1":
+        yield f"http://127.0.0.1:{api_port}"
+        return
+    run_dir = Path(tempfile.mkdtemp(prefix="paredao-browser-nginx-"))
+    run_dir.chmod(0o755)  # NGINX's workers (www-data when started as root) use it
+    port = free_port()
+    env = {
+        **os.environ,
+        "PAREDAO_NGINX_PORT": str(port),
+        "PAREDAO_UPSTREAM_PORTS": str(api_port),
+        "PAREDAO_NGINX_RUN_DIR": str(run_dir),
+    }
+    nginx = ROOT / "deploy" / "nginx"
+    started = subprocess.run(
+        [str(nginx / "start.sh")], env=env, capture_output=True, text=True, check=False
+    )
+    try:
+        if started.returncode != 0:
+            _unavailable(f"deploy/nginx/start.sh failed: {started.stderr}")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        subprocess.run([str(nginx / "stop.sh")], env=env, capture_output=True, check=False)
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
