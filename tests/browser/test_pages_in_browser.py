@@ -2,11 +2,22 @@
 proof-of-work captcha solved by the page), the confirmation, and the production dashboard.
 Each page is saved at desktop and phone width into artifacts/screenshots/."""
 
+import os
 import re
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
 from tests.browser.conftest import CAPTCHA_MAX_NUMBER, LiveServer, playwright_api, snap
 from tests.conftest import ADMIN, ADMIN_TOKEN, cpf
+
+# Through NGINX (PAREDAO_BROWSER_THROUGH_NGINX=1) results are micro-cached at the edge for ~1 s,
+# by design: a test that reads them right after a vote or a close gets the previous answer.
+reads_results_at_once = pytest.mark.skipif(
+    os.environ.get("PAREDAO_BROWSER_THROUGH_NGINX") == "1",
+    reason="reads results right after a vote or a close: NGINX's 1 s micro-cache answers "
+    "the previous read",
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -83,6 +94,7 @@ class TestApplication:
 
 
 class TestVote:
+    @reads_results_at_once
     def test_torcida_with_the_real_captcha_then_again(self, page: "Page", live: LiveServer) -> None:
         names = ["Juliette Freire", "Gil do Vigor", "Fiuk"]
         p = live.open_paredao("2º Paredão", names, require_captcha=True)
@@ -119,6 +131,7 @@ class TestVote:
         assert expected == ["0,00%", "50,00%", "50,00%"]
         expect(page.locator("[data-results] .bars__value")).to_have_text(expected)
 
+    @reads_results_at_once
     def test_unico_checks_the_cpf_in_the_page_then_once_per_cpf(
         self, page: "Page", live: LiveServer
     ) -> None:
@@ -258,6 +271,7 @@ class TestWithoutJavaScript:
 
 
 class TestProductionDashboard:
+    @reads_results_at_once
     def test_login_then_the_same_totals_as_the_stats(self, page: "Page", live: LiveServer) -> None:
         p = live.open_paredao(
             "Paredão da produção", ["Viih Tube", "Thaís Braz", "João Luiz"], require_captcha=False
