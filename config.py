@@ -60,6 +60,19 @@ class Settings(BaseSettings):
     vote_batch_wait_s: float = Field(
         default=0.001, ge=0, validation_alias="PAREDAO_VOTE_BATCH_WAIT_S"
     )
+    vote_deadline_s: float = Field(
+        default=1.5,
+        gt=0,
+        validation_alias="PAREDAO_VOTE_DEADLINE_S",
+        description="A vote not stored within this time is answered 503 + Retry-After and "
+        "is never stored afterwards (load is shed by time, not by queue length).",
+    )
+    db_busy_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        validation_alias="PAREDAO_DB_BUSY_TIMEOUT_S",
+        description="SQLite: how long a statement waits for another connection's lock.",
+    )
     ingest: Literal["direct", "kafka"] = Field(
         default="direct",
         validation_alias="PAREDAO_INGEST",

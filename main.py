@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, busy_timeout_s=settings.db_busy_timeout_s)
         sink: VoteSink
         log_close: LogClose | None = None
         broker_check = None
@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
                 max_batch=settings.vote_batch_max,
                 max_wait_s=settings.vote_batch_wait_s,
                 queue_size=settings.vote_queue_size,
+                deadline_s=settings.vote_deadline_s,
             )
         results = ResultsReader(
             engine,

@@ -20,12 +20,15 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from controllers.errors import http_error
+from controllers.errors import domain_error, http_error
+from db.engine import is_transient
+from model.errors import Unavailable
 from views.errors import ErrorBody
 
 log = logging.getLogger(__name__)
@@ -176,6 +179,16 @@ def _methods_of(request: Request) -> list[str]:
     ]
 
 
+async def database_busy(request: Request, exc: Exception) -> Response:
+    """A lock wait that timed out (another process held the database) is a 503 to retry; any
+    other database error goes on to the last-resort 500."""
+    assert isinstance(exc, OperationalError)
+    if not is_transient(exc):
+        raise exc
+    log.warning("database busy: %s", exc.orig)
+    return await domain_error(request, Unavailable("the database is busy: try again", 1))
+
+
 def document_error_bodies(app: FastAPI) -> None:
     """Document in the OpenAPI what the guards and the body parser answer any operation that
     takes a body: 400 (not UTF-8, or JSON too deep to parse) and 413 (too large)."""
@@ -215,5 +228,6 @@ def document_error_bodies(app: FastAPI) -> None:
 def install_guards(app: FastAPI, *, max_body: int, max_in_flight: int) -> None:
     """Add the guards (outermost of our middlewares), the 405 handler and their docs."""
     app.add_exception_handler(405, method_not_allowed)
+    app.add_exception_handler(OperationalError, database_busy)
     document_error_bodies(app)
     app.add_middleware(Guards, max_body=max_body, max_in_flight=max_in_flight)

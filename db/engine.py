@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 # Execution option naming how SQLite should begin a transaction: "IMMEDIATE" takes the write
 # lock at BEGIN, so a writing unit of work waits its turn (busy_timeout) instead of failing
@@ -17,8 +18,11 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
-    """An engine for `url`; for SQLite: WAL, synchronous=FULL, foreign keys on, busy timeout.
+def make_engine(url: str, *, pool_size: int = 10, busy_timeout_s: float = 5.0) -> Engine:
+    """An engine for `url`; for SQLite: WAL, synchronous=FULL, foreign keys on, and a busy
+    timeout: how long a statement waits for another connection's lock before it fails with
+    "database is locked" (a vote has a shorter deadline of its own; see the group-commit
+    writer).
 
     For PostgreSQL: sessions in UTC (so `date_trunc('hour', timestamptz)` buckets by UTC
     hours), and a pool per worker process of `pool_size` connections plus as many again in
@@ -34,7 +38,10 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             connect_args=connect_args,
         )
 
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": busy_timeout_s}
+    )
+    busy_timeout_ms = int(busy_timeout_s * 1000)
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
@@ -45,7 +52,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         # FULL: a committed transaction survives a power cut, not just a process crash.
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -54,6 +61,15 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def is_transient(exc: DBAPIError) -> bool:
+    """Whether a database error passes if tried again: a lock wait that timed out, a
+    deadlock, a serialization failure."""
+    text = str(exc.orig).lower()
+    return any(
+        s in text for s in ("deadlock", "could not serialize", "database is locked", "lock timeout")
+    )
 
 
 def writer_engine(engine: Engine) -> Engine:

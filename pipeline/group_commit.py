@@ -4,17 +4,26 @@ Each request puts its ballot on a bounded queue and awaits its own outcome. One 
 whatever is queued (up to `max_batch`, waiting at most `max_wait_s` for more), stores the
 batch in one transaction in a worker thread, and answers each request only after COMMIT:
 an acknowledged vote is durable. While a batch commits, the next one gathers.
+
+Load is shed by time, not by queue length: a vote has `deadline_s` to be stored. When its
+deadline passes while it waits (in the queue, or in a batch that waits for the database's
+lock), it is answered 503 with Retry-After at once, and it is never stored afterwards: the
+transaction that holds the lock claims each vote of its batch before writing it, and a vote
+claimed is one whose deadline had not passed and whose 503 was not sent; the others are left
+out. A claimed vote is answered when its batch commits, a moment later.
 """
 
 import asyncio
+import enum
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import OperationalError
 
-from db.engine import WriterTurn, writer_engine
+from db.engine import WriterTurn, is_transient, writer_engine
 from db.votes import Outcome, write_batch
 from model.ballot import Accepted, Ballot
 from model.errors import DomainError, Unavailable
@@ -22,9 +31,33 @@ from observability import metrics
 
 log = logging.getLogger(__name__)
 
-Pending = tuple[Ballot, asyncio.Future[Outcome]]
 _STOP = object()
 TRANSIENT_RETRIES = 3
+
+
+class _State(enum.Enum):
+    WAITING = enum.auto()  # queued, or in a batch not yet written
+    CLAIMED = enum.auto()  # being written by a transaction that holds the lock
+    DROPPED = enum.auto()  # its deadline passed first: answered 503, never to be stored
+
+
+class Pending:
+    """A ballot on its way to the database: its answer, and when it stops waiting."""
+
+    __slots__ = ("ballot", "deadline", "future", "state")
+
+    def __init__(self, ballot: Ballot, future: asyncio.Future[Outcome], deadline: float) -> None:
+        self.ballot = ballot
+        self.future = future
+        self.deadline = deadline  # time.monotonic()
+        self.state = _State.WAITING
+
+
+def too_late() -> Unavailable:
+    return Unavailable(
+        "the vote could not be stored in time and was not stored: retry with the same vote_id",
+        retry_after_s=1,
+    )
 
 
 class GroupCommitWriter:
@@ -38,6 +71,7 @@ class GroupCommitWriter:
         max_wait_s: float = 0.001,
         queue_size: int = 10_000,
         in_flight: int | None = None,
+        deadline_s: float = 1.5,
     ) -> None:
         self._engine = writer_engine(engine)
         # SQLite writes one transaction at a time: one batch at a time. PostgreSQL commits
@@ -50,13 +84,18 @@ class GroupCommitWriter:
         self._turn = WriterTurn(engine)
         self._max_batch = max_batch
         self._max_wait_s = max_wait_s
+        self._deadline_s = deadline_s
+        # Guards every vote's state: the event loop drops votes, writer threads claim them.
+        self._claims = threading.Lock()
         self._queue: asyncio.Queue[Pending | object] = asyncio.Queue(maxsize=queue_size)
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._accepting = False
         # Threads of its own: reads that run in the default executor never delay a commit.
         self._thread = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="vote-writer")
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._accepting = True
         self._task = asyncio.create_task(self._run(), name="group-commit-writer")
 
@@ -72,18 +111,34 @@ class GroupCommitWriter:
         self._turn.close()
 
     async def submit(self, ballot: Ballot) -> Accepted:
-        """Store `ballot`; returns once it is committed, or raises the refusal."""
+        """Store `ballot`; returns once it is committed, or raises the refusal (503 when it
+        could not be stored within the deadline: then it never will be)."""
         if not self._accepting:
             raise Unavailable("the server is shutting down: try again", retry_after_s=1)
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        pending = Pending(ballot, loop.create_future(), time.monotonic() + self._deadline_s)
         try:
-            self._queue.put_nowait((ballot, future))
+            self._queue.put_nowait(pending)
         except asyncio.QueueFull:
             raise Unavailable("too many votes at once: try again in a second", 1) from None
-        outcome = await future
+        timer = loop.call_later(self._deadline_s, self._drop, pending)
+        try:
+            outcome = await pending.future
+        finally:
+            timer.cancel()
         if isinstance(outcome, DomainError):
             raise outcome
         return outcome
+
+    def _drop(self, pending: Pending) -> None:
+        """At the vote's deadline: answer 503, unless a transaction is already writing it."""
+        if pending.future.done():
+            return
+        with self._claims:
+            if pending.state is not _State.WAITING:
+                return  # claimed: its answer comes with its batch's commit
+            pending.state = _State.DROPPED
+        pending.future.set_result(too_late())
 
     async def _run(self) -> None:
         stopping = False
@@ -121,32 +176,79 @@ class GroupCommitWriter:
         return False
 
     async def _commit(self, batch: list[Pending]) -> None:
-        ballots = [ballot for ballot, _ in batch]
         started = time.perf_counter()
         try:
             loop = asyncio.get_running_loop()
-            outcomes = await loop.run_in_executor(self._thread, self._write, ballots)
+            outcomes = await loop.run_in_executor(self._thread, self._write, batch)
         except Exception:
             log.exception("could not store a batch of %d votes", len(batch))
             failure = Unavailable("the vote could not be stored: retry with the same vote_id")
             outcomes = [failure] * len(batch)
         metrics.batch_stored(len(batch), time.perf_counter() - started, self._queue.qsize())
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
-            if not future.done():  # the client may have gone; the vote is stored all the same
-                future.set_result(outcome)
+        for pending, outcome in zip(batch, outcomes, strict=True):
+            if not pending.future.done():  # the client may have gone; a stored vote stays
+                pending.future.set_result(outcome)
 
-    def _write(self, ballots: list[Ballot]) -> list[Outcome]:
+    def _write(self, batch: list[Pending]) -> list[Outcome]:
+        """Store the batch's votes that are still in time, in one transaction (in a thread)."""
         for attempt in range(1, TRANSIENT_RETRIES + 1):
+            claimed: list[Pending] = []
             try:
                 with self._turn, self._engine.begin() as connection:
-                    return write_batch(connection, ballots)
+                    # SQLite's write lock is held from BEGIN (IMMEDIATE): what is claimed now
+                    # is written without waiting. PostgreSQL locks rows as it goes: a lock
+                    # wait past the deadline fails the batch, to be tried again.
+                    claimed = self._claim(batch)
+                    if not claimed:
+                        break
+                    self._bound_lock_waits(connection, claimed)
+                    outcomes = write_batch(connection, [p.ballot for p in claimed])
             except OperationalError as exc:  # deadlock, serialization failure, lock timeout
-                if attempt == TRANSIENT_RETRIES or not _transient(exc):
+                self._release(claimed)  # rolled back: nothing of theirs was stored
+                if attempt == TRANSIENT_RETRIES or not is_transient(exc):
                     raise
                 log.warning("retrying a batch after a transient error: %s", exc.orig)
-        raise AssertionError("unreachable")
+                continue
+            written = dict(zip(map(id, claimed), outcomes, strict=True))
+            return [written[id(p)] if id(p) in written else too_late() for p in batch]
+        return [too_late()] * len(batch)
+
+    def _claim(self, batch: list[Pending]) -> list[Pending]:
+        """Claim the votes still waiting and in time; drop those whose deadline passed."""
+        now = time.monotonic()
+        claimed = []
+        with self._claims:
+            for pending in batch:
+                if pending.state is _State.WAITING and now < pending.deadline:
+                    pending.state = _State.CLAIMED
+                    claimed.append(pending)
+                else:
+                    pending.state = _State.DROPPED
+        return claimed
+
+    def _release(self, claimed: list[Pending]) -> None:
+        """After a rollback: the claimed votes wait again for a retry, and those whose
+        deadline passed meanwhile are answered 503 now (their timer found them claimed)."""
+        now = time.monotonic()
+        late = []
+        with self._claims:
+            for pending in claimed:
+                if now < pending.deadline:
+                    pending.state = _State.WAITING
+                else:
+                    pending.state = _State.DROPPED
+                    late.append(pending)
+        if late and self._loop is not None:
+            self._loop.call_soon_threadsafe(_answer_late, late)
+
+    def _bound_lock_waits(self, connection: Connection, claimed: list[Pending]) -> None:
+        if connection.dialect.name != "postgresql":
+            return
+        left_ms = max(1, int((min(p.deadline for p in claimed) - time.monotonic()) * 1000))
+        connection.exec_driver_sql(f"SET LOCAL lock_timeout = {left_ms}")
 
 
-def _transient(exc: DBAPIError) -> bool:
-    text = str(exc.orig).lower()
-    return any(s in text for s in ("deadlock", "could not serialize", "database is locked"))
+def _answer_late(late: list[Pending]) -> None:
+    for pending in late:
+        if not pending.future.done():
+            pending.future.set_result(too_late())

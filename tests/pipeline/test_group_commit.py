@@ -17,7 +17,7 @@ from sqlalchemy import text
 from config import Settings
 from db.engine import make_engine
 from main import create_app
-from tests.conftest import ADMIN, Clock, application, cpf
+from tests.conftest import ADMIN, ADMIN_TOKEN, Clock, application, cpf
 
 
 def vote(
@@ -240,4 +240,4 @@ class TestShutdown:
 
 
 def test_settings_fixture_is_isolated(settings: Settings) -> None:
-    assert settings.admin_token == SecretStr("test-admin-token")
+    assert settings.admin_token == SecretStr(ADMIN_TOKEN)
