@@ -7,22 +7,34 @@ GET /paredoes/{id}/results and GET /paredoes/{id}/stats with wrk, then results a
 another wrk sends votes. Also times one recount (the audit that does read every vote).
 
     .venv/bin/python -m bench.reads [--votes 10000000] [--duration 10]
+
+With --nginx, the same seeded paredão is read through NGINX (deploy/nginx/start.sh, its
+results micro-cache and all, in a run directory of its own) in front of the API workers:
+results at c=8 and c=64 through NGINX, beside c=64 from the API directly, with how NGINX
+answered (HIT, MISS, UPDATING, ...; read from its access log). Needs NGINX
+(deploy/nginx/install.sh) besides wrk.
 """
 
 import argparse
 import hashlib
+import json
+import os
+import shutil
 import sqlite3
+import subprocess
 import tempfile
 import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
-from bench.common import ADMIN_TOKEN, Server, wrk
+from bench.common import ADMIN_TOKEN, ROOT, Server, free_port, wrk
 from bench.votes import ADMIN, open_paredao
 from db.migrate import upgrade_to_head
 
@@ -71,6 +83,63 @@ def seed(path: Path, pid: int, nominees: list[int], total: int) -> None:
     db.close()
 
 
+@contextmanager
+def nginx_in_front(api_port: int) -> Iterator[tuple[str, Path]]:
+    """NGINX as deploy/nginx/start.sh runs it, in front of `api_port`: its URL and access log."""
+    run_dir = Path(tempfile.mkdtemp(prefix="paredao-bench-nginx-"))
+    run_dir.chmod(0o755)  # NGINX's workers (www-data when started as root) use it
+    port = free_port()
+    env = {
+        **os.environ,
+        "PAREDAO_NGINX_PORT": str(port),
+        "PAREDAO_UPSTREAM_PORTS": str(api_port),
+        "PAREDAO_NGINX_RUN_DIR": str(run_dir),
+    }
+    scripts = ROOT / "deploy" / "nginx"
+    started = subprocess.run([scripts / "start.sh"], env=env, capture_output=True, text=True)
+    if started.returncode != 0:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise RuntimeError(f"deploy/nginx/start.sh failed:\n{started.stderr}")
+    try:
+        yield f"http://127.0.0.1:{port}", run_dir / "logs" / "access.log"
+    finally:
+        subprocess.run([scripts / "stop.sh"], env=env, capture_output=True, check=False)
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def cache_statuses(access_log: Path, since: int) -> Counter[str]:
+    """How NGINX answered the requests logged past byte `since` (its `cache` field)."""
+    with access_log.open("rb") as log:
+        log.seek(since)
+        lines = log.read().decode().splitlines()
+    return Counter(json.loads(line)["cache"] or "-" for line in lines if line.strip())
+
+
+def through_nginx(pid: int, env: dict[str, str], workers: int, duration: int) -> None:
+    """Results through NGINX at c=8 and c=64, and from the API directly at c=64."""
+    public: dict[str, str] = {}  # no admin token: results are read as the public reads them
+    rows: list[tuple[str, dict[str, float], Counter[str] | None]] = []
+    with Server("--factory main:create_app", workers, env) as api:
+        path = f"/paredoes/{pid}/results"
+        rows.append(
+            ("API directly c=64", wrk(api.url + path, "get.lua", 64, duration, public), None)
+        )
+        with nginx_in_front(api.port) as (url, access_log):
+            for c in (8, 64):
+                since = access_log.stat().st_size
+                result = wrk(url + path, "get.lua", c, duration, public)
+                time.sleep(0.5)  # NGINX writes its access log lines as requests end
+                rows.append((f"through NGINX c={c}", result, cache_statuses(access_log, since)))
+    print()
+    print(f"{'results':<20} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-200':>8}  NGINX answers")
+    for label, r, statuses in rows:
+        rate, p50, p99 = r["ok"] / r["duration_s"], r["p50_ms"], r["p99_ms"]
+        how = ", ".join(f"{k} {v}" for k, v in statuses.most_common()) if statuses else ""
+        print(f"{label:<20} {rate:>9.0f} {p50:>8.2f} {p99:>8.2f} {r['other']:>8.0f}  {how}")
+    upstream = sum(s[k] for _, _, s in rows if s for k in ("MISS", "EXPIRED", "BYPASS"))
+    print(f"reads that reached the API through NGINX (MISS, EXPIRED, BYPASS): {upstream}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -78,6 +147,7 @@ def main() -> None:
     parser.add_argument("--votes", type=int, default=10_000_000)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--nginx", action="store_true", help="read results through NGINX")
     args = parser.parse_args()
 
     path = Path(tempfile.mkdtemp(prefix="paredao-reads-")) / "reads.db"
@@ -92,6 +162,9 @@ def main() -> None:
         pid, nominees = open_paredao(api.url)
     print(f"seeding {args.votes:,} votes into paredão {pid}")
     seed(path, pid, nominees, args.votes)
+    if args.nginx:
+        through_nginx(pid, env, args.workers, args.duration)
+        return
 
     token = {"PAREDAO_ADMIN_TOKEN": ADMIN_TOKEN}
     with Server("--factory main:create_app", args.workers, env) as api:
