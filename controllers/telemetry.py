@@ -8,9 +8,9 @@ carry no ids.
 """
 
 import logging
+import os
 import re
 import time
-import uuid
 
 from fastapi import APIRouter, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -104,4 +104,4 @@ def _request_id(scope: Scope) -> str:
             if GOOD_REQUEST_ID.fullmatch(given):
                 return given
             break
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()

@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -96,13 +97,28 @@ def process_exiting() -> None:
         multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 
+# Label values clients choose are bounded, so a client cannot grow the series without end.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Each labelled child once: `labels()` validates and locks on every call, the hot path's cost.
+_children: dict[tuple[object, ...], Any] = {}
+
+
+def _child(metric: Counter | Histogram, *labels: str) -> Any:
+    key = (id(metric), *labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
+
+
 def request_answered(method: str, route: str, status: int, seconds: float) -> None:
-    HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    HTTP_DURATION.labels(method, route).observe(seconds)
+    method = method if method in METHODS else "other"
+    _child(HTTP_REQUESTS, method, route, str(status)).inc()
+    _child(HTTP_DURATION, method, route).observe(seconds)
 
 
 def vote_answered(ingest: str, mode: str, outcome: str, reason: str = "") -> None:
-    VOTES.labels(ingest, mode, outcome, reason).inc()
+    _child(VOTES, ingest, mode, outcome, reason).inc()
 
 
 def batch_stored(size: int, seconds: float, still_queued: int) -> None:
@@ -113,7 +129,7 @@ def batch_stored(size: int, seconds: float, still_queued: int) -> None:
 
 
 def cache_read(cache: str, *, hit: bool) -> None:
-    CACHE.labels(cache, "hit" if hit else "miss").inc()
+    _child(CACHE, cache, "hit" if hit else "miss").inc()
 
 
 def prepare_multiprocess(workers: int) -> Path | None:
