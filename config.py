@@ -53,7 +53,19 @@ class Settings(BaseSettings):
         validation_alias="PAREDAO_CAPTCHA_MAX_NUMBER",
         description="Proof-of-work difficulty: a browser tries ~half of this many hashes.",
     )
-    captcha_ttl_s: int = Field(default=600, ge=10, validation_alias="PAREDAO_CAPTCHA_TTL_S")
+    captcha_ttl_s: int = Field(
+        default=120,
+        ge=10,
+        validation_alias="PAREDAO_CAPTCHA_TTL_S",
+        description="How long a captcha challenge can be solved and spent (the page fetches "
+        "a fresh one before it expires).",
+    )
+    captcha_per_minute: int = Field(
+        default=60,
+        ge=1,
+        validation_alias="PAREDAO_CAPTCHA_PER_MINUTE",
+        description="Challenges per minute per client address, per worker (in memory).",
+    )
     results_cache_s: float = Field(default=1.0, ge=0, validation_alias="PAREDAO_RESULTS_CACHE_S")
     vote_queue_size: int = Field(default=10_000, ge=1, validation_alias="PAREDAO_VOTE_QUEUE_SIZE")
     vote_batch_max: int = Field(default=1000, ge=1, validation_alias="PAREDAO_VOTE_BATCH_MAX")

@@ -42,6 +42,7 @@ from services.catalog import ParedaoCatalog
 from services.closing import ClosingService, LogClose
 from services.health import Readiness
 from services.results import ResultsReader
+from services.throttle import AddressThrottle
 from services.voting import VotingService
 from views.pages import STATIC_DIR, make_templates
 
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         *(s.get_secret_value() for s in (settings.admin_token, settings.secret_key) if s)
     )
     app.state.clock = clock
+    app.state.challenge_throttle = AddressThrottle(settings.captcha_per_minute)
     app.state.templates = make_templates()
     install_error_handlers(app)
     install_docs(app)

@@ -20,6 +20,7 @@ from services.closing import ClosingService
 from services.health import Readiness
 from services.replay import ReplayService
 from services.results import ResultsReader
+from services.throttle import AddressThrottle
 from services.voting import VotingService
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -64,6 +65,11 @@ async def get_replay(request: Request) -> ReplayService:
 async def get_readiness(request: Request) -> Readiness:
     readiness: Readiness = request.app.state.readiness
     return readiness
+
+
+async def get_challenge_throttle(request: Request) -> AddressThrottle:
+    throttle: AddressThrottle = request.app.state.challenge_throttle
+    return throttle
 
 
 async def get_clock(request: Request) -> Clock:
@@ -139,6 +145,7 @@ ResultsDep = Annotated[ResultsReader, Depends(get_results)]
 ClosingDep = Annotated[ClosingService, Depends(get_closing)]
 ReplayDep = Annotated[ReplayService, Depends(get_replay)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
+ChallengeThrottleDep = Annotated[AddressThrottle, Depends(get_challenge_throttle)]
 ReadinessDep = Annotated[Readiness, Depends(get_readiness)]
 TemplatesDep = Annotated[Jinja2Templates, Depends(get_templates)]
 AdminDep = Depends(require_admin)

@@ -100,7 +100,9 @@ def make_ballot(
         hashed = cpf_hash(secret_key, paredao.id, normalize_cpf(cpf))
     elif cpf is not None:
         raise Invalid("a voto da torcida takes no cpf")
-    captcha = verify(captcha_token, secret_key, now) if paredao.require_captcha else None
+    captcha = (
+        verify(captcha_token, secret_key, now, paredao.id) if paredao.require_captcha else None
+    )
     return Ballot(
         vote_id=vote_id or new_vote_id(),
         client_vote_id=vote_id is not None,

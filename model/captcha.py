@@ -33,11 +33,18 @@ class SolvedCaptcha:
     expires_at: datetime
 
 
-def new_challenge(key: bytes, max_number: int, expires_at: datetime) -> dict[str, Any]:
-    """A signed challenge, in the JSON shape the ALTCHA widget and our page read."""
+def new_challenge(
+    key: bytes, max_number: int, expires_at: datetime, paredao_id: int
+) -> dict[str, Any]:
+    """A signed challenge for one paredão, in the JSON shape the ALTCHA widget and our page
+    read; its salt carries its expiry and its paredão, both covered by the signature."""
     challenge = create_challenge(
         ChallengeOptions(
-            algorithm=ALGORITHM, hmac_key=key, max_number=max_number, expires=expires_at
+            algorithm=ALGORITHM,
+            hmac_key=key,
+            max_number=max_number,
+            expires=expires_at,
+            params={"paredao": str(paredao_id)},
         )
     )
     return {
@@ -49,12 +56,13 @@ def new_challenge(key: bytes, max_number: int, expires_at: datetime) -> dict[str
     }
 
 
-def verify(token: str | None, key: bytes, now: datetime) -> SolvedCaptcha:
+def verify(token: str | None, key: bytes, now: datetime, paredao_id: int) -> SolvedCaptcha:
     """Check a solved challenge (base64 JSON of algorithm, challenge, number, salt, signature).
 
     Nothing in the token is trusted before its signature holds: first the shape (exact types),
     then our HMAC of the challenge, then the proof of work (`sha256(salt + number)`), which
-    also vouches for the salt, and only then the parameters the salt carries (its expiry).
+    also vouches for the salt, and only then the parameters the salt carries (its expiry and
+    the paredão it was issued for, which must be `paredao_id`).
     """
     if not token:
         raise CaptchaFailed("this paredão needs a solved captcha: send captcha_token")
@@ -84,17 +92,19 @@ def verify(token: str | None, key: bytes, now: datetime) -> SolvedCaptcha:
     solved = hashlib.sha256(f"{spliced}{number}".encode()).hexdigest()
     if not hmac.compare_digest(solved, challenge):
         raise CaptchaFailed("the captcha solution is wrong")
-    expires_at = _expiry(salt)
+    params = parse_qs(salt.partition("?")[2])
+    expires_at = _expiry(params)
+    if params.get("paredao") != [str(paredao_id)]:
+        raise CaptchaFailed("this captcha was solved for another paredão: solve a new one")
     if now >= expires_at:
         raise CaptchaFailed("the captcha challenge expired: solve a new one")
     return SolvedCaptcha(challenge=challenge, expires_at=expires_at)
 
 
-def _expiry(salt: str) -> datetime:
-    """The expiry a signed salt carries (`<nonce>?expires=<epoch s>&`); every salt we issue
+def _expiry(params: dict[str, list[str]]) -> datetime:
+    """The expiry a signed salt carries (`<nonce>?expires=<epoch s>&…`); every salt we issue
     has one, so a salt without one (or with a time no clock can hold) was not issued here."""
-    _nonce, _, query = salt.partition("?")
-    expires = parse_qs(query).get("expires", [""])[0]
+    expires = params.get("expires", [""])[0]
     if not expires.isascii() or not expires.isdigit() or len(expires) > MAX_EPOCH_DIGITS:
         raise CaptchaFailed("the captcha challenge has no expiry and was not issued here")
     return datetime.fromtimestamp(int(expires), UTC)

@@ -242,9 +242,10 @@ def cpf(seed: int) -> str:
     return f"{digits[:3]}.{digits[3:6]}.{digits[6:9]}-{digits[9:]}"
 
 
-async def solve_captcha(client: httpx.AsyncClient) -> str:
-    """Fetch a challenge and solve it as a browser would; the token to send with a vote."""
-    r = await client.get("/captcha/challenge")
+async def solve_captcha(client: httpx.AsyncClient, paredao_id: int) -> str:
+    """Fetch a challenge for a paredão and solve it as a browser would; the token to send with
+    a vote in that paredão."""
+    r = await client.get("/captcha/challenge", params={"paredao_id": paredao_id})
     assert r.status_code == 200, r.text
     c = r.json()
     solution = solve_challenge(c["challenge"], c["salt"], c["algorithm"], c["maxnumber"])

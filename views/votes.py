@@ -4,11 +4,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from model.ballot import Accepted
 from model.paredao import OutcomeKind, ParedaoStatus
 from model.vote import VoteMode, VoteStatus
+from model.voter import MAX_VOTER_ID, normalize_voter_id
 from views.params import Id
 
 
@@ -21,7 +22,7 @@ class VoteCreate(BaseModel):
                     "nominee_id": 1,
                     "mode": "torcida",
                     "voter_id": "device-7f3a",
-                    "captcha_token": "…",
+                    "captcha_token": "eyJhbGdvcml0aG0iOiAiU0hBLTI1NiJ9",
                 },
                 {
                     "nominee_id": 2,
@@ -29,7 +30,7 @@ class VoteCreate(BaseModel):
                     "voter_id": "device-7f3a",
                     "cpf": "529.982.247-25",
                     "vote_id": "019a8f2e-5b7c-7d1e-9a3b-2c4d5e6f7a8b",
-                    "captcha_token": "…",
+                    "captcha_token": "eyJhbGdvcml0aG0iOiAiU0hBLTI1NiJ9",
                 },
             ]
         },
@@ -38,8 +39,14 @@ class VoteCreate(BaseModel):
     nominee_id: Id = Field(description="The candidate_id of one of the paredão's nominees.")
     mode: VoteMode = Field(description="unico: one per CPF; torcida: up to 10 a minute.")
     voter_id: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)
-    ] = Field(description="The voter's (device's or account's) id; the rate limit is per voter_id.")
+        str,
+        StringConstraints(min_length=1, max_length=MAX_VOTER_ID),
+        AfterValidator(normalize_voter_id),
+    ] = Field(
+        description="The voter's (device's or account's) id; the rate limit is per voter_id. "
+        "Compared in canonical form (NFKC, case-folded, trimmed); control and invisible "
+        "characters are refused (422)."
+    )
     cpf: Annotated[str, StringConstraints(max_length=20)] | None = Field(
         default=None, description="Required for unico, with or without mask; never stored."
     )
@@ -47,7 +54,9 @@ class VoteCreate(BaseModel):
         default=None,
         description="Idempotency key: sending the same vote again counts it once.",
     )
-    captcha_token: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
+    captcha_token: (
+        Annotated[str, StringConstraints(max_length=2000, pattern="^[A-Za-z0-9+/]*={0,2}$")] | None
+    ) = Field(
         default=None,
         description="The solved challenge from GET /captcha/challenge (base64 JSON).",
     )

@@ -343,4 +343,5 @@ class TestErrorPage:
 
 
 def test_the_captcha_difficulty_is_the_one_the_server_was_given(live: LiveServer) -> None:
-    assert live.api.get("/captcha/challenge").json()["maxnumber"] == CAPTCHA_MAX_NUMBER
+    challenge = live.api.get("/captcha/challenge", params={"paredao_id": 1}).json()
+    assert challenge["maxnumber"] == CAPTCHA_MAX_NUMBER

@@ -314,7 +314,7 @@ class TestCaptcha:
         r = await cast(client, p["id"], vote(a))
         assert r.status_code == 403
         assert r.json()["error"] == "captcha_failed"
-        token = await solve_captcha(client)
+        token = await solve_captcha(client, p["id"])
         assert (await cast(client, p["id"], vote(a, captcha_token=token))).status_code == 202
         r = await cast(client, p["id"], vote(a, captcha_token=token))
         assert r.status_code == 403
@@ -328,7 +328,7 @@ class TestCaptcha:
         a = nominees(p)[0]
         r = await cast(client, p["id"], vote(a, captcha_token="bm90IGpzb24="))
         assert r.status_code == 403
-        token = await solve_captcha(client)
+        token = await solve_captcha(client, p["id"])
         clock.advance(minutes=11)
         r = await cast(client, p["id"], vote(a, captcha_token=token))
         assert r.status_code == 403
@@ -338,7 +338,7 @@ class TestCaptcha:
         self, client: httpx.AsyncClient, open_paredao: Any
     ) -> None:
         p = await open_paredao(require_captcha=True)
-        token = await solve_captcha(client)
+        token = await solve_captcha(client, p["id"])
         answers = await asyncio.gather(
             *(
                 cast(client, p["id"], vote(nominees(p)[0], voter_id=f"v{i}", captcha_token=token))
@@ -352,7 +352,9 @@ class TestCaptcha:
     ) -> None:
         p = await open_paredao(require_captcha=True)
         body = vote(
-            nominees(p)[0], vote_id=str(uuid.uuid4()), captcha_token=await solve_captcha(client)
+            nominees(p)[0],
+            vote_id=str(uuid.uuid4()),
+            captcha_token=await solve_captcha(client, p["id"]),
         )
         first = await cast(client, p["id"], body)
         again = await cast(client, p["id"], body)

@@ -29,6 +29,7 @@ from tests.conftest import cpf
 from views.votes import VoteAccepted, accepted_json
 
 NOW = datetime(2026, 11, 21, 22, 0, tzinfo=UTC)
+PAREDAO = 7
 F = Fraction
 
 
@@ -191,27 +192,34 @@ class TestCaptcha:
         return base64.b64encode(json.dumps(payload).encode()).decode()
 
     def test_solved_challenge_verifies(self) -> None:
-        c = new_challenge(self.key, 1000, NOW + timedelta(minutes=5))
-        solved = verify(self.token(c), self.key, NOW)
+        c = new_challenge(self.key, 1000, NOW + timedelta(minutes=5), PAREDAO)
+        solved = verify(self.token(c), self.key, NOW, PAREDAO)
         assert solved.challenge == c["challenge"]
         assert solved.expires_at == (NOW + timedelta(minutes=5)).replace(microsecond=0)
 
+    def test_a_token_solved_for_one_paredao_is_refused_in_another(self) -> None:
+        c = new_challenge(self.key, 1000, NOW + timedelta(minutes=5), PAREDAO)
+        token = self.token(c)
+        assert verify(token, self.key, NOW, PAREDAO).challenge == c["challenge"]
+        with pytest.raises(CaptchaFailed, match="another paredão"):
+            verify(token, self.key, NOW, PAREDAO + 1)
+
     def test_wrong_number_key_expiry_and_garbage_fail(self) -> None:
-        c = new_challenge(self.key, 1000, NOW + timedelta(minutes=5))
+        c = new_challenge(self.key, 1000, NOW + timedelta(minutes=5), PAREDAO)
         good = self.token(c)
         with pytest.raises(CaptchaFailed, match="wrong"):
-            verify(self.token(c, number=100_000), self.key, NOW)
+            verify(self.token(c, number=100_000), self.key, NOW, PAREDAO)
         with pytest.raises(CaptchaFailed, match="wrong"):
-            verify(good, b"another key", NOW)
+            verify(good, b"another key", NOW, PAREDAO)
         with pytest.raises(CaptchaFailed, match="expired"):
-            verify(good, self.key, NOW + timedelta(minutes=5))
+            verify(good, self.key, NOW + timedelta(minutes=5), PAREDAO)
         for bad in ("", None, "not base64!", base64.b64encode(b"[1, 2]").decode()):
             with pytest.raises(CaptchaFailed):
-                verify(bad, self.key, NOW)
+                verify(bad, self.key, NOW, PAREDAO)
 
     def payload(self, **changes: object) -> str:
         """A solved token of ours with `changes` applied to its JSON fields."""
-        c = new_challenge(self.key, 1000, NOW + timedelta(minutes=5))
+        c = new_challenge(self.key, 1000, NOW + timedelta(minutes=5), PAREDAO)
         fields = json.loads(base64.b64decode(self.token(c)))
         fields.update(changes)
         return base64.b64encode(json.dumps(fields).encode()).decode()
@@ -240,23 +248,23 @@ class TestCaptcha:
         self, changes: dict[str, object]
     ) -> None:
         with pytest.raises(CaptchaFailed):
-            verify(self.payload(**changes), self.key, NOW)
+            verify(self.payload(**changes), self.key, NOW, PAREDAO)
 
     @pytest.mark.parametrize("expires", ["100000000000000000000", "-5", "1e9", "", "soon"])
     def test_a_signed_salt_with_an_impossible_expiry_is_refused(self, expires: str) -> None:
         # Signed with our own key, so it passes the signature and the proof of work: the
         # expiry is read only then, and still never trusted to be a time a clock can hold.
-        salt = f"abc?expires={expires}&"
+        salt = f"abc?expires={expires}&paredao={PAREDAO}&"
         challenge = hashlib.sha256(f"{salt}7".encode()).hexdigest()
         signature = hmac.new(self.key, challenge.encode(), hashlib.sha256).hexdigest()
         token = self.payload(salt=salt, number=7, challenge=challenge, signature=signature)
         with pytest.raises(CaptchaFailed, match="no expiry"):
-            verify(token, self.key, NOW)
+            verify(token, self.key, NOW, PAREDAO)
 
     def test_deep_or_huge_json_is_malformed(self) -> None:
         for raw in (b"[" * 100_000, b'{"number": 1' + b"0" * 5000 + b"}"):
             with pytest.raises(CaptchaFailed, match="malformed"):
-                verify(base64.b64encode(raw).decode(), self.key, NOW)
+                verify(base64.b64encode(raw).decode(), self.key, NOW, PAREDAO)
 
 
 class TestAcceptedJson:

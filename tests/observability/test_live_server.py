@@ -172,7 +172,7 @@ class TestLogs:
         p = make_paredao(served.url, require_captcha=True)
         nominee = p["nominees"][0]["candidate_id"]
         async with httpx.AsyncClient(base_url=served.url, timeout=30) as http:
-            token = await solve_captcha(http)
+            token = await solve_captcha(http, p["id"])
             body = {
                 "nominee_id": nominee,
                 "mode": "unico",

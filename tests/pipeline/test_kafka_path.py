@@ -143,7 +143,7 @@ class TestRefusalsReachTheVoteStatus:
         self, kafka_client: httpx.AsyncClient, consumer: RunningConsumer
     ) -> None:
         p = await make_paredao(kafka_client, 2, require_captcha=True)
-        token = await solve_captcha(kafka_client)
+        token = await solve_captcha(kafka_client, p["id"])
         # One voter (one partition, so the log keeps their order) spends one token twice.
         one, two = [
             await vote(

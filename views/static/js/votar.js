@@ -159,6 +159,7 @@
   // --- the captcha ------------------------------------------------------------------------
 
   let captcha = null; // the promise of a captcha token, one per vote
+  let captchaRefresh = null; // the timer that replaces an unused token before it expires
 
   function setCaptcha(state, text, percent) {
     captchaBox.dataset.state = state;
@@ -189,13 +190,19 @@
   }
 
   async function solveCaptcha() {
-    const response = await fetch("/captcha/challenge", {
+    const response = await fetch(`/captcha/challenge?paredao_id=${encodeURIComponent(paredaoId)}`, {
       headers: { Accept: "application/json" },
       cache: "no-store",
     });
     if (!response.ok) throw new Error(`desafio indisponível (HTTP ${response.status})`);
     const c = await response.json();
     const number = await solveInWorker(c);
+    // A challenge is short-lived: solve a fresh one before this one expires unused.
+    clearTimeout(captchaRefresh);
+    captchaRefresh = setTimeout(() => {
+      captcha = startCaptcha();
+      if (captcha) captcha.catch(() => {});
+    }, Math.max(5, (c.expires_in_s || 120) - 20) * 1000);
     return btoa(
       JSON.stringify({
         algorithm: c.algorithm,
