@@ -58,7 +58,7 @@ class ConsumerProcess:
             PAREDAO_KAFKA_GROUP=kafka.group_id,
             PAREDAO_KAFKA_TIMEOUT_S=str(kafka.produce_timeout_s),
             PAREDAO_CONSUMER_BATCH_MAX=str(batch_max),
-            PAREDAO_SECRET_KEY="drill-secret-key",
+            PAREDAO_SECRET_KEY="drill-secret-key-0123456789abcdefghij",
             PAREDAO_ADMIN_TOKEN=ADMIN_TOKEN,
             PYTHONPATH=str(ROOT),
         )
