@@ -1,11 +1,13 @@
 """Settings of the Paredão API, read once from the environment (and a local `.env`)."""
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from model.keys import MIN_SECRET_LENGTH, Keys
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,8 @@ class Settings(BaseSettings):
     generates both into a git-ignored `.env` on first start.
     """
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    # hide_input_in_errors: a refused secret is never printed back.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     database_url: str = Field(
         default="sqlite:///./paredao.db",
@@ -138,12 +141,30 @@ class Settings(BaseSettings):
             group_id=self.kafka_group,
         )
 
+    @field_validator("admin_token", "secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        """A short secret is guessable: refuse to start with one, saying how to make one."""
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+            name = {"admin_token": "PAREDAO_ADMIN_TOKEN", "secret_key": "PAREDAO_SECRET_KEY"}
+            raise ValueError(
+                f"{name[str(info.field_name)]} must be at least {MIN_SECRET_LENGTH} characters; "
+                "make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))' "
+                "(make run generates both into .env)"
+            )
+        return value
+
     @property
     def secret_bytes(self) -> bytes:
         """The secret key; votes cannot be taken without one."""
         if self.secret_key is None:
             raise RuntimeError("PAREDAO_SECRET_KEY is not set (make run generates one into .env)")
         return self.secret_key.get_secret_value().encode()
+
+    @cached_property
+    def keys(self) -> Keys:
+        """The keys derived from the secret key, one per purpose (`model.keys`)."""
+        return Keys.derive(self.secret_bytes)
 
 
 @lru_cache

@@ -16,6 +16,7 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from pydantic import ValidationError
 
 from config import Settings, get_settings
 from controllers import (
@@ -91,7 +92,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         app.state.voting = VotingService(
             ParedaoCatalog(engine),
             sink,
-            settings.secret_bytes,
+            settings.keys,
             engine,
             queued=settings.ingest == "kafka",
         )
@@ -290,7 +291,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name, command in COMMANDS.items():
         commands.add_parser(name, help=(command.__doc__ or "").splitlines()[0])
     args = parser.parse_args(argv)
-    COMMANDS[args.command or "serve"]()
+    try:
+        COMMANDS[args.command or "serve"]()
+    except ValidationError as exc:  # a setting the server will not start with, and why
+        sys.exit(f"Paredão cannot start: {exc}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
-ADMIN_TOKEN = secrets.token_urlsafe(16)
+ADMIN_TOKEN = secrets.token_urlsafe(32)
+# The server refuses a secret key shorter than 32 characters.
+SECRET_KEY = secrets.token_urlsafe(32)
 
 
 def free_port() -> int:

@@ -36,7 +36,7 @@ import httpx
 from confluent_kafka.admin import AdminClient
 from sqlalchemy import Engine, make_url, text
 
-from bench.common import ADMIN_TOKEN, ROOT, Server, wrk
+from bench.common import ADMIN_TOKEN, ROOT, SECRET_KEY, Server, wrk
 from bench.votes import open_paredao, stored_votes
 from config import KafkaSettings
 from db.consumer import read_offsets
@@ -94,7 +94,7 @@ def api_env(database_url: str, kafka: KafkaSettings | None = None) -> dict[str, 
     env = {
         "DATABASE_URL": database_url,
         "PAREDAO_ADMIN_TOKEN": ADMIN_TOKEN,
-        "PAREDAO_SECRET_KEY": "bench-secret",
+        "PAREDAO_SECRET_KEY": SECRET_KEY,
         "PAREDAO_INGEST": "direct",
     }
     if kafka is not None:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import ADMIN_TOKEN, ROOT, Server, free_port, wrk
+from bench.common import ADMIN_TOKEN, ROOT, SECRET_KEY, Server, free_port, wrk
 from bench.votes import ADMIN, open_paredao
 from db.migrate import upgrade_to_head
 
@@ -156,7 +156,7 @@ def main() -> None:
     env = {
         "DATABASE_URL": url,
         "PAREDAO_ADMIN_TOKEN": ADMIN_TOKEN,
-        "PAREDAO_SECRET_KEY": "bench-secret",
+        "PAREDAO_SECRET_KEY": SECRET_KEY,
     }
     with Server("--factory main:create_app", 1, env) as api:
         pid, nominees = open_paredao(api.url)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import ADMIN_TOKEN, Server, wrk
+from bench.common import ADMIN_TOKEN, SECRET_KEY, Server, wrk
 from db.migrate import upgrade_to_head
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -79,7 +79,7 @@ def main() -> None:
     env = {
         "DATABASE_URL": database_url,
         "PAREDAO_ADMIN_TOKEN": ADMIN_TOKEN,
-        "PAREDAO_SECRET_KEY": "bench-secret",
+        "PAREDAO_SECRET_KEY": SECRET_KEY,
     }
     print(f"machine: {platform.node()} {os.cpu_count()} cores, {platform.python_version()}")
     where = database_url.split("@")[-1]

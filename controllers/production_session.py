@@ -1,16 +1,19 @@
 """The production team's session: log in with the admin token, log out, and the
 dependencies that guard the production pages (a signed cookie, and a CSRF token per form)."""
 
+import asyncio
 import hmac
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import Engine
 
 from config import Settings
-from controllers.deps import NowDep, SettingsDep
+from controllers.deps import EngineDep, NowDep, SessionDep, SettingsDep
 from controllers.pages import FormDep, PageRoute
+from db import sessions
 from model.errors import CSRFFailed, LoginRequired
 from services.producer_session import (
     SESSION_COOKIE,
@@ -26,17 +29,26 @@ router = APIRouter(prefix="/producao", route_class=PageRoute, include_in_schema=
 
 
 async def producer_session(
-    request: Request, settings: SettingsDep, now: NowDep
+    request: Request, settings: SettingsDep, now: NowDep, engine: EngineDep
 ) -> ProducerSession | None:
-    """The producer's session from its signed cookie, or None (absent, forged or expired)."""
+    """The producer's session from its signed cookie, or None (absent, forged, expired, or
+    logged out)."""
     if settings.admin_token is None:
         return None
-    return read_session(
+    producer = read_session(
         request.cookies.get(SESSION_COOKIE),
-        settings.secret_bytes,
+        settings.keys.session,
         settings.admin_token.get_secret_value(),
         now,
     )
+    if producer is None or await asyncio.to_thread(_logged_out, engine, producer.session_id):
+        return None
+    return producer
+
+
+def _logged_out(engine: Engine, session_id: str) -> bool:
+    with engine.connect() as connection:
+        return sessions.is_revoked(connection, session_id)
 
 
 MaybeProducerDep = Annotated[ProducerSession | None, Depends(producer_session)]
@@ -109,7 +121,7 @@ def _set_session_cookie(
     assert settings.admin_token is not None
     response.set_cookie(
         SESSION_COOKIE,
-        sign_session(producer, settings.secret_bytes, settings.admin_token.get_secret_value()),
+        sign_session(producer, settings.keys.session, settings.admin_token.get_secret_value()),
         max_age=int(SESSION_TTL.total_seconds()),
         path="/producao",
         httponly=True,
@@ -119,7 +131,9 @@ def _set_session_cookie(
 
 
 @router.post("/sair")
-def logout(_producer: CSRFDep) -> Response:
+def logout(producer: CSRFDep, session: SessionDep) -> Response:
+    """End the session on the server too: its cookie, or any copy of it, is refused after."""
+    sessions.revoke(session.connection(), producer.session_id, producer.expires_at)
     response = RedirectResponse("/producao/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/producao", httponly=True, samesite="strict")
     return response

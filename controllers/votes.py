@@ -82,7 +82,7 @@ async def captcha_challenge(
             f"too many captcha challenges from this address: try again in {wait} s", wait
         )
     challenge = new_challenge(
-        settings.secret_bytes,
+        settings.keys.captcha,
         settings.captcha_max_number,
         now + timedelta(seconds=settings.captcha_ttl_s),
         paredao_id,

@@ -11,6 +11,7 @@ import uuid_utils
 from model.captcha import SolvedCaptcha, verify
 from model.cpf import cpf_hash, normalize_cpf
 from model.errors import Invalid
+from model.keys import Keys
 from model.vote import VoteMode, VoteStatus
 
 
@@ -87,7 +88,7 @@ def make_ballot(
     cpf: str | None,
     vote_id: uuid.UUID | None,
     captcha_token: str | None,
-    secret_key: bytes,
+    keys: Keys,
     now: datetime,
 ) -> Ballot:
     """Validate a vote cast at `now` against its paredão (422 / 403 as `DomainError`s)."""
@@ -97,11 +98,11 @@ def make_ballot(
     if mode == VoteMode.unico:
         if cpf is None:
             raise Invalid("a voto único needs the voter's cpf")
-        hashed = cpf_hash(secret_key, paredao.id, normalize_cpf(cpf))
+        hashed = cpf_hash(keys.cpf, paredao.id, normalize_cpf(cpf))
     elif cpf is not None:
         raise Invalid("a voto da torcida takes no cpf")
     captcha = (
-        verify(captcha_token, secret_key, now, paredao.id) if paredao.require_captcha else None
+        verify(captcha_token, keys.captcha, now, paredao.id) if paredao.require_captcha else None
     )
     return Ballot(
         vote_id=vote_id or new_vote_id(),

@@ -1,7 +1,9 @@
 """The production team's session: a signed cookie that proves the admin token was typed.
 
-Security, not a view: the cookie carries the session's expiry and CSRF token, signed with a
-key derived from the server's secret and the admin token (never the token itself).
+Security, not a view: the cookie carries the session's id, expiry and CSRF token, signed
+with a key derived from the server's session key and the admin token (never the token
+itself). Logging out records the session's id as revoked (`db.sessions`), so a copy of the
+cookie stops working too.
 """
 
 import base64
@@ -19,8 +21,9 @@ SESSION_TTL = timedelta(hours=8)
 
 @dataclass(frozen=True)
 class ProducerSession:
-    """A producer who typed the admin token: when the session ends, and its CSRF token."""
+    """A producer who typed the admin token: the session's id, when it ends, its CSRF token."""
 
+    session_id: str
     expires_at: datetime
     csrf_token: str
 
@@ -39,14 +42,22 @@ def _unb64(text: str) -> bytes:
 
 
 def new_session(now: datetime) -> ProducerSession:
-    return ProducerSession(expires_at=now + SESSION_TTL, csrf_token=secrets.token_urlsafe(24))
+    return ProducerSession(
+        session_id=secrets.token_urlsafe(16),
+        expires_at=now + SESSION_TTL,
+        csrf_token=secrets.token_urlsafe(24),
+    )
 
 
 def sign_session(session: ProducerSession, secret: bytes, admin_token: str) -> str:
     """The cookie value: the session as base64 JSON and its HMAC (never the admin token)."""
     payload = _b64(
         json.dumps(
-            {"exp": int(session.expires_at.timestamp()), "csrf": session.csrf_token},
+            {
+                "sid": session.session_id,
+                "exp": int(session.expires_at.timestamp()),
+                "csrf": session.csrf_token,
+            },
             separators=(",", ":"),
         ).encode()
     )
@@ -67,9 +78,10 @@ def read_session(
             return None
         fields = json.loads(_unb64(payload))
         session = ProducerSession(
+            session_id=str(fields["sid"]),
             expires_at=datetime.fromtimestamp(int(fields["exp"]), UTC),
             csrf_token=str(fields["csrf"]),
         )
-    except (binascii.Error, ValueError, KeyError, TypeError):
+    except (binascii.Error, ValueError, KeyError, TypeError, OverflowError, OSError):
         return None
     return session if now < session.expires_at else None

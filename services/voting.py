@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from db.votes import find_refusal, find_vote
 from model.ballot import Accepted, make_ballot
 from model.errors import DomainError, NotFound, Unavailable, VotingNotOpen
+from model.keys import Keys
 from model.vote import VoteMode, VoteStatus
 from observability import metrics
 from pipeline.sink import VoteSink
@@ -21,14 +22,14 @@ class VotingService:
         self,
         catalog: ParedaoCatalog,
         sink: VoteSink,
-        secret_key: bytes,
+        keys: Keys,
         engine: Engine,
         *,
         queued: bool = False,
     ) -> None:
         self._catalog = catalog
         self._sink = sink
-        self._secret_key = secret_key
+        self._keys = keys
         self._engine = engine
         # Kafka path: an acknowledged vote may not be decided yet, so an unknown vote_id reads
         # as queued; on the direct path every acknowledged vote is stored.
@@ -63,7 +64,7 @@ class VotingService:
             cpf=body.cpf,
             vote_id=body.vote_id,
             captcha_token=body.captcha_token,
-            secret_key=self._secret_key,
+            keys=self._keys,
             now=now,
         )
         return await self._sink.submit(ballot)

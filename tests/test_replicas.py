@@ -15,7 +15,15 @@ import httpx
 import pytest
 
 from db.migrate import upgrade_to_head
-from tests.conftest import ADMIN, ADMIN_TOKEN, ON_POSTGRES, application, cpf, empty_postgres
+from tests.conftest import (
+    ADMIN,
+    ADMIN_TOKEN,
+    ON_POSTGRES,
+    SECRET_KEY,
+    application,
+    cpf,
+    empty_postgres,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,7 +42,7 @@ class Server:
             **os.environ,
             "DATABASE_URL": database_url,
             "PAREDAO_ADMIN_TOKEN": ADMIN_TOKEN,
-            "PAREDAO_SECRET_KEY": "replica-test-key",
+            "PAREDAO_SECRET_KEY": SECRET_KEY,
             "PAREDAO_RESULTS_CACHE_S": "0",
         }
         self.process = subprocess.Popen(

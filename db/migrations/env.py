@@ -7,6 +7,7 @@ from sqlmodel import SQLModel
 
 import model.candidate
 import model.paredao
+import model.session
 import model.vote
 from config import get_settings
 from db.engine import make_engine

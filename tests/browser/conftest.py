@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from db.migrate import upgrade_to_head
-from tests.conftest import ADMIN, ADMIN_TOKEN, application
+from tests.conftest import ADMIN, ADMIN_TOKEN, SECRET_KEY, application
 from tests.test_replicas import free_port
 
 if TYPE_CHECKING:
@@ -165,7 +165,7 @@ def server_env(database_url: str, **extra: str) -> dict[str, str]:
         **os.environ,
         "DATABASE_URL": database_url,
         "PAREDAO_ADMIN_TOKEN": ADMIN_TOKEN,
-        "PAREDAO_SECRET_KEY": "browser-test-key",
+        "PAREDAO_SECRET_KEY": SECRET_KEY,
         "PAREDAO_RESULTS_CACHE_S": "0",
         "PAREDAO_CAPTCHA_MAX_NUMBER": str(CAPTCHA_MAX_NUMBER),
         **extra,

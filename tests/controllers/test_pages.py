@@ -12,7 +12,15 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from main import create_app
-from tests.conftest import ADMIN, ADMIN_TOKEN, Clock, IsolatedSettings, application, cpf
+from tests.conftest import (
+    ADMIN,
+    ADMIN_TOKEN,
+    SECRET_KEY,
+    Clock,
+    IsolatedSettings,
+    application,
+    cpf,
+)
 from views.pages import hourly_chart, time_left
 from views.votes import HourlyVotes, ModeVotes, NomineeStats, StatsPublic
 
@@ -410,7 +418,9 @@ class TestProductionLogin:
         assert data["chart_svg"].startswith("<svg")
 
     async def test_without_an_admin_token_nobody_logs_in(self, database_url: str) -> None:
-        settings = IsolatedSettings(DATABASE_URL=database_url, PAREDAO_SECRET_KEY=SecretStr("k"))
+        settings = IsolatedSettings(
+            DATABASE_URL=database_url, PAREDAO_SECRET_KEY=SecretStr(SECRET_KEY)
+        )
         app: FastAPI = create_app(settings)
         async with (
             app.router.lifespan_context(app),
@@ -473,10 +483,20 @@ class TestProductionForms:
 
     async def test_logout(self, client: httpx.AsyncClient) -> None:
         csrf = await login(client)
+        cookie = client.cookies["paredao_producao"]
         r = await client.post("/producao/sair", data={"csrf_token": csrf})
         assert r.status_code == 303
         assert 'paredao_producao=""' in r.headers["set-cookie"]
         assert (await client.get("/producao")).status_code == 303
+        # A copy of the cookie kept from before the logout no longer opens anything.
+        client.cookies.set("paredao_producao", cookie, path="/producao")
+        assert (await client.get("/producao")).status_code == 303
+        r = await client.post("/producao/sair", data={"csrf_token": csrf})
+        assert r.status_code == 401  # the form asks to log in again
+        # A new login is a new session, unaffected by the old one's logout.
+        client.cookies.clear()
+        await login(client)
+        assert (await client.get("/producao")).status_code == 200
 
 
 class TestPageHelpers:

@@ -20,7 +20,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from db.migrate import upgrade_to_head
-from tests.conftest import ADMIN, ADMIN_TOKEN, application, solve_captcha
+from tests.conftest import ADMIN, ADMIN_TOKEN, SECRET_KEY, application, solve_captcha
 from tests.test_replicas import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +53,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         **{k: v for k, v in os.environ.items() if not k.startswith(("PAREDAO_", "KAFKA"))},
         "DATABASE_URL": database_url,
         "PAREDAO_ADMIN_TOKEN": ADMIN_TOKEN,
-        "PAREDAO_SECRET_KEY": "live-secret-key-0123456789",
+        "PAREDAO_SECRET_KEY": SECRET_KEY,
         "PAREDAO_PORT": str(port),
         "PAREDAO_WORKERS": str(WORKERS),
         "PAREDAO_RESULTS_CACHE_S": "0",
