@@ -82,6 +82,20 @@ class Settings(BaseSettings):
         description="A vote not stored within this time is answered 503 + Retry-After and "
         "is never stored afterwards (load is shed by time, not by queue length).",
     )
+    prune_interval_s: float = Field(
+        default=300,
+        ge=0,
+        validation_alias="PAREDAO_PRUNE_INTERVAL_S",
+        description="How often each worker prunes expired captcha spends, idle torcida "
+        "budgets and ended sessions (0: never; `python main.py prune` does it once).",
+    )
+    prune_margin_s: float = Field(
+        default=3600,
+        ge=0,
+        validation_alias="PAREDAO_PRUNE_MARGIN_S",
+        description="Rows are kept this much longer than they can matter (on the Kafka path, "
+        "more than the consumer's lag).",
+    )
     db_busy_timeout_s: float = Field(
         default=5.0,
         gt=0,

@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import uvicorn
@@ -33,6 +34,7 @@ from controllers.docs import install_docs
 from controllers.errors import install_error_handlers
 from controllers.guards import install_guards
 from db.engine import make_engine
+from db.housekeeping import prune as prune_rows
 from db.migrate import upgrade_to_head
 from model.clock import Clock, system_clock
 from observability import metrics
@@ -42,6 +44,7 @@ from pipeline.sink import VoteSink
 from services.catalog import ParedaoCatalog
 from services.closing import ClosingService, LogClose
 from services.health import Readiness
+from services.housekeeping import Housekeeper
 from services.results import ResultsReader
 from services.throttle import AddressThrottle
 from services.voting import VotingService
@@ -110,7 +113,14 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
 
             app.state.replay = ReplayService(engine, settings.kafka, clock)
         app.state.readiness = readiness = Readiness(engine, broker_check)
+        housekeeper = Housekeeper(
+            engine,
+            clock,
+            interval_s=settings.prune_interval_s,
+            margin_s=settings.prune_margin_s,
+        )
         await sink.start()
+        housekeeper.start()
         # Everything made at start lives as long as the process: keep it out of the
         # collector's full passes, which would otherwise pause every request in flight.
         gc.freeze()
@@ -118,6 +128,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             yield
         finally:
             readiness.begin_draining()  # /readyz answers 503 from now on
+            await housekeeper.stop()
             await sink.stop()  # stop taking votes, make the ones taken durable
             engine.dispose()
             metrics.process_exiting()
@@ -275,12 +286,28 @@ def lag() -> None:
     print(f"total lag: {sum(end - stored for _, stored, end in rows)}")
 
 
+def prune() -> None:
+    """Delete expired captcha spends, idle torcida budgets and ended sessions (once)."""
+    settings = get_settings()
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        pruned = prune_rows(engine, system_clock(), timedelta(seconds=settings.prune_margin_s))
+    finally:
+        engine.dispose()
+    print(
+        f"Pruned {pruned.spent_captchas} spent captchas, {pruned.torcida_budgets} idle torcida"
+        f" budgets, {pruned.revoked_sessions} ended sessions.",
+        file=sys.stderr,
+    )
+
+
 COMMANDS = {
     "serve": serve,
     "migrate": migrate,
     "consumer": consumer,
     "kafka-topics": kafka_topics,
     "lag": lag,
+    "prune": prune,
 }
 
 
