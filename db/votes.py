@@ -192,8 +192,19 @@ def _rate_limit(connection: Connection, ballots: Sequence[Ballot]) -> dict[int, 
             refused[i] = decision.retry_after_s
     if changed:
         budgets = [(p, v, ",".join(map(str, recent[(p, v)]))) for p, v in sorted(changed)]
-        conflict = "ON CONFLICT (paredao_id, voter_id) DO UPDATE SET recent = excluded.recent"
-        _insert_many(connection, BUDGETS, ("paredao_id", "voter_id", "recent"), budgets, conflict)
+        if connection.dialect.name == "postgresql":
+            # The rows exist and are locked (above): one constant statement with arrays
+            # instead of a round trip per voter.
+            connection.exec_driver_sql(
+                "UPDATE torcida_budgets AS b SET recent = t.r FROM unnest("
+                "%s::integer[], %s::varchar[], %s::varchar[]) AS t(p, v, r)"
+                " WHERE b.paredao_id = t.p AND b.voter_id = t.v",
+                tuple(list(column) for column in zip(*budgets, strict=True)),
+            )
+        else:
+            conflict = "ON CONFLICT (paredao_id, voter_id) DO UPDATE SET recent = excluded.recent"
+            columns = ("paredao_id", "voter_id", "recent")
+            _insert_many(connection, BUDGETS, columns, budgets, conflict)
     return refused
 
 

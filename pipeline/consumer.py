@@ -67,7 +67,8 @@ class VoteConsumer:
         clock: Clock,
         *,
         batch_max: int = 5000,
-        poll_s: float = 0.2,
+        # How long a batch waits to fill: a lone vote is decided this much later at most.
+        poll_s: float = 0.05,
         close_check_s: float = 1.0,
     ) -> None:
         self._engine = writer_engine(engine)
