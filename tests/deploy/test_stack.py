@@ -115,7 +115,7 @@ def stack(database: str) -> Iterator[Stack]:
         "PAREDAO_NGINX_PORT": str(nginx_port),
         "PAREDAO_CONSUMER_METRICS_PORT": str(metrics_port),
         "PAREDAO_ADMIN_TOKEN": ADMIN_TOKEN,
-        "PAREDAO_SECRET_KEY": "stack-test-secret-key",
+        "PAREDAO_SECRET_KEY": "stack-test-secret-key-0123456789abcdefghij",
         "PAREDAO_INGEST": "kafka",
         "KAFKA_PORT": BOOTSTRAP.rsplit(":", 1)[1],
         "PAREDAO_KAFKA_TOPIC": f"{name}.votes",
