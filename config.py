@@ -2,9 +2,10 @@
 
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Literal
+from pathlib import Path
+from typing import Literal, Self
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from model.keys import MIN_SECRET_LENGTH, Keys
@@ -108,6 +109,25 @@ class Settings(BaseSettings):
         description="direct: votes are committed to the database before the 202; kafka: the "
         "202 follows the brokers' acknowledgement and `python main.py consumer` stores them.",
     )
+    voter_auth: Literal["anonymous", "jwt"] = Field(
+        default="anonymous",
+        validation_alias="PAREDAO_VOTER_AUTH",
+        description="anonymous: the limits bind to the voter_id the client sends (a device "
+        "id); jwt: votes carry a bearer token of the show's identity provider, verified "
+        "locally, and the limits bind to its subject.",
+    )
+    jwt_key_file: Path | None = Field(
+        default=None,
+        validation_alias="PAREDAO_JWT_KEY_FILE",
+        description="jwt mode: the provider's public key, a PEM file or a JWKS JSON file.",
+    )
+    jwt_issuer: str | None = Field(default=None, validation_alias="PAREDAO_JWT_ISSUER")
+    jwt_audience: str | None = Field(default=None, validation_alias="PAREDAO_JWT_AUDIENCE")
+    jwt_algorithms: str = Field(
+        default="RS256,ES256",
+        validation_alias="PAREDAO_JWT_ALGORITHMS",
+        description="jwt mode: the signature algorithms taken, comma-separated.",
+    )
     kafka_bootstrap: str = Field(default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP")
     kafka_topic: str = Field(default="paredao.votes", validation_alias="PAREDAO_KAFKA_TOPIC")
     kafka_partitions: int = Field(default=6, ge=1, validation_alias="PAREDAO_KAFKA_PARTITIONS")
@@ -167,6 +187,22 @@ class Settings(BaseSettings):
                 "(make run generates both into .env)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _jwt_mode_is_complete(self) -> Self:
+        if self.voter_auth == "jwt":
+            missing = [
+                name
+                for name, value in (
+                    ("PAREDAO_JWT_KEY_FILE", self.jwt_key_file),
+                    ("PAREDAO_JWT_ISSUER", self.jwt_issuer),
+                    ("PAREDAO_JWT_AUDIENCE", self.jwt_audience),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"PAREDAO_VOTER_AUTH=jwt needs {', '.join(missing)}")
+        return self
 
     @property
     def secret_bytes(self) -> bytes:

@@ -45,6 +45,7 @@ from services.catalog import ParedaoCatalog
 from services.closing import ClosingService, LogClose
 from services.health import Readiness
 from services.housekeeping import Housekeeper
+from services.identity import VoterTokens
 from services.results import ResultsReader
 from services.throttle import AddressThrottle
 from services.voting import VotingService
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             settings.keys,
             engine,
             queued=settings.ingest == "kafka",
+            tokens=voter_tokens(settings),
         )
         app.state.results = results
         voting: VotingService = app.state.voting
@@ -173,6 +175,19 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def voter_tokens(settings: Settings) -> VoterTokens | None:
+    """In PAREDAO_VOTER_AUTH=jwt mode, the verifier of voters' tokens (its key read now)."""
+    if settings.voter_auth != "jwt":
+        return None
+    assert settings.jwt_key_file and settings.jwt_issuer and settings.jwt_audience
+    return VoterTokens.load(
+        settings.jwt_key_file,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        algorithms=tuple(a.strip() for a in settings.jwt_algorithms.split(",") if a.strip()),
+    )
 
 
 def ensure_env_file(path: Path = Path(".env")) -> None:

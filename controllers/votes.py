@@ -14,7 +14,7 @@ import uuid
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -95,10 +95,20 @@ async def captcha_challenge(
     status_code=status.HTTP_202_ACCEPTED,
     summary="Cast a vote",
     response_model=VoteAccepted,
-    responses=error_responses(403, 404, 409, 413, 422, 429, 503),
+    responses=error_responses(401, 403, 404, 409, 413, 422, 429, 503),
 )
 async def cast_vote(
-    paredao_id: ParedaoId, body: VoteCreate, voting: VotingDep, now: NowDep
+    paredao_id: ParedaoId,
+    body: VoteCreate,
+    voting: VotingDep,
+    now: NowDep,
+    authorization: Annotated[
+        str | None,
+        Header(
+            description="`Bearer <token>` of the show's identity provider, when the server "
+            "runs with PAREDAO_VOTER_AUTH=jwt (401 without a valid one); ignored otherwise."
+        ),
+    ] = None,
 ) -> Response:
     """Answered only once the vote is durable: committed (`status: counted`, the direct
     path) or in the replicated log (`status: queued`, the Kafka path). Sending the same
@@ -106,7 +116,7 @@ async def cast_vote(
 
     Served by a lean ASGI path with the same behaviour; this route documents it and serves
     the requests the lean path hands over."""
-    return accepted_response(await voting.cast(paredao_id, body, now))
+    return accepted_response(await voting.cast(paredao_id, body, now, authorization))
 
 
 @router.get(
@@ -198,10 +208,17 @@ class LeanVotes:
         state = scope["app"].state
         voting: VotingService = state.voting
         try:
-            accepted = await voting.cast(int(match[1]), vote, state.clock())
+            accepted = await voting.cast(int(match[1]), vote, state.clock(), _authorization(scope))
         except DomainError as exc:
             return await render_domain_error(exc)(scope, receive, send)
         await accepted_response(accepted)(scope, receive, send)
+
+
+def _authorization(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return bytes(value).decode("latin-1")
+    return None
 
 
 def _is_json(scope: Scope) -> bool:

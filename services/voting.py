@@ -14,6 +14,7 @@ from model.vote import VoteMode, VoteStatus
 from observability import metrics
 from pipeline.sink import VoteSink
 from services.catalog import ParedaoCatalog
+from services.identity import VoterTokens
 from views.votes import VoteCreate, VoteStatusPublic
 
 
@@ -26,8 +27,11 @@ class VotingService:
         engine: Engine,
         *,
         queued: bool = False,
+        tokens: VoterTokens | None = None,
     ) -> None:
         self._catalog = catalog
+        # jwt mode: the voter is the account a bearer token names, not the body's voter_id.
+        self._tokens = tokens
         self._sink = sink
         self._keys = keys
         self._engine = engine
@@ -35,12 +39,14 @@ class VotingService:
         # as queued; on the direct path every acknowledged vote is stored.
         self._queued = queued
 
-    async def cast(self, paredao_id: int, body: VoteCreate, now: datetime) -> Accepted:
+    async def cast(
+        self, paredao_id: int, body: VoteCreate, now: datetime, authorization: str | None = None
+    ) -> Accepted:
         """Validate a vote cast at `now` against its paredão and hand it to the sink; returns
         once the sink holds it durably (or raises the refusal). Every answer is counted."""
         ingest = "kafka" if self._queued else "direct"
         try:
-            accepted = await self._cast(paredao_id, body, now)
+            accepted = await self._cast(paredao_id, body, now, authorization)
         except Unavailable:
             metrics.vote_answered(ingest, body.mode.value, "shed")
             raise
@@ -51,7 +57,12 @@ class VotingService:
         metrics.vote_answered(ingest, body.mode.value, outcome)
         return accepted
 
-    async def _cast(self, paredao_id: int, body: VoteCreate, now: datetime) -> Accepted:
+    async def _cast(
+        self, paredao_id: int, body: VoteCreate, now: datetime, authorization: str | None
+    ) -> Accepted:
+        voter_id = body.voter_id
+        if self._tokens is not None:
+            voter_id = self._tokens.voter_id(authorization, now)
         paredao = await self._catalog.get(paredao_id)
         if self._queued and paredao.ended_at(now):
             # The Kafka path answers at once what the consumer would refuse anyway.
@@ -60,7 +71,7 @@ class VotingService:
             paredao,
             nominee_id=body.nominee_id,
             mode=body.mode,
-            voter_id=body.voter_id,
+            voter_id=voter_id,
             cpf=body.cpf,
             vote_id=body.vote_id,
             captcha_token=body.captcha_token,

@@ -191,7 +191,9 @@ class TestCountExactness:
         answers = await asyncio.gather(*(send(v) for v in sends))
         acknowledged = {r.json()["vote_id"] for r in answers if r.status_code == 202}
         refused = {r.status_code for r in answers if r.status_code != 202}
-        assert refused <= {409, 429}  # duplicate CPFs (8 votes share each) and the torcida limit
+        # Duplicate CPFs (8 votes share each) and the torcida limit; and, on a loaded machine,
+        # votes past their deadline (503): never stored, as the recount below shows.
+        assert refused <= {409, 429, 503}
         assert len(acknowledged) > 1000
         stored = await recount(client, pid)
         assert stored["matches"] is True

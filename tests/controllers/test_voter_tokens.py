@@ -1,0 +1,206 @@
+"""PAREDAO_VOTER_AUTH=jwt: a vote carries the show's identity token, verified locally
+(signature, issuer, audience, expiry on the app's clock), and the limits bind to its
+subject, whatever voter_id the body says. The tests mint their own keys and tokens."""
+
+import base64
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import ValidationError
+
+from config import Settings
+from tests.conftest import SECRET_KEY, TEST_NOW, Clock, IsolatedSettings, cpf
+
+ISSUER = "https://login.example.com/"
+AUDIENCE = "paredao-votes"
+
+
+def new_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+PROVIDER = new_key()
+STRANGER = new_key()
+# An unsigned token ("alg": "none"), well formed otherwise.
+UNSIGNED = (
+    ".".join(
+        base64.urlsafe_b64encode(json.dumps(part).encode()).decode().rstrip("=")
+        for part in ({"alg": "none", "typ": "JWT"}, {"sub": "x", "iss": ISSUER, "aud": AUDIENCE})
+    )
+    + "."
+)
+
+
+def token(
+    sub: str = "account-1",
+    *,
+    key: rsa.RSAPrivateKey = PROVIDER,
+    kid: str | None = None,
+    **claims: Any,
+) -> str:
+    payload = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": sub,
+        "iat": int(TEST_NOW.timestamp()),
+        "exp": int((TEST_NOW + timedelta(minutes=10)).timestamp()),
+        **claims,
+    }
+    headers = {"kid": kid} if kid else None
+    return jwt.encode(payload, key, algorithm="RS256", headers=headers)
+
+
+def bearer(value: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {value}"}
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "provider.pem"
+    path.write_bytes(
+        PROVIDER.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return path
+
+
+@pytest.fixture
+def settings(settings: Settings, key_file: Path) -> Settings:
+    return settings.model_copy(
+        update={
+            "voter_auth": "jwt",
+            "jwt_key_file": key_file,
+            "jwt_issuer": ISSUER,
+            "jwt_audience": AUDIENCE,
+        }
+    )
+
+
+def vote(nominee: int, voter_id: str = "device", **extra: Any) -> dict[str, Any]:
+    return {"nominee_id": nominee, "mode": "torcida", "voter_id": voter_id, **extra}
+
+
+class TestVerification:
+    async def test_a_valid_token_votes(self, client: httpx.AsyncClient, open_paredao: Any) -> None:
+        p = await open_paredao()
+        r = await client.post(
+            f"/paredoes/{p['id']}/votes",
+            json=vote(p["nominees"][0]["candidate_id"]),
+            headers=bearer(token()),
+        )
+        assert r.status_code == 202, r.text
+
+    @pytest.mark.parametrize(
+        ("authorization", "fragment"),
+        [
+            (None, "Authorization: Bearer"),
+            ("Basic abc", "Authorization: Bearer"),
+            (f"Bearer {token(key=STRANGER)}", "Signature verification failed"),
+            (f"Bearer {token(iss='https://evil.example/')}", "issuer"),
+            (f"Bearer {token(aud='another-app')}", "Audience doesn't match"),
+            (f"Bearer {token(sub='')}", "subject"),
+            (f"Bearer {token(exp=int(TEST_NOW.timestamp()) - 60)}", "expired"),
+            (f"Bearer {token(nbf=int(TEST_NOW.timestamp()) + 600)}", "not valid yet"),
+            ("Bearer not.a.token", "not valid"),
+            (f"Bearer {UNSIGNED}", "not valid"),
+        ],
+    )
+    async def test_anything_else_is_401(
+        self,
+        client: httpx.AsyncClient,
+        open_paredao: Any,
+        authorization: str | None,
+        fragment: str,
+    ) -> None:
+        p = await open_paredao()
+        headers = {"Authorization": authorization} if authorization else {}
+        for path in (f"/paredoes/{p['id']}/votes",):
+            r = await client.post(
+                path, json=vote(p["nominees"][0]["candidate_id"]), headers=headers
+            )
+            assert r.status_code == 401, r.text
+            assert r.json()["error"] == "unauthorized"
+            assert fragment in r.json()["detail"]
+            assert r.headers["WWW-Authenticate"] == "Bearer"
+
+    async def test_expiry_is_judged_on_the_apps_clock(
+        self, client: httpx.AsyncClient, open_paredao: Any, clock: Clock
+    ) -> None:
+        p = await open_paredao()
+        nominee = p["nominees"][0]["candidate_id"]
+        valid = token()
+        clock.advance(minutes=11)  # past exp plus the leeway
+        r = await client.post(
+            f"/paredoes/{p['id']}/votes", json=vote(nominee), headers=bearer(valid)
+        )
+        assert r.status_code == 401, r.text
+        assert "expired" in r.json()["detail"]
+
+
+class TestLimitsBindToTheSubject:
+    async def test_the_torcida_limit_follows_the_account_not_the_voter_id(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        nominee = p["nominees"][0]["candidate_id"]
+        url = f"/paredoes/{p['id']}/votes"
+        for i in range(10):  # a new device id each time: still one account
+            r = await client.post(url, json=vote(nominee, f"device-{i}"), headers=bearer(token()))
+            assert r.status_code == 202, r.text
+        r = await client.post(url, json=vote(nominee, "device-new"), headers=bearer(token()))
+        assert r.status_code == 429, r.text
+        r = await client.post(
+            url, json=vote(nominee, "device-0"), headers=bearer(token("account-2"))
+        )
+        assert r.status_code == 202, r.text
+
+    async def test_a_cpf_votes_once_whichever_account_sends_it(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        nominee = p["nominees"][0]["candidate_id"]
+        url = f"/paredoes/{p['id']}/votes"
+        body = vote(nominee, mode="unico", cpf=cpf(7))
+        assert (await client.post(url, json=body, headers=bearer(token("a")))).status_code == 202
+        r = await client.post(url, json=body, headers=bearer(token("b")))
+        assert r.status_code == 409
+        assert r.json()["error"] == "cpf_already_voted"
+
+
+class TestJwksFile:
+    @pytest.fixture
+    def key_file(self, tmp_path: Path) -> Path:
+        path = tmp_path / "jwks.json"
+        keys = []
+        for kid, key in (("old", STRANGER), ("current", PROVIDER)):
+            jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+            keys.append({**jwk, "kid": kid, "alg": "RS256", "use": "sig"})
+        path.write_text(json.dumps({"keys": keys}))
+        return path
+
+    async def test_the_key_is_chosen_by_kid(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        url = f"/paredoes/{p['id']}/votes"
+        body = vote(p["nominees"][0]["candidate_id"])
+        r = await client.post(url, json=body, headers=bearer(token(kid="current")))
+        assert r.status_code == 202, r.text
+        r = await client.post(url, json=body, headers=bearer(token(kid="old")))
+        assert r.status_code == 401  # signed by the provider, but not with the "old" key
+        r = await client.post(url, json=body, headers=bearer(token(kid="unknown")))
+        assert r.status_code == 401
+        assert "key we do not know" in r.json()["detail"]
+
+
+def test_jwt_mode_without_its_key_issuer_and_audience_does_not_start() -> None:
+    with pytest.raises(ValidationError, match="PAREDAO_VOTER_AUTH=jwt needs PAREDAO_JWT_KEY_FILE"):
+        IsolatedSettings(PAREDAO_SECRET_KEY=SECRET_KEY, PAREDAO_VOTER_AUTH="jwt")
