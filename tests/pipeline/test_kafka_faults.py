@@ -115,7 +115,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 def assert_shed_or_acknowledged(load: VoteLoad) -> None:
     """Under a fault the API either logs the vote (202) or sheds it (503 + Retry-After)."""
-    assert set(load.answers) <= {"202", "503"}, load.answers
+    assert set(load.answers) <= {"202", "503"}, load.samples
     assert load.without_retry_after == 0, load.answers
 
 
