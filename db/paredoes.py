@@ -200,12 +200,13 @@ def extend_voting(
     return paredao, nominees
 
 
-def begin_closing(session: Session, paredao_id: int, now: datetime) -> ParedaoWithNominees:
+def begin_closing(session: Session, paredao_id: int, clock: Clock) -> ParedaoWithNominees:
     """The Kafka path's close: voting ends now (or at its scheduled `closes_at`, if that has
     passed) and the paredão reads `closing` until the consumer has decided every vote logged
     before the close; the consumer then freezes the result. Asking again while closing is
     allowed (the markers are written again); any other transition is a 409."""
     paredao, nominees = get_paredao(session, paredao_id, for_update=True)
+    now = clock()  # read under the row lock, like `change_status`
     if paredao.status == ParedaoStatus.closing:
         return paredao, nominees
     current = effective_status(paredao.status, paredao.opens_at, paredao.closes_at, now)

@@ -221,7 +221,7 @@ class VoteConsumer:
         try:
             with Session(self._engine) as session:
                 for paredao_id in due_to_close(session, now):
-                    begin_closing(session, paredao_id, now)
+                    begin_closing(session, paredao_id, self._clock)
                 session.commit()
                 closing = closing_paredoes(session)
         except DBAPIError as exc:

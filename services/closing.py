@@ -53,4 +53,4 @@ class ClosingService:
                 return paredoes.change_status(
                     session, paredao_id, ParedaoStatus.closed, self._clock
                 )
-            return paredoes.begin_closing(session, paredao_id, self._clock())
+            return paredoes.begin_closing(session, paredao_id, self._clock)
