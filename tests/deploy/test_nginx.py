@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from db.migrate import upgrade_to_head
-from tests.conftest import ADMIN, ADMIN_TOKEN, application
+from tests.conftest import ADMIN, ADMIN_TOKEN, SECRET_KEY, application
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX_DIR = ROOT / "deploy" / "nginx"
@@ -56,7 +56,7 @@ class Api:
             **os.environ,
             "DATABASE_URL": database_url,
             "PAREDAO_ADMIN_TOKEN": ADMIN_TOKEN,
-            "PAREDAO_SECRET_KEY": "nginx-test-key",
+            "PAREDAO_SECRET_KEY": SECRET_KEY,
             "PAREDAO_RESULTS_CACHE_S": "0",  # so NGINX's micro-cache is the only one
         }
         command = [sys.executable, "-m", "uvicorn", "--factory", "main:create_app"]

@@ -24,7 +24,7 @@ import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ADMIN, ADMIN_TOKEN, application
+from tests.conftest import ADMIN, ADMIN_TOKEN, SECRET_KEY, application
 from tests.pipeline.conftest import BOOTSTRAP, broker_reachable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,7 +115,7 @@ def stack(database: str) -> Iterator[Stack]:
         "PAREDAO_NGINX_PORT": str(nginx_port),
         "PAREDAO_CONSUMER_METRICS_PORT": str(metrics_port),
         "PAREDAO_ADMIN_TOKEN": ADMIN_TOKEN,
-        "PAREDAO_SECRET_KEY": "stack-test-secret-key-0123456789abcdefghij",
+        "PAREDAO_SECRET_KEY": SECRET_KEY,
         "PAREDAO_INGEST": "kafka",
         "KAFKA_PORT": BOOTSTRAP.rsplit(":", 1)[1],
         "PAREDAO_KAFKA_TOPIC": f"{name}.votes",
