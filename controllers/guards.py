@@ -180,13 +180,14 @@ def _methods_of(request: Request) -> list[str]:
 
 
 async def database_busy(request: Request, exc: Exception) -> Response:
-    """A lock wait that timed out (another process held the database) is a 503 to retry; any
-    other database error goes on to the last-resort 500."""
+    """A lock wait that timed out (another process held the database), or a database that
+    cannot be reached (down, restarting), is a 503 to retry: the unit of work rolled back."""
     assert isinstance(exc, OperationalError)
-    if not is_transient(exc):
-        raise exc
-    log.warning("database busy: %s", exc.orig)
-    return await domain_error(request, Unavailable("the database is busy: try again", 1))
+    if is_transient(exc):
+        log.warning("database busy: %s", exc.orig)
+        return await domain_error(request, Unavailable("the database is busy: try again", 1))
+    log.error("database unavailable: %s", exc.orig)
+    return await domain_error(request, Unavailable("the database is unavailable: try again", 1))
 
 
 def document_error_bodies(app: FastAPI) -> None:

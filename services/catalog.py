@@ -7,10 +7,12 @@ captcha is required); the voting window is decided in the writer's transaction.
 import asyncio
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from db.paredoes import get_paredao
 from model.ballot import ParedaoInfo
+from model.errors import Unavailable
 from model.paredao import ParedaoStatus
 from services.ttl_cache import TtlCache
 
@@ -21,8 +23,14 @@ class ParedaoCatalog:
         self._cache: TtlCache[int, ParedaoInfo] = TtlCache(ttl_s, "catalog")
 
     async def get(self, paredao_id: int) -> ParedaoInfo:
-        """The paredão's info (raises `NotFound` for an unknown paredão)."""
-        return await self._cache.get(paredao_id, lambda: asyncio.to_thread(self._load, paredao_id))
+        """The paredão's info (raises `NotFound` for an unknown paredão, `Unavailable` while
+        the database cannot be reached)."""
+        try:
+            return await self._cache.get(
+                paredao_id, lambda: asyncio.to_thread(self._load, paredao_id)
+            )
+        except OperationalError as exc:
+            raise Unavailable("the database is unavailable: try again", retry_after_s=1) from exc
 
     def _load(self, paredao_id: int) -> ParedaoInfo:
         with Session(self._engine) as session:

@@ -9,6 +9,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from main import create_app
 from tests.conftest import ADMIN, ON_POSTGRES, Clock, cpf, solve_captcha
 
 
@@ -705,3 +706,29 @@ class TestExtendVoting:
             "/paredoes/999", json={"closes_at": "2026-11-22T22:00:00Z"}, headers=ADMIN
         )
         assert r.status_code == 404
+
+
+TORCIDA = {"mode": "torcida", "voter_id": "v"}
+
+
+class TestDatabaseUnreachable:
+    async def test_reads_and_votes_answer_503_not_500(
+        self, settings: Any, clock: Clock, tmp_path: Path
+    ) -> None:
+        gone = settings.model_copy(
+            update={"database_url": f"sqlite:///{tmp_path / 'missing' / 'paredao.db'}"}
+        )
+        app = create_app(gone, clock=clock)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
+        ):
+            for r in (
+                await c.get("/paredoes/1/results"),
+                await c.post(
+                    "/paredoes/1/votes", json={"nominee_id": 1, "mode": "torcida", "voter_id": "v"}
+                ),
+            ):
+                assert r.status_code == 503, r.text
+                assert r.json()["error"] == "unavailable"
+                assert r.headers["Retry-After"] == "1"
