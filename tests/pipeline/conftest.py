@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
 from fastapi import FastAPI
 from sqlalchemy import text
 
@@ -44,7 +46,7 @@ def broker_reachable(bootstrap: str = BOOTSTRAP) -> bool:
 
 
 @pytest.fixture
-def kafka(settings: Settings) -> KafkaSettings:
+def kafka(settings: Settings) -> Iterator[KafkaSettings]:
     """Fresh topics (3 partitions) and a consumer group for this test."""
     if not broker_reachable():
         broker_unavailable(f"no Kafka broker at KAFKA_BOOTSTRAP={BOOTSTRAP}: deploy/kafka/start.sh")
@@ -57,7 +59,16 @@ def kafka(settings: Settings) -> KafkaSettings:
         group_id=f"{name}-group",
     )
     create_topics(topics)
-    return topics
+    yield topics
+    # Every test's topics go: a broker holding thousands of partitions restarts slowly.
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP, "log_level": 2})
+    names = [topics.topic, topics.dead_letter_topic]
+    for future in admin.delete_topics(names, operation_timeout=10).values():
+        try:
+            future.result(timeout=15)
+        except KafkaException as exc:  # already gone (a drill deletes its own) is fine
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise
 
 
 @pytest.fixture
