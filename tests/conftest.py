@@ -276,3 +276,11 @@ def open_paredao(client: httpx.AsyncClient, make_housemates: Callable[[int], Any
         return paredao
 
     return make
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that talks to the Kafka broker `kafka` (`-m "not kafka"` leaves them
+    out: the shifted-clock run does, since librdkafka hangs under libfaketime)."""
+    for item in items:
+        if "kafka" in getattr(item, "fixturenames", ()) or "kafka" in item.nodeid:
+            item.add_marker(pytest.mark.kafka)
