@@ -5,7 +5,9 @@ rate limit, one CPF per paredão) is decided here, inside the transaction that s
 vote, so that an acknowledged vote is always counted and a refused one never is.
 """
 
+import json
 import secrets
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -37,6 +39,13 @@ TALLY = SQLModel.metadata.tables[VoteTally.__tablename__]
 BUDGETS = SQLModel.metadata.tables[TorcidaBudget.__tablename__]
 SPENT = SQLModel.metadata.tables[SpentCaptcha.__tablename__]
 PAREDOES = SQLModel.metadata.tables[Paredao.__tablename__]
+
+
+def _sqlite(connection: Connection) -> Any:
+    """A cursor of the driver's own connection, in the caller's transaction: on the hot path
+    a constant statement run there skips SQLAlchemy's per-statement work (building,
+    caching, result processing), which costs more than SQLite's."""
+    return connection.connection.cursor()
 
 
 def upsert(connection: Connection, table: Table) -> sqlite.Insert | postgresql.Insert:
@@ -81,8 +90,24 @@ def _stored_votes(connection: Connection, ballots: Iterable[Ballot]) -> dict[Any
                 (paredao_id, vote_ids),
             )
         else:
+            # Almost always none is stored: ask which with one constant statement on the
+            # driver's cursor, and read the (few) rows found through SQLAlchemy's types.
+            found = (
+                _sqlite(connection)
+                .execute(
+                    "SELECT vote_id FROM votes WHERE paredao_id = ?"
+                    " AND vote_id IN (SELECT value FROM json_each(?))",
+                    (paredao_id, json.dumps([v.hex for v in vote_ids])),
+                )
+                .fetchall()
+            )
+            if not found:
+                continue
             rows = connection.execute(
-                select(VOTES).where(VOTES.c.paredao_id == paredao_id, VOTES.c.vote_id.in_(vote_ids))
+                select(VOTES).where(
+                    VOTES.c.paredao_id == paredao_id,
+                    VOTES.c.vote_id.in_([uuid.UUID(hex=h) for (h,) in found]),
+                )
             )
         stored.update({(r.paredao_id, r.vote_id): r for r in rows})
     return stored
@@ -170,10 +195,10 @@ def _rate_limit(connection: Connection, ballots: Sequence[Ballot]) -> dict[int, 
                 (paredao_id, voters),
             )
         else:
-            rows = connection.execute(
-                select(BUDGETS.c.voter_id, BUDGETS.c.recent).where(
-                    BUDGETS.c.paredao_id == paredao_id, BUDGETS.c.voter_id.in_(voters)
-                )
+            rows = _sqlite(connection).execute(
+                "SELECT voter_id, recent FROM torcida_budgets WHERE paredao_id = ?"
+                " AND voter_id IN (SELECT value FROM json_each(?))",
+                (paredao_id, json.dumps(voters)),
             )
         for voter_id, times in rows:
             recent[(paredao_id, voter_id)] = tuple(int(t) for t in times.split(",") if t)
@@ -240,7 +265,10 @@ def _insert_many(
                 known[value] = process(value)
             values[i] = known[value]
         prepared.append(tuple(values))
-    connection.exec_driver_sql(sql, prepared)
+    if dialect.name == "sqlite":
+        _sqlite(connection).executemany(sql, prepared)
+    else:
+        connection.exec_driver_sql(sql, prepared)
 
 
 VOTE_COLUMNS = (
@@ -329,7 +357,17 @@ def _add_to_tally(connection: Connection, ballots: Iterable[Ballot]) -> None:
     )
     if not counts:
         return
-    shard = secrets.randbelow(TALLY_SHARDS) if connection.dialect.name == "postgresql" else 0
+    if connection.dialect.name == "sqlite":  # one writer, one shard
+        _insert_many(
+            connection,
+            TALLY,
+            ("paredao_id", "nominee_id", "mode", "hour", "shard", "votes"),
+            [(p, n, m, hour, 0, c) for (p, n, m, hour), c in sorted(counts.items())],
+            "ON CONFLICT (paredao_id, nominee_id, mode, hour, shard)"
+            " DO UPDATE SET votes = votes + excluded.votes",
+        )
+        return
+    shard = secrets.randbelow(TALLY_SHARDS)
     statement = upsert(connection, TALLY)
     statement = statement.on_conflict_do_update(
         index_elements=[

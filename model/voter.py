@@ -43,7 +43,9 @@ def normalize_voter_id(raw: str) -> str:
     case fold, as Unicode's NFKC_Casefold does). Raises ValueError for an id that holds a
     control or invisible character, is empty, or is longer than MAX_VOTER_ID once canonical."""
     text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", raw).casefold()).strip()
-    for char in text:
+    # The usual id is printable ASCII, where only the control characters are refused, and
+    # `isprintable` tells those apart without the per-character Unicode checks.
+    for char in () if text.isascii() and text.isprintable() else text:
         if _invisible(char):
             raise ValueError(
                 f"voter_id must not contain control or invisible characters (U+{ord(char):04X})"
