@@ -18,6 +18,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
+from sqlalchemy import make_url
 
 from config import Settings, get_settings
 from controllers import (
@@ -41,6 +42,8 @@ from observability import metrics
 from observability.logs import forget_in_logs, log_config
 from pipeline.group_commit import GroupCommitWriter
 from pipeline.sink import VoteSink
+from pipeline.writer_client import WriterClient
+from pipeline.writer_process import socket_path
 from services.catalog import ParedaoCatalog
 from services.closing import ClosingService, LogClose
 from services.health import Readiness
@@ -77,6 +80,18 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             sink = kafka_sink = KafkaVoteSink(settings.kafka)
             log_close = kafka_sink.log_close
             broker_check = BrokerProbe(settings.kafka).check
+        elif settings.vote_writer == "process" and (database := sqlite_file(settings)):
+            sink = WriterClient(
+                settings.database_url,
+                socket_path(database),
+                deadline_s=settings.vote_deadline_s,
+                writer_args=[
+                    f"--max-batch={settings.vote_batch_max}",
+                    f"--max-wait-s={settings.vote_batch_wait_s}",
+                    f"--queue-size={settings.vote_queue_size}",
+                    f"--busy-timeout-s={settings.db_busy_timeout_s}",
+                ],
+            )
         else:
             sink = GroupCommitWriter(
                 engine,
@@ -142,6 +157,9 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         lifespan=lifespan,
         docs_url=None,  # served by install_docs, without a CDN
         redoc_url=None,
+        # Our metrics and logs are Prometheus' and our own (observability/): FastAPI's
+        # OpenTelemetry hooks would only ask, on every request, whether a provider is set.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     forget_in_logs(
@@ -175,6 +193,14 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def sqlite_file(settings: Settings) -> str | None:
+    """The path of the SQLite database file, or None (another database, or in memory)."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return url.database
 
 
 def voter_tokens(settings: Settings) -> VoterTokens | None:

@@ -69,6 +69,12 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", default="64,256")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--writer",
+        choices=("process", "thread"),
+        default=os.environ.get("PAREDAO_VOTE_WRITER", "process"),
+        help="the direct path's vote writer (PAREDAO_VOTE_WRITER)",
+    )
     parser.add_argument("--exact-votes", type=int, default=20_000, help="votes in the exact run")
     args = parser.parse_args()
     concurrencies = [int(c) for c in args.connections.split(",")]
@@ -80,10 +86,14 @@ def main() -> None:
         "DATABASE_URL": database_url,
         "PAREDAO_ADMIN_TOKEN": ADMIN_TOKEN,
         "PAREDAO_SECRET_KEY": SECRET_KEY,
+        "PAREDAO_VOTE_WRITER": args.writer,
     }
     print(f"machine: {platform.node()} {os.cpu_count()} cores, {platform.python_version()}")
     where = database_url.split("@")[-1]
-    print(f"database: {where}, workers: {args.workers}, {args.duration} s per run")
+    print(
+        f"database: {where}, workers: {args.workers}, vote writer: {args.writer},"
+        f" {args.duration} s per run"
+    )
     rows: list[tuple[str, int, dict[str, float]]] = []
     all_exact = True
 
@@ -110,8 +120,13 @@ def main() -> None:
             rows.append(("durable votes", c, r))
         # Exact run: every thread sends a fixed number of votes, then only GETs until wrk
         # stops, so every vote is answered: stored must equal acknowledged exactly.
+        # Long enough for every vote at the rate just measured (with room to spare): a run
+        # cut off with votes in flight could not be exact.
+        first = rows[0][2]
+        rate_seen = max(first["accepted"] / first["duration_s"], 1.0)
+        exact_s = max(args.duration, int(args.exact_votes / rate_seen * 1.5) + 3)
         budget = {"VOTE_BUDGET": str(args.exact_votes // 2)}
-        r = wrk(api.url, "vote.lua", 64, args.duration, {**lua_env, **budget})
+        r = wrk(api.url, "vote.lua", 64, exact_s, {**lua_env, **budget})
         after = stored_votes(api.url, pid)
         exact = after - before == r["accepted"] and r["other"] == 0
         all_exact &= exact

@@ -14,6 +14,10 @@ every request before anything reads its body, the lean vote path included:
   to another site).
 - **No bare 500**: an exception that escaped every handler is answered in our error shape
   (and raised on, so the server logs it).
+- **uvicorn's own limit answers in our shape too.** `python main.py serve` gives uvicorn a
+  `--limit-concurrency` past ours, which also counts idle keep-alive connections; past it
+  uvicorn answers with its module-level `service_unavailable` app, a plain-text 503 without
+  Retry-After. `answer_uvicorn_limit_in_our_shape` puts ours in its place.
 """
 
 import logging
@@ -226,8 +230,26 @@ def document_error_bodies(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+async def server_busy(scope: Scope, receive: Receive, send: Send) -> None:
+    """The answer past uvicorn's `--limit-concurrency`: a 503 in our shape, with Retry-After."""
+    busy = error_response(
+        503, "unavailable", "the server is busy: try again in a second", {"Retry-After": "1"}
+    )
+    await busy(scope, receive, send)
+
+
+def answer_uvicorn_limit_in_our_shape() -> None:
+    """Replace uvicorn's plain-text 503 past its concurrency limit with `server_busy` (its
+    HTTP protocols look the name up in their module at each request)."""
+    from uvicorn.protocols.http import h11_impl, httptools_impl
+
+    for protocol in (h11_impl, httptools_impl):
+        protocol.service_unavailable = server_busy  # type: ignore[attr-defined]
+
+
 def install_guards(app: FastAPI, *, max_body: int, max_in_flight: int) -> None:
     """Add the guards (outermost of our middlewares), the 405 handler and their docs."""
+    answer_uvicorn_limit_in_our_shape()
     app.add_exception_handler(405, method_not_allowed)
     app.add_exception_handler(OperationalError, database_busy)
     document_error_bodies(app)

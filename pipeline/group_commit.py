@@ -113,22 +113,30 @@ class GroupCommitWriter:
     async def submit(self, ballot: Ballot) -> Accepted:
         """Store `ballot`; returns once it is committed, or raises the refusal (503 when it
         could not be stored within the deadline: then it never will be)."""
-        if not self._accepting:
-            raise Unavailable("the server is shutting down: try again", retry_after_s=1)
-        loop = asyncio.get_running_loop()
-        pending = Pending(ballot, loop.create_future(), time.monotonic() + self._deadline_s)
-        try:
-            self._queue.put_nowait(pending)
-        except asyncio.QueueFull:
-            raise Unavailable("too many votes at once: try again in a second", 1) from None
-        timer = loop.call_later(self._deadline_s, self._drop, pending)
-        try:
-            outcome = await pending.future
-        finally:
-            timer.cancel()
+        outcome = await self.enqueue(ballot)
         if isinstance(outcome, DomainError):
             raise outcome
         return outcome
+
+    def enqueue(self, ballot: Ballot, deadline: float | None = None) -> "asyncio.Future[Outcome]":
+        """Queue `ballot`; the future is its outcome: `Accepted` once committed, else the
+        refusal. `deadline` (`time.monotonic()`, the same clock in every process of the
+        box) defaults to `deadline_s` from now; a vote past it is answered 503, never stored."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Outcome] = loop.create_future()
+        if not self._accepting:
+            future.set_result(Unavailable("the server is shutting down: try again", 1))
+            return future
+        now = time.monotonic()
+        pending = Pending(ballot, future, now + self._deadline_s if deadline is None else deadline)
+        try:
+            self._queue.put_nowait(pending)
+        except asyncio.QueueFull:
+            future.set_result(Unavailable("too many votes at once: try again in a second", 1))
+            return future
+        timer = loop.call_at(loop.time() + (pending.deadline - now), self._drop, pending)
+        future.add_done_callback(lambda _: timer.cancel())
+        return future
 
     def _drop(self, pending: Pending) -> None:
         """At the vote's deadline: answer 503, unless a transaction is already writing it."""

@@ -161,6 +161,9 @@ def settings(database_url: str) -> Settings:
         PAREDAO_SECRET_KEY=SecretStr(SECRET_KEY),
         PAREDAO_RESULTS_CACHE_S=0,
         PAREDAO_CAPTCHA_MAX_NUMBER=2000,
+        # A writer thread per app: the writer process (the default on a SQLite file) is
+        # tested by tests/pipeline/test_writer_process.py and the live-server tests.
+        PAREDAO_VOTE_WRITER="thread",
     )
 
 

@@ -1,0 +1,141 @@
+"""What the API workers and the vote writer process say to each other over their Unix socket.
+
+A frame is a 4-byte big-endian length and a `marshal`-encoded list of plain tuples (ints,
+strings, bytes, None): the cheapest encoding Python reads and writes, measured against
+pickle and JSON, and enough for a ballot. `marshal` is not meant for data from strangers:
+the socket is the server's own, in the database's directory, open to its user only.
+
+    worker → writer: (seq, deadline, vote_id, client_vote_id, paredao_id, nominee_id, mode,
+                      voter_id, cpf_hash, captcha_challenge, captcha_expires_us, cast_at_us)
+    writer → worker: (seq, 0, accepted_at_us, replay)             the vote is stored
+                     (seq, 1, error_class, detail, headers)        the vote is refused
+
+`deadline` is the worker's `time.monotonic()` deadline: one clock for every process of the
+machine. Times travel as microseconds since the Unix epoch, in UTC.
+"""
+
+import marshal
+import struct
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from model import errors
+from model.ballot import Accepted, Ballot
+from model.captcha import SolvedCaptcha
+from model.errors import DomainError
+from model.vote import VoteMode
+
+HEADER = struct.Struct(">I")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+STORED, REFUSED = 0, 1
+# The refusals a writer answers: their classes are rebuilt by name, and only these.
+REFUSALS: dict[str, type[DomainError]] = {
+    cls.__name__: cls
+    for cls in (
+        errors.NotFound,
+        errors.VotingNotOpen,
+        errors.CaptchaFailed,
+        errors.RateLimited,
+        errors.CPFAlreadyVoted,
+        errors.VoteIdReused,
+        errors.Unavailable,
+    )
+}
+MODES = {mode.value: mode for mode in VoteMode}
+
+
+def micros(moment: datetime) -> int:
+    if moment.tzinfo is None:  # stored as UTC without a zone (SQLite)
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - EPOCH) // MICROSECOND
+
+
+def moment(us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=us)
+
+
+def frame(items: list[tuple[Any, ...]]) -> bytes:
+    payload = marshal.dumps(items)
+    return HEADER.pack(len(payload)) + payload
+
+
+def frames(buffer: bytearray) -> list[list[tuple[Any, ...]]]:
+    """The whole frames at the start of `buffer`, removed from it."""
+    found = []
+    start = 0
+    while len(buffer) - start >= HEADER.size:
+        (size,) = HEADER.unpack_from(buffer, start)
+        end = start + HEADER.size + size
+        if len(buffer) < end:
+            break
+        found.append(marshal.loads(bytes(buffer[start + HEADER.size : end])))  # noqa: S302 (see above)
+        start = end
+    del buffer[:start]
+    return found
+
+
+def ballot_item(seq: int, deadline: float, b: Ballot) -> tuple[Any, ...]:
+    captcha = b.captcha
+    return (
+        seq,
+        deadline,
+        b.vote_id.bytes,
+        b.client_vote_id,
+        b.paredao_id,
+        b.nominee_id,
+        b.mode.value,
+        b.voter_id,
+        b.cpf_hash,
+        None if captcha is None else captcha.challenge,
+        None if captcha is None else micros(captcha.expires_at),
+        micros(b.cast_at),
+    )
+
+
+def ballot_of(item: tuple[Any, ...]) -> tuple[int, float, Ballot]:
+    """(seq, deadline, ballot) of a worker's item."""
+    (seq, deadline, vote_id, client_vote_id, paredao_id, nominee_id, mode, voter_id, cpf_hash,
+     challenge, expires_us, cast_us) = item  # fmt: skip
+    captcha = None if challenge is None else SolvedCaptcha(challenge, moment(expires_us))
+    ballot = Ballot(
+        vote_id=uuid.UUID(bytes=vote_id),
+        client_vote_id=client_vote_id,
+        paredao_id=paredao_id,
+        nominee_id=nominee_id,
+        mode=MODES[mode],
+        voter_id=voter_id,
+        cpf_hash=cpf_hash,
+        captcha=captcha,
+        cast_at=moment(cast_us),
+    )
+    return seq, deadline, ballot
+
+
+def outcome_item(seq: int, outcome: Accepted | DomainError) -> tuple[Any, ...]:
+    if isinstance(outcome, Accepted):
+        return (seq, STORED, micros(outcome.accepted_at), outcome.replay)
+    name = type(outcome).__name__
+    if name not in REFUSALS:  # never expected: answered as a failure to store
+        name, outcome = "Unavailable", errors.Unavailable("the vote could not be stored")
+    return (seq, REFUSED, name, str(outcome.detail), outcome.headers)
+
+
+def outcome_of(item: tuple[Any, ...], ballot: Ballot) -> Accepted | DomainError:
+    """The writer's answer about `ballot` (the item's seq is the ballot's)."""
+    if item[1] == STORED:
+        return Accepted(
+            ballot.vote_id,
+            ballot.paredao_id,
+            ballot.nominee_id,
+            ballot.mode,
+            moment(item[2]),
+            replay=item[3],
+        )
+    cls = REFUSALS[item[2]]
+    refusal = cls.__new__(cls)
+    DomainError.__init__(refusal, item[3], headers=item[4])
+    if cls is errors.RateLimited:
+        refusal.retry_after_s = int(item[4]["Retry-After"])  # type: ignore[attr-defined]
+    return refusal

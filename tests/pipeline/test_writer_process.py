@@ -1,0 +1,184 @@
+"""The vote writer process (PAREDAO_VOTE_WRITER=process, the default on a SQLite file): the
+same answers as the writer thread, one writer for every worker of a database, and no
+acknowledged vote lost when it is killed mid-burst."""
+
+import asyncio
+import os
+import signal
+import sqlite3
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import make_url
+
+from config import Settings
+from main import create_app
+from pipeline.writer_process import socket_path
+from tests.conftest import ADMIN, Clock, cpf
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("PAREDAO_TEST_DATABASE_URL") is not None,
+    reason="the writer process serves SQLite files; PostgreSQL keeps a writer per worker",
+)
+
+
+@pytest.fixture
+def process_settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"vote_writer": "process"})
+
+
+def database_file(settings: Settings) -> str:
+    database = make_url(settings.database_url).database
+    assert database
+    return database
+
+
+def writer_pids(settings: Settings) -> list[int]:
+    """The live writer processes serving this database (found by their command line)."""
+    wanted = socket_path(database_file(settings))
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if b"pipeline.writer_process" in command and wanted.encode() in command and state != "Z":
+            pids.append(int(entry.name))
+    return pids
+
+
+async def wait_for(condition: Any, timeout_s: float = 15.0) -> None:
+    give_up = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < give_up, "timed out"
+        await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def worker(settings: Settings, clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
+    """One API worker: an app with its lifespan running, and a client of it."""
+    app: FastAPI = create_app(settings, clock=clock)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c,
+    ):
+        yield c
+
+
+def vote(nominee_id: int, voter: str, **extra: Any) -> dict[str, Any]:
+    return {"nominee_id": nominee_id, "mode": "torcida", "voter_id": voter, **extra}
+
+
+def stored_vote_ids(settings: Settings, paredao_id: int) -> list[str]:
+    with sqlite3.connect(database_file(settings)) as db:
+        rows = db.execute("SELECT vote_id FROM votes WHERE paredao_id = ?", (paredao_id,))
+        return [str(uuid.UUID(hex=h)) for (h,) in rows]
+
+
+async def test_the_writer_process_answers_as_the_writer_thread(
+    process_settings: Settings, clock: Clock, open_paredao: Any, client: httpx.AsyncClient
+) -> None:
+    paredao = await open_paredao(2)  # made through the writer-thread app of `client`
+    pid, nominee = paredao["id"], paredao["nominees"][0]["id"]
+    async with worker(process_settings, clock) as c:
+        assert len(writer_pids(process_settings)) == 1
+        vote_id = str(uuid.uuid4())
+        first = await c.post(f"/paredoes/{pid}/votes", json=vote(nominee, "ana", vote_id=vote_id))
+        assert first.status_code == 202, first.text
+        assert first.json()["status"] == "counted"
+        again = await c.post(f"/paredoes/{pid}/votes", json=vote(nominee, "ana", vote_id=vote_id))
+        assert (again.status_code, again.json()) == (202, first.json())  # a replay, counted once
+        reused = await c.post(f"/paredoes/{pid}/votes", json=vote(nominee, "bia", vote_id=vote_id))
+        assert (reused.status_code, reused.json()["error"]) == (409, "vote_id_reused")
+
+        unico = {"nominee_id": nominee, "mode": "unico", "voter_id": "x", "cpf": cpf(7)}
+        assert (await c.post(f"/paredoes/{pid}/votes", json=unico)).status_code == 202
+        twice = await c.post(f"/paredoes/{pid}/votes", json={**unico, "voter_id": "y"})
+        assert (twice.status_code, twice.json()["error"]) == (409, "cpf_already_voted")
+
+        answers = [
+            await c.post(f"/paredoes/{pid}/votes", json=vote(nominee, "carla")) for _ in range(11)
+        ]
+        assert [a.status_code for a in answers] == [202] * 10 + [429]
+        assert answers[-1].json()["error"] == "rate_limited"
+        assert int(answers[-1].headers["Retry-After"]) > 0
+
+        closed = await c.post(f"/paredoes/{pid}/close", headers=ADMIN)
+        assert closed.status_code == 200, closed.text
+        late = await c.post(f"/paredoes/{pid}/votes", json=vote(nominee, "dora"))
+        assert (late.status_code, late.json()["error"]) == (409, "voting_not_open")
+        recount = (await c.post(f"/paredoes/{pid}/recount", headers=ADMIN)).json()
+        assert recount["matches"] and recount["recount_total"] == 12  # 1 + 1 único + 10
+    await wait_for(lambda: not writer_pids(process_settings))  # it left with its last worker
+
+
+async def test_workers_of_one_database_share_one_writer(
+    process_settings: Settings, clock: Clock, open_paredao: Any, client: httpx.AsyncClient
+) -> None:
+    paredao = await open_paredao(2)
+    pid, nominee = paredao["id"], paredao["nominees"][0]["id"]
+    async with AsyncExitStack() as stack:
+        workers = [await stack.enter_async_context(worker(process_settings, clock)) for _ in "ab"]
+        answers = await asyncio.gather(
+            *(
+                w.post(f"/paredoes/{pid}/votes", json=vote(nominee, f"v{i}-{n}"))
+                for i, w in enumerate(workers)
+                for n in range(50)
+            )
+        )
+        assert {a.status_code for a in answers} == {202}
+        assert len(writer_pids(process_settings)) == 1
+        assert len(stored_vote_ids(process_settings, pid)) == 100
+    await wait_for(lambda: not writer_pids(process_settings))
+
+
+async def test_killing_the_writer_mid_burst_loses_no_acknowledged_vote(
+    process_settings: Settings, clock: Clock, open_paredao: Any, client: httpx.AsyncClient
+) -> None:
+    """`kill -9` of the writer while votes stream in: every 202 is stored exactly once, the
+    votes it was holding are answered 503, and the next votes start a new writer."""
+    paredao = await open_paredao(2)
+    pid, nominee = paredao["id"], paredao["nominees"][0]["id"]
+    acknowledged: list[str] = []
+    statuses: list[int] = []
+    async with worker(process_settings, clock) as c:
+        (first_writer,) = writer_pids(process_settings)
+        killed = asyncio.Event()
+
+        async def voter(n: int) -> None:
+            for i in range(40):
+                vote_id = str(uuid.uuid4())
+                r = await c.post(
+                    f"/paredoes/{pid}/votes", json=vote(nominee, f"k{n}-{i}", vote_id=vote_id)
+                )
+                statuses.append(r.status_code)
+                if r.status_code == 202:
+                    acknowledged.append(vote_id)
+                else:
+                    assert r.status_code == 503, r.text
+                    assert r.json()["error"] == "unavailable" and "Retry-After" in r.headers
+                if len(acknowledged) == 300 and not killed.is_set():
+                    os.kill(first_writer, signal.SIGKILL)
+                    killed.set()
+
+        await asyncio.gather(*(voter(n) for n in range(16)))
+        assert killed.is_set()
+        after = writer_pids(process_settings)
+        assert after and first_writer not in after  # a new writer took over
+        recount = (await c.post(f"/paredoes/{pid}/recount", headers=ADMIN)).json()
+    stored = stored_vote_ids(process_settings, pid)
+    assert len(stored) == len(set(stored))  # none doubled
+    assert set(acknowledged) <= set(stored)  # every 202 stored
+    assert len(acknowledged) > 300  # votes went on after the kill
+    assert recount["matches"] and recount["recount_total"] == len(stored)
+    print(f"{statuses.count(202)} × 202, {statuses.count(503)} × 503, {len(stored)} stored")
