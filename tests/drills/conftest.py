@@ -2,14 +2,12 @@
 template (`serve` would migrate an empty file too, only slower)."""
 
 import shutil
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
-from tests.drills.support import LiveServer
-
-MakeServer = Callable[[Path, Mapping[str, str]], LiveServer]
+from tests.drills.support import LiveServer, MakeServer
 
 
 @pytest.fixture

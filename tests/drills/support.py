@@ -4,7 +4,9 @@ torcida that remembers every answer, and the check every drill ends with."""
 
 import asyncio
 import contextlib
+import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -12,7 +14,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +76,30 @@ class LiveServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def logged(self) -> list[dict[str, Any]]:
+        """The JSON lines of every start's log."""
+        return [
+            json.loads(line)
+            for start in range(1, self.starts + 1)
+            for line in (self.folder / f"server-{start}.log").read_text().splitlines()
+            if line.startswith("{")
+        ]
+
+    def errors_logged(self) -> Counter[str]:
+        """The error lines the server logged, counted by what they say: the exception's last
+        line when there is one (the batch sizes in the messages vary), else the message."""
+        return Counter(
+            _raised(line["exception"]) if "exception" in line else line["message"]
+            for line in self.logged()
+            if line["level"] == "error"
+        )
+
+    def statuses_answered(self) -> Counter[int]:
+        """The status codes of the requests the server logged, counted."""
+        return Counter(
+            line["status"] for line in self.logged() if line["logger"] == "paredao.access"
+        )
 
     def start(self, timeout_s: float = 60) -> None:
         """Start it and return once both workers have started and /readyz answers 200."""
@@ -137,6 +163,15 @@ class LiveServer:
             self.process.wait(timeout=30)
         finally:
             self.kill()
+
+
+# The `make_server` fixture: a server (not started) on a fresh database in a folder.
+MakeServer = Callable[[Path, Mapping[str, str]], LiveServer]
+
+
+def _raised(traceback: str) -> str:
+    """The last `SomeError: message` line of a traceback."""
+    return [line for line in traceback.splitlines() if re.match(r"[\w.]+Error: ", line)][-1]
 
 
 def rss_mb(pid: int) -> float:

@@ -4,7 +4,6 @@ exactly once, and the tally equals a recount of the raw votes."""
 
 import asyncio
 import random
-from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import httpx
@@ -12,7 +11,7 @@ import pytest
 
 from tests.conftest import skip_on_postgres
 from tests.drills.support import (
-    LiveServer,
+    MakeServer,
     VoteBurst,
     assert_stored_once,
     assert_tally_matches_recount,
@@ -27,7 +26,7 @@ ACKED_BEFORE_KILL = 150  # more 202s in each round before the kill
 
 
 async def test_every_acknowledged_vote_survives_kill_9(
-    make_server: Callable[[Path, Mapping[str, str]], LiveServer], tmp_path: Path
+    make_server: MakeServer, tmp_path: Path
 ) -> None:
     server = make_server(tmp_path, {})
     await asyncio.to_thread(server.start)
