@@ -51,6 +51,13 @@ class Settings(BaseSettings):
         validation_alias="PAREDAO_SECRET_KEY",
         description="Key for the CPF keyed hash and for signing captcha challenges.",
     )
+    previous_secret_keys: SecretStr | None = Field(
+        default=None,
+        validation_alias="PAREDAO_PREVIOUS_SECRET_KEYS",
+        description="Earlier values of PAREDAO_SECRET_KEY, comma-separated, newest first: "
+        "their CPF keys are kept for the paredões that began under them (a paredão hashes "
+        "CPFs with one key for life). Keep each until those paredões have closed.",
+    )
     captcha_max_number: int = Field(
         default=100_000,
         ge=1,
@@ -188,6 +195,19 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("previous_secret_keys")
+    @classmethod
+    def _each_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        """Each previous secret was once PAREDAO_SECRET_KEY: held to the same minimum."""
+        if value is not None:
+            for position, secret in enumerate(_split(value), start=1):
+                if len(secret) < MIN_SECRET_LENGTH:
+                    raise ValueError(
+                        f"PAREDAO_PREVIOUS_SECRET_KEYS: secret {position} is shorter than "
+                        f"{MIN_SECRET_LENGTH} characters (the secrets are comma-separated)"
+                    )
+        return value
+
     @model_validator(mode="after")
     def _jwt_mode_is_complete(self) -> Self:
         if self.voter_auth == "jwt":
@@ -211,10 +231,20 @@ class Settings(BaseSettings):
             raise RuntimeError("PAREDAO_SECRET_KEY is not set (make run generates one into .env)")
         return self.secret_key.get_secret_value().encode()
 
+    @property
+    def previous_secrets(self) -> tuple[str, ...]:
+        """The earlier secret keys (PAREDAO_PREVIOUS_SECRET_KEYS), newest first."""
+        return _split(self.previous_secret_keys) if self.previous_secret_keys else ()
+
     @cached_property
     def keys(self) -> Keys:
-        """The keys derived from the secret key, one per purpose (`model.keys`)."""
-        return Keys.derive(self.secret_bytes)
+        """The keys derived from the secret key, one per purpose, with the CPF keys of the
+        previous secrets kept in the ring (`model.keys`)."""
+        return Keys.derive(self.secret_bytes, [s.encode() for s in self.previous_secrets])
+
+
+def _split(secrets: SecretStr) -> tuple[str, ...]:
+    return tuple(s.strip() for s in secrets.get_secret_value().split(",") if s.strip())
 
 
 @lru_cache

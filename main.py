@@ -36,6 +36,7 @@ from controllers.guards import install_guards
 from db.engine import make_engine
 from db.housekeeping import prune as prune_rows
 from db.migrate import upgrade_to_head
+from db.paredoes import with_cpf_key
 from model.clock import Clock, system_clock
 from observability import metrics
 from observability.logs import forget_in_logs, log_config
@@ -91,7 +92,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             ttl_s=settings.results_cache_s,
             freeze_when_due=settings.ingest == "direct",
         )
-        app.state.engine = engine
+        app.state.engine = with_cpf_key(engine, settings.keys.cpf_key_id)  # for new paredões
         app.state.writer = sink
         app.state.voting = VotingService(
             ParedaoCatalog(engine),
@@ -145,7 +146,8 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     )
     app.state.settings = settings
     forget_in_logs(
-        *(s.get_secret_value() for s in (settings.admin_token, settings.secret_key) if s)
+        *(s.get_secret_value() for s in (settings.admin_token, settings.secret_key) if s),
+        *settings.previous_secrets,
     )
     app.state.clock = clock
     app.state.challenge_throttle = AddressThrottle(settings.captcha_per_minute)
