@@ -8,6 +8,7 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from model.captcha import MAX_NUMBER as CAPTCHA_MAX_NUMBER
 from model.keys import MIN_SECRET_LENGTH, Keys
 
 
@@ -63,6 +64,29 @@ class Settings(BaseSettings):
         ge=1,
         validation_alias="PAREDAO_CAPTCHA_MAX_NUMBER",
         description="Proof-of-work difficulty: a browser tries ~half of this many hashes.",
+    )
+    captcha_raise_above_per_s: float = Field(
+        default=200,
+        gt=0,
+        validation_alias="PAREDAO_CAPTCHA_RAISE_ABOVE_PER_S",
+        description="Challenges issued per second, per worker, above which the proof of work "
+        "gets harder: each doubling of the rate doubles PAREDAO_CAPTCHA_MAX_NUMBER.",
+    )
+    captcha_max_doublings: int = Field(
+        default=3,
+        ge=0,
+        le=13,
+        validation_alias="PAREDAO_CAPTCHA_MAX_DOUBLINGS",
+        description="How many times the difficulty may double under load (3: up to 8×, about "
+        "4 s of a browser's CPU at the default; 0: a fixed difficulty).",
+    )
+    captcha_rate_window_s: int = Field(
+        default=10,
+        ge=1,
+        le=600,
+        validation_alias="PAREDAO_CAPTCHA_RATE_WINDOW_S",
+        description="The sliding window the challenge rate is measured over: how fast the "
+        "difficulty rises and falls back.",
     )
     captcha_ttl_s: int = Field(
         default=120,
@@ -207,6 +231,16 @@ class Settings(BaseSettings):
                         f"{MIN_SECRET_LENGTH} characters (the secrets are comma-separated)"
                     )
         return value
+
+    @model_validator(mode="after")
+    def _hardest_captcha_is_solvable(self) -> Self:
+        hardest = self.captcha_max_number << self.captcha_max_doublings
+        if hardest > CAPTCHA_MAX_NUMBER:
+            raise ValueError(
+                f"PAREDAO_CAPTCHA_MAX_NUMBER doubled PAREDAO_CAPTCHA_MAX_DOUBLINGS times is "
+                f"{hardest}, past the largest solution taken ({CAPTCHA_MAX_NUMBER})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _jwt_mode_is_complete(self) -> Self:

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from config import Settings, get_settings
 from controllers import (
     candidates,
+    captcha,
     health,
     pages,
     paredoes,
@@ -44,6 +45,7 @@ from pipeline.group_commit import GroupCommitWriter
 from pipeline.sink import VoteSink
 from services.catalog import ParedaoCatalog
 from services.closing import ClosingService, LogClose
+from services.difficulty import CaptchaDifficulty
 from services.health import Readiness
 from services.housekeeping import Housekeeper
 from services.identity import VoterTokens
@@ -151,6 +153,12 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     )
     app.state.clock = clock
     app.state.challenge_throttle = AddressThrottle(settings.captcha_per_minute)
+    app.state.captcha_difficulty = CaptchaDifficulty(
+        settings.captcha_max_number,
+        raise_above_per_s=settings.captcha_raise_above_per_s,
+        max_doublings=settings.captcha_max_doublings,
+        window_s=settings.captcha_rate_window_s,
+    )
     app.state.templates = make_templates()
     install_error_handlers(app)
     install_docs(app)
@@ -168,6 +176,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         candidates.admin,
         paredoes.router,
         paredoes.admin,
+        captcha.router,
         votes.router,
         votes.admin,
         health.router,
