@@ -8,16 +8,28 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from alembic import command
 from pydantic import SecretStr
 from sqlalchemy import text
+from sqlmodel import Session
 
 from config import Settings
 from db.engine import make_engine
 from db.migrate import alembic_config, upgrade_to_head
+from db.paredoes import create_paredao, with_cpf_key
 from main import create_app
+from model.errors import Invalid
 from model.keys import Keys
-from tests.conftest import ADMIN, ADMIN_TOKEN, SECRET_KEY, Clock, IsolatedSettings, cpf
+from tests.conftest import (
+    ADMIN,
+    ADMIN_TOKEN,
+    SECRET_KEY,
+    TEST_NOW,
+    Clock,
+    IsolatedSettings,
+    cpf,
+)
 
 NEW_SECRET = "the-rotated-secret-key-0123456789abcdefgh"
 OLDEST_SECRET = "a-secret-from-two-rotations-ago-0123456789"
@@ -181,3 +193,21 @@ class TestParedoesFromBeforeKeyIds:
             assert r.json()["error"] == "cpf_already_voted"
             assert (await rotated_twice.post(url, json=unico(nominee, 2))).status_code == 202
         assert cpf_key_id(database_url, p["id"]) is None
+
+
+def test_a_paredao_is_created_only_through_an_engine_that_names_the_key(
+    database_url: str,
+) -> None:
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session, pytest.raises(RuntimeError, match="with_cpf_key"):
+            create_paredao(
+                session, {"title": "P", "kind": "eliminate", "nominee_ids": []}, TEST_NOW
+            )
+        keyed = with_cpf_key(engine, "0123456789abcdef")
+        # Past the key, the nominees are checked as ever.
+        with Session(keyed) as session, pytest.raises(Invalid, match="99 is not a candidate"):
+            body = {"title": "P", "kind": "eliminate", "nominee_ids": [99]}
+            create_paredao(session, body, TEST_NOW)
+    finally:
+        engine.dispose()
