@@ -129,17 +129,31 @@ class LiveServer:
             return False
 
     def worker_pids(self) -> list[int]:
-        """The processes the supervisor started (its workers), from /proc."""
+        """The supervisor's worker processes (its children started by multiprocessing's
+        spawn, not its resource tracker), from /proc."""
         assert self.process is not None
-        children = []
+        workers = []
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
+                parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+                command = (stat.parent / "cmdline").read_bytes()
             except (FileNotFoundError, ProcessLookupError):  # it ended while we looked
                 continue
-            if int(fields[1]) == self.process.pid:  # the parent's pid
-                children.append(int(stat.parent.name))
-        return children
+            if parent == self.process.pid and b"spawn_main" in command:
+                workers.append(int(stat.parent.name))
+        return workers
+
+    def _group_alive(self) -> bool:
+        """Whether a process of the server's group still runs (zombies hold nothing)."""
+        assert self.process is not None
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                state, _, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if int(group) == self.process.pid and state != "Z":
+                return True
+        return False
 
     def kill(self) -> None:
         """`kill -9` of the supervisor and its workers at once (the whole process group)."""
@@ -150,7 +164,7 @@ class LiveServer:
         self.process.wait(timeout=10)
         # Until every worker is gone, one may still hold the port or the file.
         deadline = time.monotonic() + 10
-        while self.worker_pids() and time.monotonic() < deadline:
+        while self._group_alive() and time.monotonic() < deadline:
             time.sleep(0.05)
 
     def stop(self) -> None:
@@ -223,32 +237,37 @@ class VoteBurst:
         try:
             r = await client.post(f"/paredoes/{self.paredao_id}/votes", json=self.body(vote_id))
         except httpx.TransportError as exc:
-            self.answers[type(exc).__name__] += 1
-            self.samples.setdefault(type(exc).__name__, repr(exc)[:300])
-            if vote_id not in self.acked:
-                self.unanswered.add(vote_id)
+            self._unanswered(vote_id, exc)
             return None
-        self.latencies_s.append(time.monotonic() - started)
-        self.answers[str(r.status_code)] += 1
-        self.samples.setdefault(str(r.status_code), r.text[:300])
-        self.unanswered.discard(vote_id)
-        if r.status_code == 202:
-            self.acked.add(vote_id)
-            self.shed.discard(vote_id)
-        elif r.status_code == 503:
-            self.shed.add(vote_id)
-            self._check_shed(r)
+        self._answered(vote_id, started, r.status_code, r.headers.get("retry-after"), r.text)
         return r.status_code
 
-    def _check_shed(self, r: httpx.Response) -> None:
-        if "retry-after" not in r.headers:
-            self.faults.append(f"503 without Retry-After: {r.text[:200]}")
-        try:
-            shape = set(r.json())
-        except ValueError:
-            shape = set()
-        if shape != {"error", "detail"}:
-            self.faults.append(f"503 not in the error shape: {r.text[:200]}")
+    def _unanswered(self, vote_id: uuid.UUID, exc: Exception) -> None:
+        self.answers[type(exc).__name__] += 1
+        self.samples.setdefault(type(exc).__name__, repr(exc)[:300])
+        if vote_id not in self.acked:
+            self.unanswered.add(vote_id)
+
+    def _answered(
+        self, vote_id: uuid.UUID, started: float, status: int, retry_after: str | None, text: str
+    ) -> None:
+        self.latencies_s.append(time.monotonic() - started)
+        self.answers[str(status)] += 1
+        self.samples.setdefault(str(status), text[:300])
+        self.unanswered.discard(vote_id)
+        if status == 202:
+            self.acked.add(vote_id)
+            self.shed.discard(vote_id)
+        elif status == 503:
+            self.shed.add(vote_id)
+            if retry_after is None:
+                self.faults.append(f"503 without Retry-After: {text[:200]}")
+            try:
+                shape = set(json.loads(text))
+            except ValueError:
+                shape = set()
+            if shape != {"error", "detail"}:
+                self.faults.append(f"503 not in the error shape: {text[:200]}")
 
     async def run(
         self,
@@ -269,6 +288,53 @@ class VoteBurst:
                 await self.cast(client, uuid.uuid4())
 
         await asyncio.gather(*(caster() for _ in range(concurrency)))
+
+    async def flood(self, url: str, connections: int, stop: asyncio.Event) -> None:
+        """`connections` connections, each voting without pause until `stop`.
+
+        Plain HTTP/1.1 on asyncio streams: httpx costs its client ~5 ms of CPU a request at
+        a thousand connections (a pool per connection, a failed `import sniffio` per lock),
+        and a client that slow would measure itself, not the server."""
+        target = httpx.URL(url)
+        host, port = target.host, target.port or 80
+        path = f"/paredoes/{self.paredao_id}/votes"
+
+        async def voter() -> None:
+            connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+            while not stop.is_set():
+                vote_id = uuid.uuid4()
+                payload = json.dumps(self.body(vote_id)).encode()
+                request = (
+                    f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+                ).encode() + payload
+                self.sent.add(vote_id)
+                started = time.monotonic()
+                try:
+                    async with asyncio.timeout(30):
+                        if connection is None:
+                            connection = await asyncio.open_connection(host, port)
+                        reader, writer = connection
+                        writer.write(request)
+                        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+                        status_line, *lines = head.rstrip("\r\n").split("\r\n")
+                        headers = dict(line.lower().split(": ", 1) for line in lines)
+                        body = await reader.readexactly(int(headers.get("content-length", 0)))
+                except (OSError, asyncio.IncompleteReadError, TimeoutError) as exc:
+                    self._unanswered(vote_id, exc)
+                    if connection is not None:
+                        connection[1].close()
+                    connection = None
+                    continue
+                status = int(status_line.split()[1])
+                self._answered(vote_id, started, status, headers.get("retry-after"), body.decode())
+                if headers.get("connection") == "close":
+                    writer.close()
+                    connection = None
+            if connection is not None:
+                connection[1].close()
+
+        await asyncio.gather(*(voter() for _ in range(connections)))
 
     async def until_acked(self, count: int, timeout_s: float = 30) -> None:
         """Wait until `count` votes in all have been acknowledged."""
