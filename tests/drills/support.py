@@ -32,19 +32,18 @@ STARTED = "Application startup complete"
 def server_environment() -> dict[str, str]:
     """The test process's environment without anything that configures Paredão (the
     developer's settings) or shifts the clock (the server keeps the real one)."""
-    env = {
+    return {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("PAREDAO_", "KAFKA", "FAKETIME", "PROMETHEUS_"))
         and k not in ("DATABASE_URL", "LD_PRELOAD")
     }
-    return env
 
 
 class LiveServer:
     """`python main.py serve` with 2 workers on a SQLite file, run from `folder` (no `.env`
     there), configured by the environment built here plus `extra_env`. `start` may be
-    called again after `kill` or `stop`: same file, same port, a new log."""
+    called again after `kill`: same file, same port, a new log."""
 
     def __init__(
         self, database: Path, folder: Path, extra_env: Mapping[str, str] | None = None
@@ -167,25 +166,16 @@ class LiveServer:
         while self._group_alive() and time.monotonic() < deadline:
             time.sleep(0.05)
 
-    def stop(self) -> None:
-        """SIGTERM, as an operator stops it; the whole group is killed if it does not end."""
-        if self.process is None or self.process.poll() is not None:
-            self.kill()
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        finally:
-            self.kill()
-
 
 # The `make_server` fixture: a server (not started) on a fresh database in a folder.
 MakeServer = Callable[[Path, Mapping[str, str]], LiveServer]
 
 
 def _raised(traceback: str) -> str:
-    """The last `SomeError: message` line of a traceback."""
-    return [line for line in traceback.splitlines() if re.match(r"[\w.]+Error: ", line)][-1]
+    """The last `SomeError: message` line of a traceback (else its last line)."""
+    lines = traceback.splitlines()
+    errors = [line for line in lines if re.match(r"[\w.]+Error: ", line)]
+    return (errors or lines)[-1]
 
 
 def rss_mb(pid: int) -> float:
