@@ -8,6 +8,7 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from model.captcha import MAX_NUMBER as CAPTCHA_MAX_NUMBER
 from model.keys import MIN_SECRET_LENGTH, Keys
 
 
@@ -51,11 +52,41 @@ class Settings(BaseSettings):
         validation_alias="PAREDAO_SECRET_KEY",
         description="Key for the CPF keyed hash and for signing captcha challenges.",
     )
+    previous_secret_keys: SecretStr | None = Field(
+        default=None,
+        validation_alias="PAREDAO_PREVIOUS_SECRET_KEYS",
+        description="Earlier values of PAREDAO_SECRET_KEY, comma-separated, newest first: "
+        "their CPF keys are kept for the paredões that began under them (a paredão hashes "
+        "CPFs with one key for life). Keep each until those paredões have closed.",
+    )
     captcha_max_number: int = Field(
         default=100_000,
         ge=1,
         validation_alias="PAREDAO_CAPTCHA_MAX_NUMBER",
         description="Proof-of-work difficulty: a browser tries ~half of this many hashes.",
+    )
+    captcha_raise_above_per_s: float = Field(
+        default=200,
+        gt=0,
+        validation_alias="PAREDAO_CAPTCHA_RAISE_ABOVE_PER_S",
+        description="Challenges issued per second, per worker, above which the proof of work "
+        "gets harder: each doubling of the rate doubles PAREDAO_CAPTCHA_MAX_NUMBER.",
+    )
+    captcha_max_doublings: int = Field(
+        default=3,
+        ge=0,
+        le=13,
+        validation_alias="PAREDAO_CAPTCHA_MAX_DOUBLINGS",
+        description="How many times the difficulty may double under load (3: up to 8×, about "
+        "4 s of a browser's CPU at the default; 0: a fixed difficulty).",
+    )
+    captcha_rate_window_s: int = Field(
+        default=10,
+        ge=1,
+        le=600,
+        validation_alias="PAREDAO_CAPTCHA_RATE_WINDOW_S",
+        description="The sliding window the challenge rate is measured over: how fast the "
+        "difficulty rises and falls back.",
     )
     captcha_ttl_s: int = Field(
         default=120,
@@ -195,6 +226,29 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("previous_secret_keys")
+    @classmethod
+    def _each_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        """Each previous secret was once PAREDAO_SECRET_KEY: held to the same minimum."""
+        if value is not None:
+            for position, secret in enumerate(_split(value), start=1):
+                if len(secret) < MIN_SECRET_LENGTH:
+                    raise ValueError(
+                        f"PAREDAO_PREVIOUS_SECRET_KEYS: secret {position} is shorter than "
+                        f"{MIN_SECRET_LENGTH} characters (the secrets are comma-separated)"
+                    )
+        return value
+
+    @model_validator(mode="after")
+    def _hardest_captcha_is_solvable(self) -> Self:
+        hardest = self.captcha_max_number << self.captcha_max_doublings
+        if hardest > CAPTCHA_MAX_NUMBER:
+            raise ValueError(
+                f"PAREDAO_CAPTCHA_MAX_NUMBER doubled PAREDAO_CAPTCHA_MAX_DOUBLINGS times is "
+                f"{hardest}, past the largest solution taken ({CAPTCHA_MAX_NUMBER})"
+            )
+        return self
+
     @model_validator(mode="after")
     def _jwt_mode_is_complete(self) -> Self:
         if self.voter_auth == "jwt":
@@ -218,10 +272,20 @@ class Settings(BaseSettings):
             raise RuntimeError("PAREDAO_SECRET_KEY is not set (make run generates one into .env)")
         return self.secret_key.get_secret_value().encode()
 
+    @property
+    def previous_secrets(self) -> tuple[str, ...]:
+        """The earlier secret keys (PAREDAO_PREVIOUS_SECRET_KEYS), newest first."""
+        return _split(self.previous_secret_keys) if self.previous_secret_keys else ()
+
     @cached_property
     def keys(self) -> Keys:
-        """The keys derived from the secret key, one per purpose (`model.keys`)."""
-        return Keys.derive(self.secret_bytes)
+        """The keys derived from the secret key, one per purpose, with the CPF keys of the
+        previous secrets kept in the ring (`model.keys`)."""
+        return Keys.derive(self.secret_bytes, [s.encode() for s in self.previous_secrets])
+
+
+def _split(secrets: SecretStr) -> tuple[str, ...]:
+    return tuple(s.strip() for s in secrets.get_secret_value().split(",") if s.strip())
 
 
 @lru_cache

@@ -23,6 +23,7 @@ from sqlalchemy import make_url
 from config import Settings, get_settings
 from controllers import (
     candidates,
+    captcha,
     health,
     pages,
     paredoes,
@@ -37,6 +38,7 @@ from controllers.guards import install_guards
 from db.engine import make_engine
 from db.housekeeping import prune as prune_rows
 from db.migrate import upgrade_to_head
+from db.paredoes import with_cpf_key
 from model.clock import Clock, system_clock
 from observability import metrics
 from observability.logs import forget_in_logs, log_config
@@ -46,6 +48,7 @@ from pipeline.writer_client import WriterClient
 from pipeline.writer_process import socket_path
 from services.catalog import ParedaoCatalog
 from services.closing import ClosingService, LogClose
+from services.difficulty import CaptchaDifficulty
 from services.health import Readiness
 from services.housekeeping import Housekeeper
 from services.identity import VoterTokens
@@ -106,7 +109,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             ttl_s=settings.results_cache_s,
             freeze_when_due=settings.ingest == "direct",
         )
-        app.state.engine = engine
+        app.state.engine = with_cpf_key(engine, settings.keys.cpf_key_id)  # for new paredões
         app.state.writer = sink
         app.state.voting = VotingService(
             ParedaoCatalog(engine),
@@ -163,10 +166,17 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     )
     app.state.settings = settings
     forget_in_logs(
-        *(s.get_secret_value() for s in (settings.admin_token, settings.secret_key) if s)
+        *(s.get_secret_value() for s in (settings.admin_token, settings.secret_key) if s),
+        *settings.previous_secrets,
     )
     app.state.clock = clock
     app.state.challenge_throttle = AddressThrottle(settings.captcha_per_minute)
+    app.state.captcha_difficulty = CaptchaDifficulty(
+        settings.captcha_max_number,
+        raise_above_per_s=settings.captcha_raise_above_per_s,
+        max_doublings=settings.captcha_max_doublings,
+        window_s=settings.captcha_rate_window_s,
+    )
     app.state.templates = make_templates()
     install_error_handlers(app)
     install_docs(app)
@@ -184,6 +194,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         candidates.admin,
         paredoes.router,
         paredoes.admin,
+        captcha.router,
         votes.router,
         votes.admin,
         health.router,

@@ -11,26 +11,22 @@ body replayed, so errors and docs stay exactly those of the route.
 
 import re
 import uuid
-from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, Response, status
 from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from controllers.deps import (
     AdminDep,
-    ChallengeThrottleDep,
     NowDep,
     ReplayDep,
     ResultsDep,
-    SettingsDep,
     VotingDep,
 )
 from controllers.errors import render_domain_error
 from model.ballot import Accepted
-from model.captcha import new_challenge
-from model.errors import DomainError, RateLimited
+from model.errors import DomainError
 from services.voting import VotingService
 from views.errors import error_responses
 from views.params import MAX_ID, ParedaoId
@@ -55,39 +51,6 @@ admin = APIRouter(tags=["votes"], dependencies=[AdminDep])
 def accepted_response(accepted: Accepted) -> Response:
     """The 202 of an accepted vote, the same bytes from the route and the lean path."""
     return Response(accepted_json(accepted), status_code=202, media_type="application/json")
-
-
-@router.get(
-    "/captcha/challenge",
-    summary="Get a proof-of-work captcha challenge",
-    responses=error_responses(422, 429),
-)
-async def captcha_challenge(
-    paredao_id: Annotated[
-        int, Query(ge=1, le=MAX_ID, description="The paredão the solved token will vote in.")
-    ],
-    request: Request,
-    settings: SettingsDep,
-    now: NowDep,
-    throttle: ChallengeThrottleDep,
-) -> dict[str, object]:
-    """A signed ALTCHA challenge for one paredão, expiring in `expires_in_s` seconds. Find
-    `number` ≤ `maxnumber` with `sha256(salt + number) == challenge`, then send base64 of the
-    JSON `{algorithm, challenge, number, salt, signature}` as the vote's `captcha_token`
-    (good for one vote in that paredão). At most PAREDAO_CAPTCHA_PER_MINUTE a minute per
-    client address (429 with Retry-After past it)."""
-    address = request.client.host if request.client else "unknown"
-    if wait := throttle.take(address, now):
-        raise RateLimited(
-            f"too many captcha challenges from this address: try again in {wait} s", wait
-        )
-    challenge = new_challenge(
-        settings.keys.captcha,
-        settings.captcha_max_number,
-        now + timedelta(seconds=settings.captcha_ttl_s),
-        paredao_id,
-    )
-    return {**challenge, "expires_in_s": settings.captcha_ttl_s}
 
 
 @router.post(

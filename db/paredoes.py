@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, literal, text
+from sqlalchemy import ColumnElement, Engine, case, func, literal, text
 from sqlmodel import Session, col, select
 
 from db.results import freeze
@@ -22,6 +22,16 @@ from model.paredao import (
 )
 
 ParedaoWithNominees = tuple[Paredao, list[Candidate]]
+
+# The execution option that carries the id of the CPF key in force to `create_paredao`, the way
+# `db.engine.SQLITE_BEGIN` carries SQLite's BEGIN mode: set once on the app's engine.
+CPF_KEY_OPTION = "paredao_cpf_key_id"
+
+
+def with_cpf_key(engine: Engine, cpf_key_id: str) -> Engine:
+    """The same engine, whose units of work create paredões pinned to the CPF key
+    `cpf_key_id` (`model.keys`)."""
+    return engine.execution_options(**{CPF_KEY_OPTION: cpf_key_id})
 
 
 def effective_status_sql(now: datetime) -> ColumnElement[str]:
@@ -80,7 +90,11 @@ def _create_vote_partition(session: Session, paredao_id: int) -> None:
 
 def create_paredao(session: Session, fields: dict[str, Any], now: datetime) -> ParedaoWithNominees:
     """Store a paredão, created at `now`, whose nominees are 2–4 distinct housemates (422
-    naming any other)."""
+    naming any other). It hashes its CPFs for life with the CPF key in force now, which the
+    session's engine names (`with_cpf_key`)."""
+    cpf_key_id = session.connection().get_execution_options().get(CPF_KEY_OPTION)
+    if not isinstance(cpf_key_id, str):
+        raise RuntimeError("paredões are created through an engine made by db.with_cpf_key")
     nominee_ids: list[int] = fields.pop("nominee_ids")
     found = {
         c.id: c
@@ -95,7 +109,7 @@ def create_paredao(session: Session, fields: dict[str, Any], now: datetime) -> P
                 f"nominee {candidate_id} ({candidate.name}) is not a housemate "
                 f"(status '{candidate.status}')"
             )
-    paredao = Paredao(**fields, created_at=now)
+    paredao = Paredao(**fields, created_at=now, cpf_key_id=cpf_key_id)
     session.add(paredao)
     session.flush()
     assert paredao.id is not None

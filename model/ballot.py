@@ -22,6 +22,10 @@ class ParedaoInfo:
     id: int
     nominee_ids: Sequence[int]
     require_captcha: bool
+    # The CPF key its votos únicos are hashed with (`Keys.cpf_ring`): the one in force when it
+    # was created, for its whole life, so a rotated secret changes no hash (None: created
+    # before key ids, `Keys.legacy_cpf_key_id`).
+    cpf_key_id: str | None
     # Only to refuse early what has certainly ended (the Kafka path); a vote's window is
     # decided where it is stored.
     voting_ended: bool = False
@@ -91,14 +95,16 @@ def make_ballot(
     keys: Keys,
     now: datetime,
 ) -> Ballot:
-    """Validate a vote cast at `now` against its paredão (422 / 403 as `DomainError`s)."""
+    """Validate a vote cast at `now` against its paredão (422 / 403 as `DomainError`s; 503
+    `cpf_key_missing` for a voto único in a paredão whose CPF key the server lacks)."""
     if nominee_id not in paredao.nominee_ids:
         raise Invalid(f"candidate {nominee_id} is not a nominee of paredão {paredao.id}")
     hashed: str | None = None
     if mode == VoteMode.unico:
         if cpf is None:
             raise Invalid("a voto único needs the voter's cpf")
-        hashed = cpf_hash(keys.cpf, paredao.id, normalize_cpf(cpf))
+        digits = normalize_cpf(cpf)
+        hashed = cpf_hash(keys.cpf_key(paredao.cpf_key_id), paredao.id, digits)
     elif cpf is not None:
         raise Invalid("a voto da torcida takes no cpf")
     captcha = (

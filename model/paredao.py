@@ -3,10 +3,11 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlmodel import Column, Field, ForeignKey, Integer, SQLModel
+from sqlmodel import Column, Field, ForeignKey, Integer, SQLModel, String
 
 from model.base import UTCDateTime, enum_type
 from model.errors import WrongTransition
+from model.keys import KEY_ID_LENGTH
 
 MIN_NOMINEES = 2
 MAX_NOMINEES = 4
@@ -109,6 +110,12 @@ class Paredao(SQLModel, table=True):
     )
     outcome_candidate_id: int | None = Field(
         default=None, sa_column=Column(Integer, ForeignKey("candidates.id"), nullable=True)
+    )
+    # The id of the CPF key its votos únicos are hashed with for life (`model.keys`): the one
+    # in force when it was created. None: created before key ids, hashed with the key of the
+    # secret in force then (`Keys.legacy_cpf_key_id`).
+    cpf_key_id: str | None = Field(
+        default=None, sa_column=Column(String(KEY_ID_LENGTH), nullable=True)
     )
 
     @property

@@ -1,7 +1,8 @@
 """What the vote hot path knows of each paredão, read from the database and cached briefly.
 
 Only what cannot make an acknowledged vote wrong is cached here (the nominees, whether a
-captcha is required); the voting window is decided in the writer's transaction.
+captcha is required, the CPF key, which never changes); the voting window is decided in the
+writer's transaction.
 """
 
 import asyncio
@@ -39,6 +40,7 @@ class ParedaoCatalog:
             id=paredao_id,
             nominee_ids=tuple(c.id for c in nominees if c.id is not None),
             require_captcha=paredao.require_captcha,
+            cpf_key_id=paredao.cpf_key_id,
             voting_ended=paredao.status in (ParedaoStatus.closing, ParedaoStatus.closed),
             closes_at=paredao.closes_at,
         )

@@ -11,7 +11,7 @@ from pydantic import SecretStr, ValidationError
 import config
 import main
 from model.cpf import cpf_hash
-from model.keys import Keys, hkdf_sha256
+from model.keys import CPFKeyMissing, Keys, hkdf_sha256, key_id
 from tests.conftest import ADMIN_TOKEN, SECRET_KEY, IsolatedSettings
 
 
@@ -38,6 +38,57 @@ class TestKeys:
         expected = hmac.new(keys.cpf, f"7:{digits}".encode(), hashlib.sha256).hexdigest()
         assert cpf_hash(keys.cpf, 7, digits) == expected
         assert cpf_hash(SECRET_KEY.encode(), 7, digits) != expected
+
+
+class TestCPFKeyRing:
+    OLD = b"an-earlier-secret-key-0123456789abcdef"
+    OLDER = b"an-even-earlier-secret-key-0123456789ab"
+
+    def test_the_current_secret_hashes_and_the_previous_ones_are_kept(self) -> None:
+        keys = Keys.derive(SECRET_KEY.encode(), [self.OLD, self.OLDER])
+        old, older = Keys.derive(self.OLD), Keys.derive(self.OLDER)
+        assert list(keys.cpf_ring) == [keys.cpf_key_id, old.cpf_key_id, older.cpf_key_id]
+        assert keys.cpf_key(keys.cpf_key_id) == keys.cpf
+        assert keys.cpf_key(old.cpf_key_id) == old.cpf
+        assert keys.legacy_cpf_key_id == older.cpf_key_id  # the oldest
+        assert Keys.derive(SECRET_KEY.encode()).legacy_cpf_key_id == keys.cpf_key_id
+        # Only the current secret signs: the captcha and session keys are the current ones.
+        assert (keys.captcha, keys.session) == (
+            Keys.derive(SECRET_KEY.encode()).captcha,
+            Keys.derive(SECRET_KEY.encode()).session,
+        )
+
+    def test_a_key_id_is_short_stable_and_reveals_neither_key_nor_secret(self) -> None:
+        keys = Keys.derive(SECRET_KEY.encode())
+        assert keys.cpf_key_id == key_id(keys.cpf) == Keys.derive(SECRET_KEY.encode()).cpf_key_id
+        assert len(keys.cpf_key_id) == 16
+        assert keys.cpf_key_id not in (keys.cpf.hex() + SECRET_KEY.encode().hex() + SECRET_KEY)
+        assert Keys.derive(self.OLD).cpf_key_id != keys.cpf_key_id
+
+    def test_a_key_not_in_the_ring_is_refused_by_name(self) -> None:
+        keys = Keys.derive(SECRET_KEY.encode())
+        missing = Keys.derive(self.OLD).cpf_key_id
+        with pytest.raises(CPFKeyMissing, match=missing) as refused:
+            keys.cpf_key(missing)
+        assert refused.value.status_code == 503
+
+    def test_previous_secrets_come_from_a_comma_separated_setting(self) -> None:
+        settings = IsolatedSettings(
+            PAREDAO_SECRET_KEY=SecretStr(SECRET_KEY),
+            PAREDAO_PREVIOUS_SECRET_KEYS=SecretStr(f"{self.OLD.decode()}, {self.OLDER.decode()}"),
+        )
+        assert settings.previous_secrets == (self.OLD.decode(), self.OLDER.decode())
+        assert settings.keys == Keys.derive(SECRET_KEY.encode(), [self.OLD, self.OLDER])
+
+    def test_a_short_previous_secret_is_refused_at_start(self) -> None:
+        with pytest.raises(
+            ValidationError, match="PAREDAO_PREVIOUS_SECRET_KEYS: secret 2 is shorter than 32"
+        ) as refused:
+            IsolatedSettings(
+                PAREDAO_SECRET_KEY=SecretStr(SECRET_KEY),
+                PAREDAO_PREVIOUS_SECRET_KEYS=SecretStr(f"{self.OLD.decode()},short"),
+            )
+        assert self.OLD.decode() not in str(refused.value)  # never printed back
 
 
 class TestMinimumLengths:

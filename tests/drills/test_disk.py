@@ -1,0 +1,207 @@
+"""A disk that fails under the server: full (the database on a small tmpfs filled to the last
+byte), or failing its fsyncs with EIO (an LD_PRELOAD shim). While it fails, every vote is
+answered 503 with Retry-After in the error shape, never 500, and nothing acknowledged is
+lost; once it works again, votes are accepted again; every 202 is stored once, and the tally
+equals a recount."""
+
+import asyncio
+import errno
+import os
+import shutil
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import skip_on_postgres
+from tests.drills.support import (
+    LiveServer,
+    MakeServer,
+    VoteBurst,
+    assert_stored_once,
+    assert_tally_matches_recount,
+    open_paredao,
+)
+
+pytestmark = [pytest.mark.drill, skip_on_postgres]
+
+DISK_SIZE = "4m"
+SHIM = Path(__file__).with_name("fsync_fail.c")
+CONCURRENCY = 16
+
+
+def cannot_run(reason: str) -> None:
+    """What the machine does not allow fails the drill on CI, and skips it elsewhere."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: the drill must run)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A tmpfs of DISK_SIZE, unmounted at the end (after the servers on it are killed: this
+    fixture is set up before `make_server`, so it is torn down after)."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    mount, umount = shutil.which("mount"), shutil.which("umount")
+    if mount is None or umount is None:
+        cannot_run("mount/umount are not installed")
+    assert mount is not None and umount is not None
+    done = subprocess.run(
+        [mount, "-t", "tmpfs", "-o", f"size={DISK_SIZE}", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        cannot_run(f"cannot mount a tmpfs (root and CAP_SYS_ADMIN needed): {done.stderr.strip()}")
+    yield mount_point
+    subprocess.run([umount, str(mount_point)], check=True, timeout=30)
+
+
+def fill(disk: Path) -> Path:
+    """Write a ballast file until the disk is full; returns it."""
+    ballast = disk / "ballast"
+    chunk = b"\0" * 4096
+    with ballast.open("wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(chunk)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+    return ballast
+
+
+@pytest.fixture(scope="module")
+def fsync_shim(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/drills/fsync_fail.c compiled into a shared library."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        cannot_run("gcc is not installed: the fsync shim cannot be compiled")
+    assert gcc is not None
+    library = tmp_path_factory.mktemp("shim") / "fsync_fail.so"
+    subprocess.run(
+        [gcc, "-shared", "-fPIC", "-O2", "-o", str(library), str(SHIM), "-ldl"],
+        check=True,
+        timeout=60,
+    )
+    return library
+
+
+async def cast(server: LiveServer, burst: VoteBurst, count: int) -> Counter[str]:
+    """Cast `count` new votes; the answers they got."""
+    before = burst.answers.copy()
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        await burst.run(http, CONCURRENCY, count=count)
+    return burst.answers - before
+
+
+async def until_accepted(server: LiveServer, burst: VoteBurst, timeout_s: float) -> float:
+    """Cast votes until one is answered 202; how long that took."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        if (await cast(server, burst, 1))["202"]:
+            return time.monotonic() - started
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no vote accepted {timeout_s} s after the disk recovered")
+
+
+def assert_shed_properly(server: LiveServer, burst: VoteBurst, failing: Counter[str]) -> None:
+    """While the disk failed: 503s (with Retry-After, in the error shape), never a 500."""
+    assert set(failing) <= {"202", "503"}, (failing, burst.samples)
+    assert failing["503"], f"the disk failed but no vote was shed: {failing}"
+    assert not burst.faults, burst.faults[:3]
+    assert not server.statuses_answered()[500], server.errors_logged()
+
+
+class TestFullDisk:
+    async def test_votes_are_shed_while_full_and_taken_once_freed(
+        self, small_disk: Path, make_server: MakeServer
+    ) -> None:
+        server = make_server(small_disk, {})
+        await asyncio.to_thread(server.start)
+        paredao_id, nominees = await asyncio.to_thread(open_paredao, server.url)
+        burst = VoteBurst(paredao_id, nominees)
+        assert await cast(server, burst, 100) == {"202": 100}
+
+        ballast = fill(small_disk)
+        full = await cast(server, burst, 400)
+        assert_shed_properly(server, burst, full)
+        assert any("disk is full" in m for m in server.errors_logged()), server.errors_logged()
+
+        # The server recovers in-process: the next batch after the space is freed commits.
+        ballast.unlink()
+        took = await until_accepted(server, burst, 10)
+        assert await cast(server, burst, 100) == {"202": 100}
+
+        stored = assert_stored_once(server.database, burst)
+        assert not burst.shed & set(stored), "a vote answered 503 was stored"
+        await assert_tally_matches_recount(server.url, paredao_id, len(stored))
+        print(
+            f"full disk: {full}; accepted again {took:.2f} s after the space was freed; "
+            f"{len(stored)} stored, none of the {len(burst.shed)} shed; "
+            f"logged: {server.errors_logged()}"
+        )
+
+
+class TestFailingFsync:
+    async def test_votes_are_shed_while_fsync_fails_and_taken_once_it_works(
+        self, fsync_shim: Path, make_server: MakeServer, tmp_path: Path
+    ) -> None:
+        trigger = tmp_path / "fsync-fails"
+        server = make_server(
+            tmp_path,
+            {"LD_PRELOAD": str(fsync_shim), "DRILL_FSYNC_FAILS_WHILE": str(trigger)},
+        )
+        await asyncio.to_thread(server.start)
+        paredao_id, nominees = await asyncio.to_thread(open_paredao, server.url)
+        burst = VoteBurst(paredao_id, nominees)
+        assert await cast(server, burst, 100) == {"202": 100}
+
+        trigger.touch()
+        failing = await cast(server, burst, 200)
+        assert_shed_properly(server, burst, failing)
+        assert any("disk I/O error" in m for m in server.errors_logged()), server.errors_logged()
+
+        # The server recovers in-process: the next batch after fsync works again commits.
+        trigger.unlink()
+        took = await until_accepted(server, burst, 10)
+        assert await cast(server, burst, 100) == {"202": 100}
+        stored = assert_stored_once(server.database, burst)
+        assert not burst.shed & set(stored), "a vote answered 503 was stored"
+        await assert_tally_matches_recount(server.url, paredao_id, len(stored))
+
+        # fsync fails again, and the server is killed before anything else is written; it
+        # restarts on a working disk.
+        trigger.touch()
+        failing_again = await cast(server, burst, 100)
+        assert_shed_properly(server, burst, failing_again)
+        await asyncio.to_thread(server.kill)
+        trigger.unlink()
+        await asyncio.to_thread(server.start)
+        stored = assert_stored_once(server.database, burst)
+        await assert_tally_matches_recount(server.url, paredao_id, len(stored))
+        # The last batches' frames were written to the WAL before their fsync failed, and
+        # SQLite's recovery at the restart may take them: a 503 after a failed fsync means
+        # "maybe stored" (which is why it says to retry with the same vote_id).
+        shed = set(burst.shed)
+        shed_but_stored = shed & set(stored)
+        # Sent again with their vote_ids, the shed votes are all taken, and counted once.
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            before = burst.answers.copy()
+            await burst.again(http, shed)
+        assert burst.answers - before == {"202": len(shed)}, burst.samples
+        stored = assert_stored_once(server.database, burst)
+        assert set(stored) == burst.acked
+        await assert_tally_matches_recount(server.url, paredao_id, len(stored))
+        print(
+            f"fsync failing: {failing}, then {failing_again}; accepted again {took:.2f} s after "
+            f"fsync worked; after the kill -9 and restart {len(shed_but_stored)} of the "
+            f"{len(shed)} shed votes were stored; {len(stored)} stored in all once sent again; "
+            f"logged: {server.errors_logged()}"
+        )

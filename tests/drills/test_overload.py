@@ -1,0 +1,106 @@
+"""Overload, in short: far more concurrent connections than two workers can serve at once,
+for a few seconds. Every vote answered is a 202 that is stored or a 503 (Retry-After, in the
+error shape) that is not; nothing else; answers come in bounded time, and the workers'
+memory stays bounded."""
+
+import asyncio
+import resource
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import skip_on_postgres
+from tests.drills.support import (
+    LiveServer,
+    MakeServer,
+    VoteBurst,
+    assert_stored_once,
+    assert_tally_matches_recount,
+    open_paredao,
+    rss_mb,
+)
+
+pytestmark = [pytest.mark.drill, skip_on_postgres]
+
+DURATION_S = 5.0
+P99_BOUND_S = 10.0  # generous: the client shares the two cores with both workers
+RSS_BOUND_MB = 500.0
+
+
+def raise_open_files_limit(needed: int) -> None:
+    """Each connection is a file descriptor in this process, and in a worker (the server
+    inherits the limit: raise it before starting it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            pytest.fail(f"the drill needs {needed} open files; this machine allows {hard}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
+async def watch_memory(server: LiveServer, stop: asyncio.Event, peak: dict[int, float]) -> None:
+    """The largest VmRSS each worker reached, sampled every 100 ms until `stop`."""
+    while not stop.is_set():
+        for pid in server.worker_pids():
+            peak[pid] = max(peak.get(pid, 0.0), rss_mb(pid))
+        await asyncio.sleep(0.1)
+
+
+@pytest.mark.parametrize(
+    ("connections", "settings"),
+    [
+        # 1,000 connections, not 2,000: at 2,000 a worker sometimes reaches uvicorn's own
+        # limit (2 x 1,000) and answers as the case below shows, so the test would flake.
+        pytest.param(1000, {}, id="defaults"),
+        # The same load against a lower limit: `serve` gives uvicorn --limit-concurrency
+        # 2 x PAREDAO_LIMIT_CONCURRENCY, which counts open connections and running tasks, so a
+        # worker past 400 of them answers uvicorn's own 503 instead of the guards' one.
+        pytest.param(
+            1000,
+            {"PAREDAO_LIMIT_CONCURRENCY": "200"},
+            id="limit-concurrency-200",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="past uvicorn's --limit-concurrency (2 x PAREDAO_LIMIT_CONCURRENCY "
+                "connections or tasks per worker) votes are answered uvicorn's own 503, "
+                "text/plain 'Service Unavailable', without Retry-After and not in the error "
+                "shape (with the defaults, at 2,000 connections on 2 workers too)",
+            ),
+        ),
+    ],
+)
+async def test_an_overload_is_answered_202_or_503_in_bounded_time_and_memory(
+    make_server: MakeServer, tmp_path: Path, connections: int, settings: dict[str, str]
+) -> None:
+    raise_open_files_limit(connections + 1024)
+    server = make_server(tmp_path, settings)
+    await asyncio.to_thread(server.start)
+    paredao_id, nominees = await asyncio.to_thread(open_paredao, server.url)
+    burst = VoteBurst(paredao_id, nominees)
+    peak: dict[int, float] = {}
+    stop = asyncio.Event()
+    started, cpu_before = time.monotonic(), time.process_time()
+    load = asyncio.create_task(burst.flood(server.url, connections, stop))
+    memory = asyncio.create_task(watch_memory(server, stop, peak))
+    await asyncio.sleep(DURATION_S)
+    stop.set()
+    await asyncio.wait_for(asyncio.gather(load, memory), 60)
+    took, client_cpu = time.monotonic() - started, time.process_time() - cpu_before
+
+    answered = len(burst.latencies_s)
+    p99 = burst.p99_s()
+    print(
+        f"{connections} connections for {took:.1f} s: {answered} answered "
+        f"({answered / took:.0f}/s), {burst.answers}; p99 {p99 * 1000:.0f} ms, slowest "
+        f"{max(burst.latencies_s) * 1000:.0f} ms; peak RSS per worker (MB): "
+        f"{sorted(round(mb) for mb in peak.values())}; the client used {client_cpu:.1f} s of CPU"
+    )
+    assert set(burst.answers) <= {"202", "503"}, (burst.answers, burst.samples)
+    stored = assert_stored_once(server.database, burst)
+    assert not burst.shed & set(stored), "a vote answered 503 was stored"
+    await assert_tally_matches_recount(server.url, paredao_id, len(stored))
+    assert p99 < P99_BOUND_S
+    assert len(peak) == 2, f"expected 2 workers, saw {sorted(peak)}"
+    assert max(peak.values()) < RSS_BOUND_MB
+    # Last, so that the case marked xfail above fails here and nowhere else.
+    assert not burst.faults, sorted(set(burst.faults))
