@@ -19,6 +19,7 @@ from sqlmodel import SQLModel
 
 from model.ballot import Accepted, Ballot
 from model.errors import (
+    AccountAlreadyVoted,
     CaptchaFailed,
     CPFAlreadyVoted,
     DomainError,
@@ -388,6 +389,21 @@ def _add_to_tally(connection: Connection, ballots: Iterable[Ballot]) -> None:
     )
 
 
+def _unico_conflict(connection: Connection, ballot: Ballot) -> DomainError:
+    """Why a voto único was not inserted: its CPF voted in this paredão, or (jwt mode) its
+    account did, with another CPF. One read, for refused votes only."""
+    cpf_voted = connection.execute(
+        select(VOTES.c.vote_id)
+        .where(VOTES.c.paredao_id == ballot.paredao_id, VOTES.c.cpf_hash == ballot.cpf_hash)
+        .limit(1)
+    ).first()
+    if cpf_voted is not None:
+        return CPFAlreadyVoted(f"this CPF already voted in paredão {ballot.paredao_id}")
+    return AccountAlreadyVoted(
+        f"this account already cast its voto único in paredão {ballot.paredao_id}"
+    )
+
+
 def write_batch(connection: Connection, ballots: Sequence[Ballot]) -> list[Outcome]:
     """Decide and store a batch of ballots inside the caller's transaction.
 
@@ -453,7 +469,7 @@ def write_batch(connection: Connection, ballots: Sequence[Ballot]) -> list[Outco
         if row is not None:
             outcomes[i] = _replay_outcome(b, row)
         elif b.mode == VoteMode.unico:
-            outcomes[i] = CPFAlreadyVoted(f"this CPF already voted in paredão {b.paredao_id}")
+            outcomes[i] = _unico_conflict(connection, b)
         else:
             raise RuntimeError(f"vote {b.vote_id} was neither stored nor in conflict")
     # Only the rows inserted now count; echoes of them in this batch are not in `todo`.

@@ -67,6 +67,10 @@ class CPFAlreadyVoted(Conflict):
     code = "cpf_already_voted"
 
 
+class AccountAlreadyVoted(Conflict):
+    code = "account_already_voted"
+
+
 class VoteIdReused(Conflict):
     code = "vote_id_reused"
 

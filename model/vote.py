@@ -18,6 +18,9 @@ from sqlmodel import Column, Field, SQLModel
 
 from model.base import UTCDateTime, enum_type
 
+# The votes the account index binds: votos únicos cast under a jwt subject's voter_id.
+UNICO_OF_AN_ACCOUNT = "mode = 'unico' AND voter_id LIKE 'sub:%'"
+
 
 class VoteMode(StrEnum):
     unico = "unico"  # one vote per CPF per paredão
@@ -49,6 +52,16 @@ class Vote(SQLModel, table=True):
             unique=True,
             sqlite_where=text("cpf_hash IS NOT NULL"),
             postgresql_where=text("cpf_hash IS NOT NULL"),
+        ),
+        # jwt mode: one voto único per account per paredão, whatever CPF it sends (an
+        # account's voter_id is "sub:…", services/identity.py).
+        Index(
+            "uq_votes_paredao_id_voter_id_unico",
+            "paredao_id",
+            "voter_id",
+            unique=True,
+            sqlite_where=text(UNICO_OF_AN_ACCOUNT),
+            postgresql_where=text(UNICO_OF_AN_ACCOUNT),
         ),
     )
 

@@ -40,6 +40,15 @@ def writer_gone() -> Unavailable:
     )
 
 
+def unreachable() -> Unavailable:
+    return Unavailable("the vote writer could not be reached: try again", retry_after_s=1)
+
+
+def _retrieve(attempt: "asyncio.Future[_Connection]") -> None:
+    if not attempt.cancelled():
+        attempt.exception()  # its callers got it
+
+
 class _Connection(asyncio.Protocol):
     def __init__(self, client: "WriterClient") -> None:
         self.client = client
@@ -92,7 +101,7 @@ class WriterClient:
         self.pending: dict[int, tuple[Ballot, asyncio.Future[Accepted | DomainError], float]] = {}
         self._seq = 0
         self._connection: _Connection | None = None
-        self._connecting = asyncio.Lock()
+        self._opening: asyncio.Future[_Connection] | None = None
         self._spawned: list[subprocess.Popen[bytes]] = []
         self._last_spawn = -RESPAWN_EVERY_S
         self._accepting = False
@@ -146,26 +155,34 @@ class WriterClient:
         self.pending.clear()
 
     async def _connect(self, timeout_s: float) -> _Connection:
-        async with self._connecting:
-            if self._connection is not None:
-                return self._connection
-            loop = asyncio.get_running_loop()
-            give_up = loop.time() + timeout_s
-            while True:
-                try:
-                    _, connection = await loop.create_unix_connection(
-                        lambda: _Connection(self), self._socket
-                    )
-                except (FileNotFoundError, ConnectionRefusedError):
-                    if loop.time() > give_up:
-                        raise Unavailable(
-                            "the vote writer could not be started: try again", retry_after_s=1
-                        ) from None
-                    self._spawn(loop.time())
-                    await asyncio.sleep(0.05)
-                    continue
-                self._connection = connection
-                return connection
+        """The connection to the writer, opened (and the writer started) if need be; every
+        caller waits for the same attempt, each at most `timeout_s`."""
+        if self._connection is not None:
+            return self._connection
+        if self._opening is None or self._opening.done():
+            self._opening = asyncio.ensure_future(self._open(CONNECT_TIMEOUT_S))
+            self._opening.add_done_callback(_retrieve)
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._opening), timeout_s)
+        except TimeoutError:
+            raise unreachable() from None
+
+    async def _open(self, timeout_s: float) -> _Connection:
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + timeout_s
+        while True:
+            try:
+                _, connection = await loop.create_unix_connection(
+                    lambda: _Connection(self), self._socket
+                )
+            except (FileNotFoundError, ConnectionRefusedError):
+                if loop.time() > give_up:
+                    raise unreachable() from None
+                self._spawn(loop.time())
+                await asyncio.sleep(0.05)
+                continue
+            self._connection = connection
+            return connection
 
     def _spawn(self, now: float) -> None:
         """Start a writer (at most once a second): if another worker's is starting too, one

@@ -141,6 +141,7 @@ class WriterServer:
                     await asyncio.wait_for(self.emptied.wait(), self.grace_s)
         finally:
             await self.writer.stop()  # every vote taken is stored and answered
+            await asyncio.sleep(0)  # the answers' callbacks run
             for worker in list(self.workers):
                 worker._flush()
             self.engine.dispose()

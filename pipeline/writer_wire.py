@@ -30,18 +30,11 @@ HEADER = struct.Struct(">I")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 STORED, REFUSED = 0, 1
-# The refusals a writer answers: their classes are rebuilt by name, and only these.
+# The refusals a writer answers are rebuilt by class name: only the API's own errors.
 REFUSALS: dict[str, type[DomainError]] = {
-    cls.__name__: cls
-    for cls in (
-        errors.NotFound,
-        errors.VotingNotOpen,
-        errors.CaptchaFailed,
-        errors.RateLimited,
-        errors.CPFAlreadyVoted,
-        errors.VoteIdReused,
-        errors.Unavailable,
-    )
+    name: cls
+    for name, cls in vars(errors).items()
+    if isinstance(cls, type) and issubclass(cls, DomainError)
 }
 MODES = {mode.value: mode for mode in VoteMode}
 

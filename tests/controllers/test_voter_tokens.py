@@ -174,13 +174,6 @@ class TestLimitsBindToTheSubject:
         assert r.status_code == 409
         assert r.json()["error"] == "cpf_already_voted"
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="today one account votes único once per CPF it sends, so several times: binding "
-        "the subject needs a unique index on votes (paredao_id, voter_id) for votos únicos of "
-        "jwt subjects and its own refusal in db/votes.py write_batch (see the report of "
-        "issue 12)",
-    )
     async def test_an_account_votes_unico_once_whatever_cpf_it_sends(
         self, client: httpx.AsyncClient, open_paredao: Any
     ) -> None:

@@ -89,7 +89,7 @@ async def test_the_writer_process_answers_as_the_writer_thread(
     process_settings: Settings, clock: Clock, open_paredao: Any, client: httpx.AsyncClient
 ) -> None:
     paredao = await open_paredao(2)  # made through the writer-thread app of `client`
-    pid, nominee = paredao["id"], paredao["nominees"][0]["id"]
+    pid, nominee = paredao["id"], paredao["nominees"][0]["candidate_id"]
     async with worker(process_settings, clock) as c:
         assert len(writer_pids(process_settings)) == 1
         vote_id = str(uuid.uuid4())
@@ -126,7 +126,7 @@ async def test_workers_of_one_database_share_one_writer(
     process_settings: Settings, clock: Clock, open_paredao: Any, client: httpx.AsyncClient
 ) -> None:
     paredao = await open_paredao(2)
-    pid, nominee = paredao["id"], paredao["nominees"][0]["id"]
+    pid, nominee = paredao["id"], paredao["nominees"][0]["candidate_id"]
     async with AsyncExitStack() as stack:
         workers = [await stack.enter_async_context(worker(process_settings, clock)) for _ in "ab"]
         answers = await asyncio.gather(
@@ -148,7 +148,7 @@ async def test_killing_the_writer_mid_burst_loses_no_acknowledged_vote(
     """`kill -9` of the writer while votes stream in: every 202 is stored exactly once, the
     votes it was holding are answered 503, and the next votes start a new writer."""
     paredao = await open_paredao(2)
-    pid, nominee = paredao["id"], paredao["nominees"][0]["id"]
+    pid, nominee = paredao["id"], paredao["nominees"][0]["candidate_id"]
     acknowledged: list[str] = []
     statuses: list[int] = []
     async with worker(process_settings, clock) as c:
