@@ -197,7 +197,7 @@ class WriterClient:
         log.info("starting the vote writer for %s", self._socket)
         self._spawned.append(
             subprocess.Popen(  # noqa: S603 (our own interpreter and module)
-                self._command, cwd=ROOT, stdin=subprocess.DEVNULL, start_new_session=True
+                self._command, cwd=ROOT, stdin=subprocess.DEVNULL
             )
         )
 

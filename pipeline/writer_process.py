@@ -6,13 +6,14 @@ batches, rules, deadlines and 503s as in a worker) and answers each vote after t
 that holds it. The workers' event loops then do only HTTP and validation, and no writer
 thread takes their interpreter lock; the votes of every worker share one batch and one fsync.
 
-It is started by the first worker that finds no writer listening (`WriterClient`), in a
-session of its own, so a Ctrl-C at the terminal reaches the workers, which drain first. It
-holds a lock file while it lives (a second writer on the same database exits at once) and
-exits when its last worker has gone. On SIGTERM it takes no new workers and exits once the
-connected ones have gone (at most `--grace-s` later). `kill -9` loses nothing acknowledged:
-a vote is answered only after its commit, and a worker answers 503 for the votes it was
-waiting for when the connection broke (retrying with the same vote_id is then safe).
+It is started by the first worker that finds no writer listening (`WriterClient`), in that
+worker's process group: a Ctrl-C, or a signal to the server's group, reaches it with the
+workers. It holds a lock file while it lives (a second writer on the same database exits at
+once) and exits when its last worker has gone. On SIGTERM or SIGINT it takes no new workers
+and serves the connected ones while they drain, until they have gone (at most `--grace-s`).
+`kill -9` loses nothing acknowledged: a vote is answered only after its commit, and a worker
+answers 503 for the votes it was waiting for when the connection broke (retrying with the
+same vote_id is then safe).
 
     python -m pipeline.writer_process --database-url sqlite:///paredao.db --socket PATH
 """
@@ -23,6 +24,7 @@ import contextlib
 import fcntl
 import hashlib
 import logging
+import logging.config
 import os
 import signal
 import tempfile
@@ -32,6 +34,7 @@ from typing import Any, cast
 from db.engine import make_engine
 from db.votes import Outcome
 from model.ballot import Ballot
+from observability.logs import log_config
 from pipeline import writer_wire as wire
 from pipeline.group_commit import GroupCommitWriter
 
@@ -179,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--grace-s", type=float, default=30.0)
     parser.add_argument("--busy-timeout-s", type=float, default=5.0)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.config.dictConfig(log_config())  # the API's JSON lines
     lock = hold_lock(args.socket)
     if lock is None:
         log.info("another vote writer serves %s", args.socket)
