@@ -12,8 +12,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from starlette.types import Message, Receive, Scope, Send
+from uvicorn.protocols.http import h11_impl, httptools_impl
 
-from controllers.guards import Guards
+from controllers.guards import Guards, server_busy
 from tests.conftest import ADMIN, application
 
 BIG = 2**63
@@ -310,3 +311,23 @@ class TestGuardsAlone:
         assert (b"x-content-type-options", b"nosniff") in messages[0]["headers"]
         assert json.loads(messages[1]["body"])["error"] == "internal_error"
         assert guards.in_flight == 0
+
+
+async def test_uvicorns_own_limit_answers_in_our_shape(app: Any) -> None:
+    """Past uvicorn's --limit-concurrency, its HTTP protocols answer with the module-level
+    `service_unavailable` app: ours once the app is built (with Retry-After, our shape)."""
+    for protocol in (h11_impl, httptools_impl):
+        assert vars(protocol)["service_unavailable"] is server_busy
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await server_busy({"type": "http", "method": "POST", "path": "/", "headers": []}, receive, send)
+    start, body = sent
+    assert start["status"] == 503
+    assert (b"retry-after", b"1") in start["headers"]
+    assert json.loads(body["body"])["error"] == "unavailable"

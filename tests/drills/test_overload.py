@@ -48,23 +48,20 @@ async def watch_memory(server: LiveServer, stop: asyncio.Event, peak: dict[int, 
 
 
 @pytest.mark.parametrize(
-    ("connections", "settings", "past_uvicorns_limit"),
+    ("connections", "settings"),
     [
-        pytest.param(1000, {}, False, id="defaults"),
+        pytest.param(1000, {}, id="defaults"),
         # The same load against a lower limit: `serve` gives uvicorn --limit-concurrency
-        # 2 x PAREDAO_LIMIT_CONCURRENCY, which counts open connections, so each worker holding
-        # 500 connections is past its 400 for the whole burst: every vote is answered
-        # uvicorn's 503, which must be ours (the error shape, Retry-After: `server_busy` in
-        # controllers/guards.py), and none is stored.
-        pytest.param(1000, {"PAREDAO_LIMIT_CONCURRENCY": "200"}, True, id="limit-concurrency-200"),
+        # 2 x PAREDAO_LIMIT_CONCURRENCY, which counts open connections, so a worker holding
+        # more than 400 of the 1,000 answers uvicorn's 503 for a while: it must be ours (the
+        # error shape, Retry-After: `server_busy` in controllers/guards.py), like the guards'.
+        # How many votes get through first depends on how the connections ramp up: none at
+        # all in some runs.
+        pytest.param(1000, {"PAREDAO_LIMIT_CONCURRENCY": "200"}, id="limit-concurrency-200"),
     ],
 )
 async def test_an_overload_is_answered_202_or_503_in_bounded_time_and_memory(
-    make_server: MakeServer,
-    tmp_path: Path,
-    connections: int,
-    settings: dict[str, str],
-    past_uvicorns_limit: bool,
+    make_server: MakeServer, tmp_path: Path, connections: int, settings: dict[str, str]
 ) -> None:
     raise_open_files_limit(connections + 1024)
     server = make_server(tmp_path, settings)
@@ -91,8 +88,8 @@ async def test_an_overload_is_answered_202_or_503_in_bounded_time_and_memory(
     )
     assert set(burst.answers) <= {"202", "503"}, (burst.answers, burst.samples)
     assert not burst.faults, sorted(set(burst.faults))
-    if past_uvicorns_limit:
-        assert set(burst.answers) == {"503"}, burst.answers
+    if not burst.acked:
+        assert burst.answers["503"] > 0, burst.answers
         assert not stored_vote_rows(server.database, paredao_id)
     else:
         stored = assert_stored_once(server.database, burst)

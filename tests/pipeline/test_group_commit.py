@@ -215,18 +215,20 @@ class TestShutdown:
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             async with app.router.lifespan_context(app):
                 pid, (a, _) = await open_paredao(client)
-                tasks = [
-                    asyncio.create_task(
-                        client.post(f"/paredoes/{pid}/votes", json=vote(a, voter_id=f"v{i}"))
-                    )
-                    for i in range(300)
-                ]
-                # Stop while votes are waiting in the queue.
-                for _ in range(500):
-                    if app.state.writer._queue.qsize() >= 10:
-                        break
-                    await asyncio.sleep(0.001)
-                assert app.state.writer._queue.qsize() >= 10
+                # The first batch waits for the lock another connection holds, so the next
+                # votes wait in the queue; the lifespan ends (stop) as soon as it is released.
+                with write_blocked(settings.database_url):
+                    tasks = [
+                        asyncio.create_task(
+                            client.post(f"/paredoes/{pid}/votes", json=vote(a, voter_id=f"v{i}"))
+                        )
+                        for i in range(300)
+                    ]
+                    for _ in range(500):
+                        if app.state.writer._queue.qsize() >= 10:
+                            break
+                        await asyncio.sleep(0.001)
+                    assert app.state.writer._queue.qsize() >= 10
             # The lifespan has ended: the writer stopped after storing what it had taken.
             answers = await asyncio.gather(*tasks)
             codes = [r.status_code for r in answers]

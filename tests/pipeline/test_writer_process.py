@@ -91,7 +91,7 @@ async def test_the_writer_process_answers_as_the_writer_thread(
     paredao = await open_paredao(2)  # made through the writer-thread app of `client`
     pid, nominee = paredao["id"], paredao["nominees"][0]["candidate_id"]
     async with worker(process_settings, clock) as c:
-        assert len(writer_pids(process_settings)) == 1
+        await wait_for(lambda: len(writer_pids(process_settings)) == 1)
         vote_id = str(uuid.uuid4())
         first = await c.post(f"/paredoes/{pid}/votes", json=vote(nominee, "ana", vote_id=vote_id))
         assert first.status_code == 202, first.text
@@ -137,7 +137,8 @@ async def test_workers_of_one_database_share_one_writer(
             )
         )
         assert {a.status_code for a in answers} == {202}
-        assert len(writer_pids(process_settings)) == 1
+        # Both workers may start a writer at once: the one that finds the lock taken exits.
+        await wait_for(lambda: len(writer_pids(process_settings)) == 1)
         assert len(stored_vote_ids(process_settings, pid)) == 100
     await wait_for(lambda: not writer_pids(process_settings))
 
@@ -152,6 +153,7 @@ async def test_killing_the_writer_mid_burst_loses_no_acknowledged_vote(
     acknowledged: list[str] = []
     statuses: list[int] = []
     async with worker(process_settings, clock) as c:
+        await wait_for(lambda: len(writer_pids(process_settings)) == 1)
         (first_writer,) = writer_pids(process_settings)
         killed = asyncio.Event()
 
