@@ -3,24 +3,15 @@
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 
-from controllers.deps import ChallengeThrottleDep, NowDep, SettingsDep
+from controllers.deps import ChallengeThrottleDep, DifficultyDep, NowDep, SettingsDep
 from model.captcha import new_challenge
 from model.errors import RateLimited
-from services.difficulty import CaptchaDifficulty
 from views.errors import error_responses
 from views.params import MAX_ID
 
 router = APIRouter(tags=["votes"])
-
-
-async def get_difficulty(request: Request) -> CaptchaDifficulty:
-    difficulty: CaptchaDifficulty = request.app.state.captcha_difficulty
-    return difficulty
-
-
-DifficultyDep = Annotated[CaptchaDifficulty, Depends(get_difficulty)]
 
 
 @router.get(

@@ -17,6 +17,7 @@ from db.engine import writer_engine
 from model.clock import Clock
 from model.errors import Unauthorized, WrongTransition
 from services.closing import ClosingService
+from services.difficulty import CaptchaDifficulty
 from services.health import Readiness
 from services.replay import ReplayService
 from services.results import ResultsReader
@@ -70,6 +71,11 @@ async def get_readiness(request: Request) -> Readiness:
 async def get_challenge_throttle(request: Request) -> AddressThrottle:
     throttle: AddressThrottle = request.app.state.challenge_throttle
     return throttle
+
+
+async def get_difficulty(request: Request) -> CaptchaDifficulty:
+    difficulty: CaptchaDifficulty = request.app.state.captcha_difficulty
+    return difficulty
 
 
 async def get_clock(request: Request) -> Clock:
@@ -146,6 +152,7 @@ ClosingDep = Annotated[ClosingService, Depends(get_closing)]
 ReplayDep = Annotated[ReplayService, Depends(get_replay)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 ChallengeThrottleDep = Annotated[AddressThrottle, Depends(get_challenge_throttle)]
+DifficultyDep = Annotated[CaptchaDifficulty, Depends(get_difficulty)]
 ReadinessDep = Annotated[Readiness, Depends(get_readiness)]
 TemplatesDep = Annotated[Jinja2Templates, Depends(get_templates)]
 AdminDep = Depends(require_admin)
