@@ -14,6 +14,7 @@ is answered as a replay. The next vote starts a new writer.
 import asyncio
 import contextlib
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -197,9 +198,15 @@ class WriterClient:
         log.info("starting the vote writer for %s", self._socket)
         self._spawned.append(
             subprocess.Popen(  # noqa: S603 (our own interpreter and module)
-                self._command, cwd=ROOT, stdin=subprocess.DEVNULL
+                self._command, stdin=subprocess.DEVNULL, env=self._environment()
             )
         )
+
+    def _environment(self) -> dict[str, str]:
+        """The worker's environment, with the project importable: the writer runs in the
+        worker's directory, where a relative database path means the same file."""
+        paths = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+        return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
 
     def _reap(self) -> None:
         self._spawned = [p for p in self._spawned if p.poll() is None]

@@ -184,3 +184,23 @@ async def test_killing_the_writer_mid_burst_loses_no_acknowledged_vote(
     assert len(acknowledged) > 300  # votes went on after the kill
     assert recount["matches"] and recount["recount_total"] == len(stored)
     print(f"{statuses.count(202)} × 202, {statuses.count(503)} × 503, {len(stored)} stored")
+
+
+async def test_a_relative_database_path_means_the_workers_file(
+    process_settings: Settings,
+    clock: Clock,
+    open_paredao: Any,
+    client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The writer runs in the worker's directory: `sqlite:///./paredao.db` is one file."""
+    paredao = await open_paredao(2)
+    pid, nominee = paredao["id"], paredao["nominees"][0]["candidate_id"]
+    database = Path(database_file(process_settings))
+    monkeypatch.chdir(database.parent)
+    relative = process_settings.model_copy(update={"database_url": f"sqlite:///./{database.name}"})
+    async with worker(relative, clock) as c:
+        vote_id = str(uuid.uuid4())
+        r = await c.post(f"/paredoes/{pid}/votes", json=vote(nominee, "rel", vote_id=vote_id))
+        assert r.status_code == 202, r.text
+    assert stored_vote_ids(process_settings, pid) == [vote_id]
