@@ -34,6 +34,7 @@ from typing import Any, cast
 from db.engine import make_engine
 from db.votes import Outcome
 from model.ballot import Ballot
+from observability import metrics
 from observability.logs import log_config
 from pipeline import writer_wire as wire
 from pipeline.group_commit import GroupCommitWriter
@@ -204,6 +205,7 @@ def main(argv: list[str] | None = None) -> None:
         deadline_s=args.deadline_s,
     )
     runner(server.serve())
+    metrics.process_exiting()  # its live gauges (the queue depth) leave with it
     os.close(lock)
 
 
