@@ -21,7 +21,9 @@ from services.ttl_cache import TtlCache
 class ParedaoCatalog:
     def __init__(self, engine: Engine, ttl_s: float = 1.0) -> None:
         self._engine = engine
-        self._cache: TtlCache[int, ParedaoInfo] = TtlCache(ttl_s, "catalog")
+        # Stale for a moment is harmless here (see above) and spares every vote in flight
+        # the wait for a refresh.
+        self._cache: TtlCache[int, ParedaoInfo] = TtlCache(ttl_s, "catalog", serve_stale=True)
 
     async def get(self, paredao_id: int) -> ParedaoInfo:
         """The paredão's info (raises `NotFound` for an unknown paredão, `Unavailable` while

@@ -18,18 +18,25 @@ class TtlCache(Generic[K, V]):
     """Answers `get` from memory for `ttl_s` seconds after loading a value.
 
     One load per key at a time: the readers that miss while it runs wait for that same load
-    (under a burst, every request in flight would otherwise start its own). During the
-    `ttl_s` after an entry expires, readers get it at once while one load refreshes it in
-    the background, so no reader waits for a refresh: an answer is at most about
-    2 × `ttl_s` old. `forget` drops a key at once, and a load that was already running when
-    it was forgotten is not kept (it may have read what the change made stale).
+    (under a burst, every request in flight would otherwise start its own). With
+    `serve_stale`, during the `ttl_s` after an entry expires readers get it at once while one
+    load refreshes it in the background, so no reader waits for a refresh, and an answer is
+    at most about 2 × `ttl_s` old; without, an answer is at most `ttl_s` old. `forget` drops
+    a key at once, and a load that was already running when it was forgotten is not kept
+    (it may have read what the change made stale).
     """
 
     def __init__(
-        self, ttl_s: float, name: str = "", monotonic: Callable[[], float] = time.monotonic
+        self,
+        ttl_s: float,
+        name: str = "",
+        monotonic: Callable[[], float] = time.monotonic,
+        *,
+        serve_stale: bool = False,
     ) -> None:
         self.ttl_s = ttl_s
         self._monotonic = monotonic
+        self._serve_stale = serve_stale
         self.name = name  # counted as `paredao_cache_requests_total{cache=name}` when named
         self._entries: dict[K, tuple[float, V]] = {}
         self._loading: dict[K, asyncio.Future[V]] = {}
@@ -43,7 +50,7 @@ class TtlCache(Generic[K, V]):
                 if self.name:
                     metrics.cache_read(self.name, hit=True)
                 return entry[1]
-            if entry[0] + self.ttl_s > now:  # expired a moment ago: refresh behind the reader
+            if self._serve_stale and entry[0] + self.ttl_s > now:  # refresh behind the reader
                 if self.name:
                     metrics.cache_read(self.name, hit=True)
                 if key not in self._loading:

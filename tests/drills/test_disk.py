@@ -60,6 +60,14 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     if done.returncode != 0:
         cannot_run(f"cannot mount a tmpfs (root and CAP_SYS_ADMIN needed): {done.stderr.strip()}")
     yield mount_point
+    # The vote writer process leaves a moment after the workers it served: retry a while.
+    for _ in range(50):
+        if (
+            subprocess.run([umount, str(mount_point)], capture_output=True, check=False).returncode
+            == 0
+        ):
+            return
+        time.sleep(0.1)
     subprocess.run([umount, str(mount_point)], check=True, timeout=30)
 
 

@@ -33,7 +33,7 @@ async def test_concurrent_misses_share_one_load() -> None:
 
 async def test_an_entry_just_expired_is_served_while_one_load_refreshes_it() -> None:
     now = [100.0]
-    cache: TtlCache[int, int] = TtlCache(1.0, monotonic=lambda: now[0])
+    cache: TtlCache[int, int] = TtlCache(1.0, monotonic=lambda: now[0], serve_stale=True)
     load = Loads()
     load.release.set()
     assert await cache.get(1, load) == 1
@@ -76,3 +76,13 @@ async def test_a_failed_load_reaches_every_waiting_reader() -> None:
     assert all(isinstance(r, OSError) for r in results)
     with pytest.raises(OSError):
         await cache.get(1, failing)  # nothing was cached
+
+
+async def test_without_serve_stale_an_expired_entry_is_loaded_again_before_answering() -> None:
+    now = [100.0]
+    cache: TtlCache[int, int] = TtlCache(1.0, monotonic=lambda: now[0])
+    load = Loads()
+    load.release.set()
+    assert await cache.get(1, load) == 1
+    now[0] += 1.5
+    assert await cache.get(1, load) == 2  # never older than ttl_s
