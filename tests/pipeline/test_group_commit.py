@@ -210,13 +210,15 @@ class TestShutdown:
     async def test_stop_flushes_what_was_taken_and_refuses_the_rest(
         self, settings: Settings, clock: Clock
     ) -> None:
+        # Small batches: while the first waits for the lock another connection holds, the
+        # next one is gathered and the rest wait in the queue (a batch of 1,000 would take
+        # them all out of it); the lifespan ends (stop) as soon as the lock is released.
+        settings = settings.model_copy(update={"vote_batch_max": 5})
         app: FastAPI = create_app(settings, clock=clock)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             async with app.router.lifespan_context(app):
                 pid, (a, _) = await open_paredao(client)
-                # The first batch waits for the lock another connection holds, so the next
-                # votes wait in the queue; the lifespan ends (stop) as soon as it is released.
                 with write_blocked(settings.database_url):
                     tasks = [
                         asyncio.create_task(
