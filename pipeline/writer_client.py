@@ -90,7 +90,6 @@ class WriterClient:
     def __init__(
         self, database_url: str, socket: str, *, deadline_s: float, writer_args: list[str]
     ):
-        self._database_url = database_url
         self._socket = socket
         self._deadline_s = deadline_s
         self._command = [
