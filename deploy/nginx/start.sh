@@ -53,13 +53,14 @@ log "using $("$nginx_bin" -v 2>&1 | sed 's/^nginx version: //') from $nginx_bin"
 # --- Directories --------------------------------------------------------------------------------
 make_dirs "$run_dir" "$log_dir" "$cache_dir" "$temp_dir"/{client_body,proxy,fastcgi,uwsgi,scgi}
 run_dir="$(cd "$run_dir" && pwd)"
+chmod 700 "$log_dir"  # client addresses: for NGINX's user only
 
 user_line=""
 if ((EUID == 0)); then
     # Started as root, the master drops its workers to an unprivileged user: they must be able
-    # to write the temp and cache directories and to read the static files.
+    # to write the temp and cache directories (and reopen the logs) and to read the static files.
     user_line="user $nginx_worker_user;"
-    chown -R "$nginx_worker_user:" "$temp_dir" "$cache_dir"
+    chown -R "$nginx_worker_user:" "$temp_dir" "$cache_dir" "$log_dir"
     if ! reaches "$nginx_worker_user" -w "$temp_dir/proxy" -a -w "$cache_dir"; then
         die "user '$nginx_worker_user' cannot write $temp_dir and $cache_dir (is every parent directory of $run_dir searchable, i.e. mode o+x?)"
     fi

@@ -40,6 +40,7 @@ for ((i = 0; i < api_count; i++)); do
     api_ports+=($((api_base_port + i)))
 done
 make_dirs "$run_dir" "$log_dir"
+chmod 700 "$log_dir"  # read by whoever runs the stack, whatever folder it lives in
 
 # --- Python environment -------------------------------------------------------------------------
 if [[ ! -f "$repo/.venv/.installed" || ! -x "$venv_bin/uvicorn" ]]; then
