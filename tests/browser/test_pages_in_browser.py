@@ -44,6 +44,16 @@ def choose(page: "Page", name: str) -> None:
     page.locator(".nominee-card", has_text=name).click()
 
 
+def vote_without_captcha(page: "Page", paredao_id: int, name: str) -> None:
+    """A torcida vote for `name` from the paredão's page, up to its confirmation."""
+    page.goto(f"/paredoes/{paredao_id}")
+    choose(page, name)
+    page.get_by_role("button", name="Votar").click()
+    expect(page.locator("[data-confirmation-title]")).to_have_text(
+        f"Seu voto para {name} foi registrado"
+    )
+
+
 class TestHome:
     def test_lists_open_paredoes_with_photos_and_time_left(
         self, page: "Page", live: LiveServer
@@ -192,12 +202,7 @@ class TestVote:
             require_captcha=False,
             show_partial_results=False,
         )
-        page.goto(f"/paredoes/{p['id']}")
-        choose(page, "Rodolffo")
-        page.get_by_role("button", name="Votar").click()
-        expect(page.locator("[data-confirmation-title]")).to_have_text(
-            "Seu voto para Rodolffo foi registrado"
-        )
+        vote_without_captcha(page, p["id"], "Rodolffo")
         expect(page.locator("[data-results-hidden]")).to_have_text(
             "Os percentuais serão mostrados no encerramento da votação."
         )
@@ -223,12 +228,7 @@ class TestVote:
             route.fulfill(json=body)
 
         page.route(f"**/paredoes/{p['id']}/results", before_the_vote)
-        page.goto(f"/paredoes/{p['id']}")
-        choose(page, "Mari")
-        page.get_by_role("button", name="Votar").click()
-        expect(page.locator("[data-confirmation-title]")).to_have_text(
-            "Seu voto para Mari foi registrado"
-        )
+        vote_without_captcha(page, p["id"], "Mari")
         expect(page.locator("[data-results-as-of]")).to_have_text(
             "Parcial das 09:00:00, com 0 votos, anterior ao seu voto: "
             "ele entra na próxima parcial.",
