@@ -23,18 +23,16 @@ from starlette.types import Scope
 
 from controllers import candidates
 from controllers.deps import EngineDep, NowDep, ResultsDep, SessionDep, VotingDep
-from db import paredoes as paredao_queries
-from model.ballot import new_vote_id
-from model.errors import (
+from controllers.page_errors import (
     CaptchaNeedsJavaScript,
     CPFMissing,
-    DomainError,
-    DuplicateEmail,
-    Invalid,
     NomineeMissing,
     PayloadTooLarge,
     UnsupportedForm,
 )
+from db import paredoes as paredao_queries
+from model.ballot import new_vote_id
+from model.errors import DomainError, DuplicateEmail, Invalid
 from model.paredao import ParedaoStatus
 from services.results import ResultsReader
 from views.candidates import CandidateCreate, age_errors

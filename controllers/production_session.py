@@ -12,9 +12,9 @@ from sqlalchemy import Engine
 
 from config import Settings
 from controllers.deps import EngineDep, NowDep, SessionDep, SettingsDep
+from controllers.page_errors import CSRFFailed, LoginRequired
 from controllers.pages import FormDep, PageRoute
 from db import sessions
-from model.errors import CSRFFailed, LoginRequired
 from services.producer_session import (
     SESSION_COOKIE,
     SESSION_TTL,

@@ -4,13 +4,9 @@ import hashlib
 import hmac
 import re
 
-from model.errors import Invalid
+from model.errors import InvalidCPF
 
 _SEPARATORS = re.compile(r"[\s.\-/]")
-
-
-class InvalidCPF(Invalid):
-    code = "invalid_cpf"
 
 
 def _check_digit(digits: str) -> int:
