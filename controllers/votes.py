@@ -1,4 +1,5 @@
-"""Voting: the captcha challenge, casting a vote, results (public) and stats (admin).
+"""Votes: casting one, its status, results (public), stats, recount and replay (admin).
+The captcha challenge a vote may need is `controllers.captcha`'s.
 
 The vote has one door with two ways in. `POST /paredoes/{id}/votes` takes the live burst, and
 FastAPI's generic machinery (routing through every route, dependency solving, threadpool

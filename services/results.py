@@ -12,7 +12,7 @@ from db.engine import writer_engine
 from db.paredoes import ParedaoWithNominees
 from model.clock import Clock
 from model.paredao import OutcomeKind, Paredao, ParedaoStatus, effective_status
-from model.results import Outcome, decide, round_half_up, tally
+from model.results import Verdict, decide, round_half_up, tally
 from model.vote import VoteMode
 from services.ttl_cache import TtlCache
 from views.votes import (
@@ -188,7 +188,7 @@ def _outcome(
     tied: tuple[int, ...] = ()
     if paredao.outcome == OutcomeKind.tie:
         known = {n: f for n, f in finals.items() if f is not None}
-        decided: Outcome = decide(paredao.kind, known or None, nominee_ids)
+        decided: Verdict = decide(paredao.kind, known or None, nominee_ids)
         tied = decided.tied
     return OutcomePublic(
         kind=paredao.outcome,

@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse
 
 from model.candidate import UFS
 from model.paredao import ParedaoKind, ParedaoStatus
+from model.ratelimit import TORCIDA_LIMIT
 from views.votes import StatsPublic
 
 HERE = Path(__file__).resolve().parent
@@ -58,7 +59,7 @@ VOTE_ERROR_MESSAGES: dict[str, str] = {
     "cpf_missing": "Para o voto único, informe seu CPF.",
     "nominee_missing": "Escolha em quem você quer votar.",
     "rate_limited": (
-        "Você votou muitas vezes em pouco tempo (até 10 votos por minuto). "
+        f"Você votou muitas vezes em pouco tempo (até {TORCIDA_LIMIT} votos por minuto). "
         "Tente de novo em {s} segundos."
     ),
     "captcha_failed": "A verificação anti-robô falhou ou expirou. Tente votar de novo.",
@@ -212,6 +213,7 @@ def make_templates() -> Jinja2Templates:
         colors=NOMINEE_COLORS,
         time_left=time_left,
         brasilia_zone=BRASILIA,
+        torcida_limit=TORCIDA_LIMIT,
     )
     return templates
 

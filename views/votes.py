@@ -8,6 +8,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from model.ballot import Accepted
 from model.paredao import OutcomeKind, ParedaoStatus
+from model.ratelimit import TORCIDA_LIMIT
 from model.vote import VoteMode, VoteStatus
 from model.voter import MAX_VOTER_ID, normalize_voter_id
 from views.params import Id
@@ -37,7 +38,9 @@ class VoteCreate(BaseModel):
     )
 
     nominee_id: Id = Field(description="The candidate_id of one of the paredão's nominees.")
-    mode: VoteMode = Field(description="unico: one per CPF; torcida: up to 10 a minute.")
+    mode: VoteMode = Field(
+        description=f"unico: one per CPF; torcida: up to {TORCIDA_LIMIT} a minute."
+    )
     voter_id: Annotated[
         str,
         StringConstraints(min_length=1, max_length=MAX_VOTER_ID),
