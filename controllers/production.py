@@ -9,16 +9,12 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from controllers.deps import (
-    ClockDep,
-    ClosingDep,
     EngineDep,
+    LifecycleDep,
     NowDep,
     ResultsDep,
     SessionDep,
     TemplatesDep,
-    VotingDep,
-    after_commit,
-    forget,
 )
 from controllers.pages import PageParedaoDep, PageRoute, load_paredao
 from controllers.production_session import (
@@ -27,22 +23,16 @@ from controllers.production_session import (
     ProducerDep,
     login_redirect,
 )
-from db import paredoes as paredao_queries
-from model.paredao import ParedaoStatus
+from controllers.render import render_page
+from services import paredoes as paredao_queries
 from services.producer_session import ProducerSession
 from services.results import ResultsReader
-from views.pages import (
-    NOMINEE_COLORS,
-    STATUS_LABELS,
-    format_int,
-    format_percent,
-    hourly_chart,
-    iso_utc,
-    render_page,
-)
-from views.params import ParedaoId
-from views.paredoes import ParedaoPublic
-from views.votes import RecountPublic, ResultsPublic, StatsPublic
+from views.api.params import ParedaoId
+from views.api.paredoes import ParedaoPublic
+from views.api.votes import RecountPublic, ResultsPublic, StatsPublic
+from views.web.chart import hourly_chart
+from views.web.formatting import NOMINEE_COLORS, format_int, format_percent, iso_utc
+from views.web.wording import STATUS_LABELS
 
 REFRESH_SECONDS = 5
 
@@ -150,22 +140,18 @@ async def dashboard(
 
 
 @router.post("/paredoes/{paredao_id}/abrir")
-def open_voting(
-    paredao_id: ParedaoId,
-    _producer: CSRFDep,
-    session: SessionDep,
-    clock: ClockDep,
-    reader: ResultsDep,
-    voting: VotingDep,
+async def open_voting(
+    paredao_id: ParedaoId, _producer: CSRFDep, lifecycle: LifecycleDep
 ) -> Response:
-    paredao_queries.change_status(session, paredao_id, ParedaoStatus.open, clock)
-    after_commit(session, lambda: forget(paredao_id, reader, voting))
+    await lifecycle.open(paredao_id)
     return RedirectResponse(f"/producao/paredoes/{paredao_id}?aviso=aberta", status_code=303)
 
 
 @router.post("/paredoes/{paredao_id}/encerrar")
-async def close_voting(paredao_id: ParedaoId, _producer: CSRFDep, closing: ClosingDep) -> Response:
-    await closing.close(paredao_id)
+async def close_voting(
+    paredao_id: ParedaoId, _producer: CSRFDep, lifecycle: LifecycleDep
+) -> Response:
+    await lifecycle.close(paredao_id)
     return RedirectResponse(f"/producao/paredoes/{paredao_id}?aviso=encerrada", status_code=303)
 
 

@@ -28,10 +28,10 @@ from controllers.deps import (
 from controllers.errors import render_domain_error
 from model.ballot import Accepted
 from model.errors import DomainError
-from services.voting import VotingService
-from views.errors import error_responses
-from views.params import MAX_ID, ParedaoId
-from views.votes import (
+from services.app_services import app_services
+from views.api.errors import error_responses
+from views.api.params import MAX_ID, ParedaoId
+from views.api.votes import (
     RecountPublic,
     ReplayPublic,
     ResultsPublic,
@@ -169,10 +169,11 @@ class LeanVotes:
         except ValidationError:
             return await self.app(scope, _replay(body, receive, more=False), send)
 
-        state = scope["app"].state
-        voting: VotingService = state.voting
+        services = app_services(scope["app"])
         try:
-            accepted = await voting.cast(int(match[1]), vote, state.clock(), _authorization(scope))
+            accepted = await services.voting.cast(
+                int(match[1]), vote, services.clock(), _authorization(scope)
+            )
         except DomainError as exc:
             return await render_domain_error(exc)(scope, receive, send)
         await accepted_response(accepted)(scope, receive, send)

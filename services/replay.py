@@ -22,7 +22,7 @@ from model.paredao import Paredao, ParedaoNominee, ParedaoStatus
 from pipeline.codec import CloseMarker, UndecodableRecord, decode
 from pipeline.kafka import read_log
 from pipeline.vote_handler import Record, handle_batch
-from views.votes import ReplayPublic
+from views.api.votes import ReplayPublic
 
 
 class ReplayService:

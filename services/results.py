@@ -1,6 +1,7 @@
 """Results, stats and the recount of a paredão, built from the tally by aggregate queries."""
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
 from fractions import Fraction
 
@@ -8,14 +9,13 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from db import paredoes, results
-from db.engine import writer_engine
 from db.paredoes import ParedaoWithNominees
 from model.clock import Clock
 from model.paredao import OutcomeKind, Paredao, ParedaoStatus, effective_status
 from model.results import Verdict, decide, round_half_up, tally
 from model.vote import VoteMode
 from services.ttl_cache import TtlCache
-from views.votes import (
+from views.api.votes import (
     HourlyVotes,
     ModeVotes,
     NomineeResults,
@@ -44,13 +44,19 @@ class ResultsReader:
     cheap under a vote burst; every answer says how old it is (`as_of`)."""
 
     def __init__(
-        self, engine: Engine, clock: Clock, ttl_s: float = 1.0, *, freeze_when_due: bool = True
+        self,
+        engine: Engine,
+        clock: Clock,
+        ttl_s: float = 1.0,
+        *,
+        freeze_if_due: Callable[[int, datetime], None] | None,
     ) -> None:
         self._engine = engine
         self._clock = clock
-        # Direct path: the first read after `closes_at` freezes the result. Kafka path: the
-        # consumer closes it through the log, and until then the paredão reads `closing`.
-        self._freeze_when_due = freeze_when_due
+        # Direct path: the first read after `closes_at` has the lifecycle freeze the result
+        # (`services.lifecycle.freeze_if_due`). Kafka path (None): the consumer closes it
+        # through the log, and until then the paredão reads `closing`.
+        self._freeze_if_due = freeze_if_due
         # paredão id → (the full answer, the answer the public may see)
         self.results_cache: TtlCache[int, tuple[ResultsPublic, ResultsPublic]] = TtlCache(
             ttl_s, "results"
@@ -84,12 +90,11 @@ class ResultsReader:
         """The paredão, frozen first if its `closes_at` has passed and nobody closed it."""
         paredao, nominees = paredoes.get_paredao(session, paredao_id)
         due = effective_status(paredao.status, paredao.opens_at, paredao.closes_at, now)
-        if not self._freeze_when_due:
+        if self._freeze_if_due is None:
             return paredao, nominees
         if due != ParedaoStatus.closed or paredao.status == ParedaoStatus.closed:
             return paredao, nominees
-        with Session(writer_engine(self._engine)) as writer, writer.begin():
-            paredoes.finalize_if_due(writer, paredao_id, now)
+        self._freeze_if_due(paredao_id, now)
         session.rollback()  # end the read snapshot taken before the freeze
         return paredoes.get_paredao(session, paredao_id)
 

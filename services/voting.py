@@ -15,7 +15,7 @@ from observability import metrics
 from pipeline.sink import VoteSink
 from services.catalog import ParedaoCatalog
 from services.identity import VoterTokens
-from views.votes import VoteCreate, VoteStatusPublic
+from views.api.votes import VoteCreate, VoteStatusPublic
 
 
 class VotingService:

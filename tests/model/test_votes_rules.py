@@ -26,7 +26,7 @@ from model.results import (
 )
 from model.vote import VoteMode
 from tests.conftest import cpf
-from views.votes import VoteAccepted, accepted_json
+from views.api.votes import VoteAccepted, accepted_json
 
 NOW = datetime(2026, 11, 21, 22, 0, tzinfo=UTC)
 PAREDAO = 7

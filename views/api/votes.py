@@ -11,7 +11,7 @@ from model.paredao import OutcomeKind, ParedaoStatus
 from model.ratelimit import TORCIDA_LIMIT
 from model.vote import VoteMode, VoteStatus
 from model.voter import MAX_VOTER_ID, normalize_voter_id
-from views.params import Id
+from views.api.params import Id
 
 
 class VoteCreate(BaseModel):
