@@ -35,7 +35,7 @@ from services.results import ResultsReader
 from views.api.candidates import CandidateCreate, age_errors
 from views.api.params import MAX_ID, ParedaoId
 from views.api.paredoes import ParedaoPublic
-from views.api.votes import VoteCreate
+from views.api.votes import ResultsPublic, VoteCreate
 from views.web.forms import CANDIDATE_FIELDS, STATE_CHOICES, FieldError, candidate_field_errors
 from views.web.wording import VOTE_ERROR_MESSAGES, vote_error_message
 
@@ -126,7 +126,7 @@ async def _vote_page(
     """The vote form while the paredão is open; its result once closed."""
     results = None
     if paredao.status == ParedaoStatus.closed:
-        results = await reader.results(paredao.id)
+        results = ResultsPublic.of(await reader.results(paredao.id))
     context = {
         "paredao": paredao,
         "results": results,
@@ -210,7 +210,7 @@ async def vote_without_script(
         "paredao": paredao,
         "nominee": nominee,
         "mode": accepted.mode,
-        "results": await reader.results(paredao_id),
+        "results": ResultsPublic.of(await reader.results(paredao_id)),
     }
     response = render_page(request, "confirmation.html", context)
     response.set_cookie(VOTER_COOKIE, voter_id, max_age=365 * 86_400, httponly=True, samesite="lax")

@@ -99,8 +99,8 @@ async def _dashboard(
     recounted_at: datetime | None = None,
     notice: str | None = None,
 ) -> Response:
-    stats = await reader.stats(paredao.id)
-    results = await reader.results(paredao.id, reveal=True)
+    stats = StatsPublic.of(await reader.stats(paredao.id))
+    results = ResultsPublic.of(await reader.results(paredao.id, reveal=True))
     context = {
         "paredao": paredao,
         "numbers": _dashboard_numbers(templates, stats, results),
@@ -165,7 +165,7 @@ async def recount(
     now: NowDep,
 ) -> Response:
     """Count the raw votes again and show whether they match the tally."""
-    result = await reader.recount(paredao.id)
+    result = RecountPublic.of(await reader.recount(paredao.id))
     return await _dashboard(
         request, paredao, producer, reader, templates, recount=result, recounted_at=now
     )
@@ -176,8 +176,8 @@ async def dashboard_numbers(
     paredao_id: ParedaoId, _producer: ProducerDep, reader: ResultsDep, templates: TemplatesDep
 ) -> JSONResponse:
     """The dashboard's numbers for its auto-refresh (the session cookie, not a bearer token)."""
-    stats = await reader.stats(paredao_id)
-    results = await reader.results(paredao_id, reveal=True)
+    stats = StatsPublic.of(await reader.stats(paredao_id))
+    results = ResultsPublic.of(await reader.results(paredao_id, reveal=True))
     return JSONResponse(
         _dashboard_numbers(templates, stats, results), headers={"Cache-Control": "no-store"}
     )
