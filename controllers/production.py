@@ -88,6 +88,12 @@ def _dashboard_numbers(
     }
 
 
+async def _live(reader: ResultsReader, paredao_id: int) -> tuple[StatsPublic, ResultsPublic]:
+    """The dashboard's live numbers: the stats, and the results in full (never hidden)."""
+    stats = StatsPublic.of(await reader.stats(paredao_id))
+    return stats, ResultsPublic.of(await reader.results(paredao_id, reveal=True))
+
+
 async def _dashboard(
     request: Request,
     paredao: ParedaoPublic,
@@ -99,8 +105,7 @@ async def _dashboard(
     recounted_at: datetime | None = None,
     notice: str | None = None,
 ) -> Response:
-    stats = StatsPublic.of(await reader.stats(paredao.id))
-    results = ResultsPublic.of(await reader.results(paredao.id, reveal=True))
+    stats, results = await _live(reader, paredao.id)
     context = {
         "paredao": paredao,
         "numbers": _dashboard_numbers(templates, stats, results),
@@ -176,8 +181,7 @@ async def dashboard_numbers(
     paredao_id: ParedaoId, _producer: ProducerDep, reader: ResultsDep, templates: TemplatesDep
 ) -> JSONResponse:
     """The dashboard's numbers for its auto-refresh (the session cookie, not a bearer token)."""
-    stats = StatsPublic.of(await reader.stats(paredao_id))
-    results = ResultsPublic.of(await reader.results(paredao_id, reveal=True))
+    stats, results = await _live(reader, paredao_id)
     return JSONResponse(
         _dashboard_numbers(templates, stats, results), headers={"Cache-Control": "no-store"}
     )
