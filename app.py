@@ -3,13 +3,13 @@ lifespan, which makes the app's services (`services.app_services.AppServices`) w
 and stops them when it ends. `main.py` is the command line."""
 
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import make_url
+from sqlalchemy import Engine, make_url
 
 from config import Settings, get_settings
 from controllers import (
@@ -73,36 +73,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url, busy_timeout_s=settings.db_busy_timeout_s)
-        sink: VoteSink
-        log_close: LogClose | None = None
-        broker_check = None
-        if settings.ingest == "kafka":
-            from pipeline.kafka import KafkaVoteSink  # the Kafka client only where it is used
-            from pipeline.probe import BrokerProbe
-
-            sink = kafka_sink = KafkaVoteSink(settings.kafka)
-            log_close = kafka_sink.log_close
-            broker_check = BrokerProbe(settings.kafka).check
-        elif settings.vote_writer == "process" and (database := sqlite_file(settings)):
-            sink = WriterClient(
-                settings.database_url,
-                socket_path(database),
-                deadline_s=settings.vote_deadline_s,
-                writer_args=[
-                    f"--max-batch={settings.vote_batch_max}",
-                    f"--max-wait-s={settings.vote_batch_wait_s}",
-                    f"--queue-size={settings.vote_queue_size}",
-                    f"--busy-timeout-s={settings.db_busy_timeout_s}",
-                ],
-            )
-        else:
-            sink = GroupCommitWriter(
-                engine,
-                max_batch=settings.vote_batch_max,
-                max_wait_s=settings.vote_batch_wait_s,
-                queue_size=settings.vote_queue_size,
-                deadline_s=settings.vote_deadline_s,
-            )
+        sink, log_close, broker_check = vote_sink(settings, engine)
         keyed = with_cpf_key(engine, settings.keys.cpf_key_id)  # for new paredões
         voting = VotingService(
             ParedaoCatalog(engine),
@@ -196,6 +167,41 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def vote_sink(
+    settings: Settings, engine: Engine
+) -> tuple[VoteSink, LogClose | None, Callable[[], None] | None]:
+    """Where accepted votes go, with the Kafka path's close (into the log) and broker check:
+    the Kafka producer; on a SQLite file, the writer process (by default); else a writer
+    thread of this process."""
+    if settings.ingest == "kafka":
+        from pipeline.kafka import KafkaVoteSink  # the Kafka client only where it is used
+        from pipeline.probe import BrokerProbe
+
+        sink = KafkaVoteSink(settings.kafka)
+        return sink, sink.log_close, BrokerProbe(settings.kafka).check
+    if settings.vote_writer == "process" and (database := sqlite_file(settings)):
+        writer = WriterClient(
+            settings.database_url,
+            socket_path(database),
+            deadline_s=settings.vote_deadline_s,
+            writer_args=[
+                f"--max-batch={settings.vote_batch_max}",
+                f"--max-wait-s={settings.vote_batch_wait_s}",
+                f"--queue-size={settings.vote_queue_size}",
+                f"--busy-timeout-s={settings.db_busy_timeout_s}",
+            ],
+        )
+        return writer, None, None
+    thread = GroupCommitWriter(
+        engine,
+        max_batch=settings.vote_batch_max,
+        max_wait_s=settings.vote_batch_wait_s,
+        queue_size=settings.vote_queue_size,
+        deadline_s=settings.vote_deadline_s,
+    )
+    return thread, None, None
 
 
 def sqlite_file(settings: Settings) -> str | None:
