@@ -23,7 +23,7 @@ UNICO_OF_AN_ACCOUNT = "mode = 'unico' AND voter_id LIKE 'sub:%'"
 
 class VoteMode(StrEnum):
     unico = "unico"  # one vote per CPF per paredão
-    torcida = "torcida"  # unlimited, at most 10 a minute per voter
+    torcida = "torcida"  # unlimited, at most TORCIDA_LIMIT a minute per voter (model.ratelimit)
 
 
 class VoteStatus(StrEnum):

@@ -12,8 +12,8 @@ from altcha.v1 import solve_challenge
 
 from model.ballot import Accepted
 from model.captcha import new_challenge, verify
-from model.cpf import InvalidCPF, cpf_hash, normalize_cpf
-from model.errors import CaptchaFailed
+from model.cpf import cpf_hash, normalize_cpf
+from model.errors import CaptchaFailed, InvalidCPF
 from model.paredao import OutcomeKind, ParedaoKind
 from model.ratelimit import admit
 from model.results import (
@@ -26,7 +26,7 @@ from model.results import (
 )
 from model.vote import VoteMode
 from tests.conftest import cpf
-from views.votes import VoteAccepted, accepted_json
+from views.api.votes import VoteAccepted, accepted_json
 
 NOW = datetime(2026, 11, 21, 22, 0, tzinfo=UTC)
 PAREDAO = 7

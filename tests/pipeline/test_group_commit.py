@@ -17,6 +17,8 @@ from sqlalchemy import text
 from config import Settings
 from db.engine import make_engine
 from main import create_app
+from pipeline.group_commit import GroupCommitWriter
+from services.app_services import app_services
 from tests.conftest import ADMIN, ADMIN_TOKEN, Clock, application, cpf
 
 
@@ -206,6 +208,13 @@ class TestCountExactness:
         assert all(len(texts) == 1 for texts in by_id.values())
 
 
+def _queued(app: FastAPI) -> int:
+    """The votes waiting in the app's writer thread's queue."""
+    sink = app_services(app).sink
+    assert isinstance(sink, GroupCommitWriter)
+    return sink._queue.qsize()
+
+
 class TestShutdown:
     async def test_stop_flushes_what_was_taken_and_refuses_the_rest(
         self, settings: Settings, clock: Clock
@@ -227,10 +236,10 @@ class TestShutdown:
                         for i in range(300)
                     ]
                     for _ in range(500):
-                        if app.state.writer._queue.qsize() >= 10:
+                        if _queued(app) >= 10:
                             break
                         await asyncio.sleep(0.001)
-                    assert app.state.writer._queue.qsize() >= 10
+                    assert _queued(app) >= 10
             # The lifespan has ended: the writer stopped after storing what it had taken.
             answers = await asyncio.gather(*tasks)
             codes = [r.status_code for r in answers]
@@ -239,7 +248,7 @@ class TestShutdown:
             assert accepted > 0
             async with app.router.lifespan_context(app):
                 assert await total_votes(client, pid) == accepted
-                await app.state.writer.stop()
+                await app_services(app).sink.stop()
                 r = await client.post(f"/paredoes/{pid}/votes", json=vote(a, voter_id="late"))
                 assert r.status_code == 503
                 assert "shutting down" in r.json()["detail"]
