@@ -23,7 +23,9 @@ from tests.support.paredoes import make_paredao_at, nominee_ids
 from tests.support.server import LiveServer
 from tests.support.votes import VoteLoad, assert_stored_once
 
-pytestmark = [pytest.mark.drill, skip_on_postgres]
+# Past the sum of the drill's own bounded waits (server starts, loads, recounts): only a
+# hang ends it by its timeout.
+pytestmark = [pytest.mark.drill, skip_on_postgres, pytest.mark.timeout(600)]
 
 DISK_SIZE = "4m"
 SHIM = Path(__file__).with_name("fsync_fail.c")

@@ -16,7 +16,9 @@ from tests.support.paredoes import make_paredao_at, nominee_ids
 from tests.support.server import LiveServer
 from tests.support.votes import VoteLoad, assert_stored_once, stored_vote_ids
 
-pytestmark = [pytest.mark.drill, skip_on_postgres]
+# Past the sum of the drill's own bounded waits (server starts, loads, recounts): only a
+# hang ends it by its timeout.
+pytestmark = [pytest.mark.drill, skip_on_postgres, pytest.mark.timeout(600)]
 
 DURATION_S = 5.0
 P99_BOUND_S = 10.0  # generous: the client shares the two cores with both workers

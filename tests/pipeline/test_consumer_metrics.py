@@ -1,7 +1,6 @@
 """The consumer's own metrics, scraped over HTTP as Prometheus does: the votes it decided, the
 dead letters, and the lag (the log's end minus the offsets stored with the votes)."""
 
-import threading
 import uuid
 from collections.abc import Iterator
 
@@ -12,10 +11,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from config import KafkaSettings
 from db.engine import make_engine
-from pipeline.consumer import VoteConsumer
 from pipeline.consumer_metrics import ConsumerMetrics
 from tests.conftest import Clock
-from tests.pipeline.conftest import wait_until
+from tests.pipeline.conftest import RunningConsumer, wait_until
 from tests.pipeline.test_kafka_path import vote
 from tests.support.paredoes import make_paredao, nominee_ids
 from tests.support.ports import free_port
@@ -25,16 +23,11 @@ class Member:
     """A consumer with its metrics served on a free port, on a thread of the test."""
 
     def __init__(self, database_url: str, kafka: KafkaSettings, clock: Clock) -> None:
-        self.engine = make_engine(database_url, pool_size=2)
+        self.engine = make_engine(database_url, pool_size=1)  # the lag's reads
         self.watch = ConsumerMetrics(self.engine, kafka, lag_every_s=0.2)
         self.port = free_port()
         self.watch.serve("127.0.0.1", self.port)
-        self.member = VoteConsumer(self.engine, kafka, clock, poll_s=0.1, close_check_s=0.2)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(
-            target=self.member.run, args=(self.stop,), kwargs={"on_batch": self.watch.observe}
-        )
-        self.thread.start()
+        self.running = RunningConsumer(database_url, kafka, clock, on_batch=self.watch.observe)
 
     def scrape(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         text = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text
@@ -45,8 +38,7 @@ class Member:
         }
 
     def close(self) -> None:
-        self.stop.set()
-        self.thread.join(timeout=30)
+        self.running.close()
         self.watch.close()
         self.engine.dispose()
 
