@@ -34,6 +34,7 @@ from tests.support.api import SECRET_KEY as SECRET_KEY
 from tests.support.api import application as application
 from tests.support.paredoes import make_housemates as apply_housemates
 from tests.support.paredoes import open_paredao_of
+from tests.support.server import ROOMY_VOTE_DEADLINE_S
 
 # The shared support's fixtures (`make_server`): loaded after this module, which it imports.
 pytest_plugins = ["tests.support.fixtures"]
@@ -170,7 +171,7 @@ def settings(database_url: str) -> Settings:
         PAREDAO_VOTE_WRITER="thread",
         # Room for a vote on a slow, shared box (production answers 503 after 1.5 s): a test
         # about the deadline sets its own.
-        PAREDAO_VOTE_DEADLINE_S=30.0,
+        PAREDAO_VOTE_DEADLINE_S=ROOMY_VOTE_DEADLINE_S,
     )
 
 
