@@ -92,12 +92,19 @@ def _unico_conflict(statements: VoteStatements, index: int, ballot: Ballot) -> D
 
 
 def decide_batch(
-    connection: Connection, ballots: Sequence[Ballot], torcida: TorcidaLimit = _STORED_BUDGETS
+    connection: Connection,
+    ballots: Sequence[Ballot],
+    torcida: TorcidaLimit = _STORED_BUDGETS,
+    *,
+    look_up_every_vote_id: bool = False,
 ) -> list[Decision]:
     """Decide and store a batch of ballots inside the caller's transaction.
 
     Each ballot is judged at the moment it was cast (`cast_at`: the voting window, the rate
     limit, the hour it counts in), so a vote's fate does not depend on how long it waited.
+
+    A vote_id the server chose is new unless `look_up_every_vote_id` (a log read again may
+    hold any vote twice): only the clients' are looked up among the stored votes.
 
     Returns one decision per ballot, in order: `COUNTED` (stored now as a new vote), an
     `Accepted` replay of a stored vote, or the `DomainError` that refuses it. Nothing here
@@ -119,7 +126,11 @@ def decide_batch(
             first_of[key] = i
 
     # Replays of stored votes are answered as they were, even after voting closed.
-    asked = [i for i, b in enumerate(ballots) if b.client_vote_id and i not in echoes]
+    asked = [
+        i
+        for i, b in enumerate(ballots)
+        if (look_up_every_vote_id or b.client_vote_id) and i not in echoes
+    ]
     for i, row in statements.stored_votes(asked).items():
         outcomes[i] = _replay_outcome(ballots[i], row)
 
@@ -165,7 +176,8 @@ def decide_batch(
         b = ballots[i]
         # Not inserted: another writer stored the same vote_id since we looked (PostgreSQL),
         # or, for a voto único, this CPF (or account) already voted.
-        row = statements.stored_votes([i]).get(i) if b.client_vote_id else None
+        looked_up = look_up_every_vote_id or b.client_vote_id
+        row = statements.stored_votes([i]).get(i) if looked_up else None
         if row is not None:
             outcomes[i] = _replay_outcome(b, row)
         elif b.mode == VoteMode.unico:
