@@ -76,7 +76,10 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         sink, log_close, broker_check = vote_sink(settings, engine)
         keyed = with_cpf_key(engine, settings.keys.cpf_key_id)  # for new paredões
         voting = VotingService(
-            ParedaoCatalog(engine),
+            ParedaoCatalog(
+                engine,
+                outage_grace_s=settings.kafka_outage_grace_s if settings.ingest == "kafka" else 0,
+            ),
             sink,
             settings.keys,
             engine,
