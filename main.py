@@ -75,6 +75,7 @@ def consumer() -> None:
     """Run a member of the Kafka consumer group that stores the votes (until SIGTERM/SIGINT)."""
     from pipeline.consumer import VoteConsumer
     from pipeline.consumer_metrics import ConsumerMetrics
+    from services.lifecycle import ParedaoLifecycle
 
     settings = get_settings()
     logging.config.dictConfig(log_config())
@@ -82,8 +83,15 @@ def consumer() -> None:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    # The consumer begins the close of due paredões through the lifecycle; their markers it
+    # writes itself (no API close to log here: log_close=None).
+    lifecycle = ParedaoLifecycle(engine, system_clock, caches=(), log_close=None)
     member = VoteConsumer(
-        engine, settings.kafka, system_clock, batch_max=settings.consumer_batch_max
+        engine,
+        settings.kafka,
+        system_clock,
+        close_due=lifecycle.begin_due_closes,
+        batch_max=settings.consumer_batch_max,
     )
     watch = ConsumerMetrics(engine, settings.kafka)
     if settings.consumer_metrics_port:

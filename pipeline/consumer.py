@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeVar
 
 from confluent_kafka import (
@@ -36,7 +37,7 @@ from sqlmodel import Session
 from config import KafkaSettings
 from db.consumer import read_offsets
 from db.engine import writer_engine
-from db.paredoes import begin_closing, closing_paredoes, due_to_close
+from db.paredoes import closing_paredoes
 from db.torcida import PartitionWindows
 from model.clock import Clock
 from pipeline.codec import CloseMarker, encode_marker
@@ -68,6 +69,7 @@ class VoteConsumer:
         kafka: KafkaSettings,
         clock: Clock,
         *,
+        close_due: Callable[[datetime], list[int]],
         batch_max: int = 5000,
         # How long a batch waits to fill: a lone vote is decided this much later at most.
         poll_s: float = 0.05,
@@ -76,6 +78,9 @@ class VoteConsumer:
         self._engine = writer_engine(engine)
         self._kafka = kafka
         self._clock = clock
+        # Begins the close of the paredões whose `closes_at` passed by the time given (the
+        # lifecycle's, which owns every change of a paredão); the markers are written here.
+        self._close_due = close_due
         self._batch_max = batch_max
         self._poll_s = poll_s
         self._close_check_s = close_check_s
@@ -251,12 +256,9 @@ class VoteConsumer:
         """Begin the close of every paredão whose `closes_at` passed, through the log; and
         write the markers of any close still waiting for them (one this process has not
         written: the API's close may have failed half-way, or this process restarted)."""
-        now = self._clock()
         try:
+            self._close_due(self._clock())
             with Session(self._engine) as session:
-                for paredao_id in due_to_close(session, now):
-                    begin_closing(session, paredao_id, self._clock)
-                session.commit()
                 closing = closing_paredoes(session)
         except DBAPIError as exc:
             log.warning("could not check for paredões to close: %s", exc.orig)

@@ -25,6 +25,7 @@ from main import create_app
 from pipeline.consumer import VoteConsumer
 from pipeline.kafka import create_topics
 from pipeline.vote_handler import BatchReport
+from services.lifecycle import ParedaoLifecycle
 from tests.conftest import Clock
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
@@ -115,7 +116,15 @@ class RunningConsumer:
         on_batch: Callable[[BatchReport], None] | None = None,
     ) -> None:
         self.engine = make_engine(database_url, pool_size=2)
-        self.member = VoteConsumer(self.engine, kafka, clock, poll_s=0.1, close_check_s=0.2)
+        lifecycle = ParedaoLifecycle(self.engine, clock, caches=(), log_close=None)
+        self.member = VoteConsumer(
+            self.engine,
+            kafka,
+            clock,
+            close_due=lifecycle.begin_due_closes,
+            poll_s=0.1,
+            close_check_s=0.2,
+        )
         self.stop = threading.Event()
         self.thread = threading.Thread(
             target=self.member.run, args=(self.stop, on_batch), daemon=True
