@@ -313,8 +313,9 @@ def main() -> None:
         f" ({kafka.partitions} partitions) on {BOOTSTRAP}",
         flush=True,
     )
-    # The paredão every fresh database makes first is paredão 1 with nominees 1, 2, 3.
-    start = datetime.now(UTC) + timedelta(minutes=1)
+    # The paredão every fresh database makes first is paredão 1 with nominees 1, 2, 3; each run
+    # opens its own when it starts: the votes are cast from an hour on, after every opening.
+    start = datetime.now(UTC) + timedelta(hours=1)
     ballots, expected = make_log(args.records, 1, [1, 2, 3], start)
     modes = Counter(b.mode.value for b in ballots)
     print(
