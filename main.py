@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
                     f"--max-wait-s={settings.vote_batch_wait_s}",
                     f"--queue-size={settings.vote_queue_size}",
                     f"--busy-timeout-s={settings.db_busy_timeout_s}",
+                    *device_limit_args(settings),
                 ],
             )
         else:
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
                 max_wait_s=settings.vote_batch_wait_s,
                 queue_size=settings.vote_queue_size,
                 deadline_s=settings.vote_deadline_s,
+                unico_per_device=settings.device_unico_limit,
             )
         results = ResultsReader(
             engine,
@@ -214,6 +216,12 @@ def sqlite_file(settings: Settings) -> str | None:
     return url.database
 
 
+def device_limit_args(settings: Settings) -> list[str]:
+    """The vote writer process's argument for the votos únicos per device (none in jwt mode)."""
+    limit = settings.device_unico_limit
+    return [] if limit is None else [f"--unico-per-device={limit}"]
+
+
 def voter_tokens(settings: Settings) -> VoterTokens | None:
     """In PAREDAO_VOTER_AUTH=jwt mode, the verifier of voters' tokens (its key read now)."""
     if settings.voter_auth != "jwt":
@@ -285,7 +293,11 @@ def consumer() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     member = VoteConsumer(
-        engine, settings.kafka, system_clock, batch_max=settings.consumer_batch_max
+        engine,
+        settings.kafka,
+        system_clock,
+        batch_max=settings.consumer_batch_max,
+        unico_per_device=settings.device_unico_limit,
     )
     watch = ConsumerMetrics(engine, settings.kafka)
     if settings.consumer_metrics_port:

@@ -53,13 +53,16 @@ def handle_batch(
     records: Sequence[Record],
     now: datetime,
     windows: PartitionWindows | None = None,
+    unico_per_device: int | None = None,
 ) -> BatchReport:
     """Decide and store `records` (all of `topic`) in the caller's transaction; nothing here
     commits. Undecodable records are reported in `dead` for the dead-letter topic: their
     offsets are stored all the same, so they never stop the group.
 
     `windows` holds the torcida limit of the partitions this consumer owns: the caller
-    forgets it when the transaction does not commit (a fresh one is used when not given)."""
+    forgets it when the transaction does not commit (a fresh one is used when not given).
+    `unico_per_device`: the votos únicos a voter_id may cast per paredão (anonymous mode;
+    None: no such limit), as on the direct path."""
     report = BatchReport()
     fence = stored_offsets(connection, topic, (r.partition for r in records))
     fresh = [r for r in records if r.offset >= fence[r.partition]]
@@ -82,7 +85,7 @@ def handle_batch(
             ballots.append(dataclasses.replace(item, client_vote_id=True))
 
     refused: list[tuple[Ballot, DomainError]] = []
-    decisions = decide_batch(connection, ballots, windows or PartitionWindows())
+    decisions = decide_batch(connection, ballots, windows or PartitionWindows(), unico_per_device)
     for ballot, decision in zip(ballots, decisions, strict=True):
         if isinstance(decision, Counted):
             report.counted += 1
