@@ -9,6 +9,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from config import Settings
 from main import create_app
 from tests.conftest import ADMIN, ON_POSTGRES, Clock, cpf, solve_captcha
 
@@ -213,6 +214,114 @@ class TestVotoUnico:
         codes = sorted(r.status_code for r in answers)
         assert codes == [202] + [409] * 29
         assert (await stats(client, p["id"]))["total_votes"] == 1
+
+
+class TestVotosUnicosPerDevice:
+    """Anonymous mode: a voter_id casts at most PAREDAO_UNICO_PER_DEVICE votos únicos per
+    paredão (default 1), whatever valid CPFs it computes."""
+
+    async def test_a_second_cpf_from_one_device_is_409(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        a, b, _ = nominees(p)
+        assert (
+            await cast(client, p["id"], vote(a, "unico", "phone", cpf=cpf(1)))
+        ).status_code == 202
+        r = await cast(client, p["id"], vote(b, "unico", "phone", cpf=cpf(2)))
+        assert r.status_code == 409
+        assert r.json() == {
+            "error": "device_already_voted",
+            "detail": f"this device (voter_id) already cast its voto único in paredão {p['id']}",
+        }
+        # Another device, another paredão, and votos da torcida are not bound by it.
+        assert (
+            await cast(client, p["id"], vote(b, "unico", "tablet", cpf=cpf(2)))
+        ).status_code == 202
+        assert (await cast(client, p["id"], vote(b, "torcida", "phone"))).status_code == 202
+        other = await open_paredao(2)
+        r = await cast(client, other["id"], vote(nominees(other)[0], "unico", "phone", cpf=cpf(3)))
+        assert r.status_code == 202
+        assert (await stats(client, p["id"]))["total_votes"] == 3
+
+    async def test_the_vote_is_refused_not_the_cpf(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        a = nominees(p)[0]
+        await cast(client, p["id"], vote(a, "unico", "phone", cpf=cpf(1)))
+        assert (
+            await cast(client, p["id"], vote(a, "unico", "phone", cpf=cpf(2)))
+        ).status_code == 409
+        # The CPF the device was refused with votes from its owner's own device.
+        assert (await cast(client, p["id"], vote(a, "unico", "own", cpf=cpf(2)))).status_code == 202
+
+    async def test_a_refused_cpf_leaves_the_device_its_vote(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        a = nominees(p)[0]
+        await cast(client, p["id"], vote(a, "unico", "first", cpf=cpf(1)))
+        r = await cast(client, p["id"], vote(a, "unico", "phone", cpf=cpf(1)))
+        assert r.json()["error"] == "cpf_already_voted"
+        assert (
+            await cast(client, p["id"], vote(a, "unico", "phone", cpf=cpf(2)))
+        ).status_code == 202
+
+    async def test_a_replay_of_the_devices_vote_is_still_202(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        body = vote(nominees(p)[0], "unico", "phone", cpf=cpf(1), vote_id=str(uuid.uuid4()))
+        first = await cast(client, p["id"], body)
+        again = await cast(client, p["id"], body)
+        assert (again.status_code, again.json()) == (202, first.json())
+
+    async def test_a_concurrent_burst_from_one_device_stores_one(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        a = nominees(p)[0]
+        answers = await asyncio.gather(
+            *(cast(client, p["id"], vote(a, "unico", "bot", cpf=cpf(100 + i))) for i in range(20))
+        )
+        assert sorted(r.status_code for r in answers) == [202] + [409] * 19
+        assert {r.json()["error"] for r in answers if r.status_code == 409} == {
+            "device_already_voted"
+        }
+        assert (await stats(client, p["id"]))["total_votes"] == 1
+
+
+class TestTwoVotosUnicosPerDevice:
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return settings.model_copy(update={"unico_per_device": 2})
+
+    async def test_a_shared_phone_casts_two(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        a, b, _ = nominees(p)
+        for i, nominee in enumerate((a, b)):
+            r = await cast(client, p["id"], vote(nominee, "unico", "family", cpf=cpf(11 + i)))
+            assert r.status_code == 202, r.text
+        r = await cast(client, p["id"], vote(a, "unico", "family", cpf=cpf(9)))
+        assert r.status_code == 409
+        assert r.json()["detail"] == (
+            "this device (voter_id) already cast the 2 votos únicos a device may cast "
+            f"in paredão {p['id']}"
+        )
+
+    async def test_a_concurrent_burst_from_one_device_stores_two(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        a = nominees(p)[0]
+        answers = await asyncio.gather(
+            *(cast(client, p["id"], vote(a, "unico", "bot", cpf=cpf(100 + i))) for i in range(20))
+        )
+        assert sorted(r.status_code for r in answers) == [202] * 2 + [409] * 18
+        assert (await stats(client, p["id"]))["total_votes"] == 2
 
 
 class TestIdempotency:
