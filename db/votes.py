@@ -145,12 +145,17 @@ def decide_batch(
     connection: Connection,
     ballots: Sequence[Ballot],
     torcida: TorcidaLimit = _STORED_BUDGETS,
+    *,
+    look_up_every_vote_id: bool = False,
     unico_per_device: int | None = None,
 ) -> list[Decision]:
     """Decide and store a batch of ballots inside the caller's transaction.
 
     Each ballot is judged at the moment it was cast (`cast_at`: the voting window, the rate
     limit, the hour it counts in), so a vote's fate does not depend on how long it waited.
+
+    A vote_id the server chose is new unless `look_up_every_vote_id` (a log read again may
+    hold any vote twice): only the clients' are looked up among the stored votes.
 
     `unico_per_device` (anonymous mode, `PAREDAO_UNICO_PER_DEVICE`): the votos únicos a
     voter_id may cast per paredão, counting those stored and those earlier in the batch;
@@ -176,7 +181,11 @@ def decide_batch(
             first_of[key] = i
 
     # Replays of stored votes are answered as they were, even after voting closed.
-    asked = [i for i, b in enumerate(ballots) if b.client_vote_id and i not in echoes]
+    asked = [
+        i
+        for i, b in enumerate(ballots)
+        if (look_up_every_vote_id or b.client_vote_id) and i not in echoes
+    ]
     for i, row in statements.stored_votes(asked).items():
         outcomes[i] = _replay_outcome(ballots[i], row)
 
@@ -231,7 +240,8 @@ def decide_batch(
                 continue
             # Not inserted: another writer stored the same vote_id since we looked
             # (PostgreSQL), or, for a voto único, this CPF (or account) already voted.
-            row = statements.stored_votes([i]).get(i) if b.client_vote_id else None
+            looked_up = look_up_every_vote_id or b.client_vote_id
+            row = statements.stored_votes([i]).get(i) if looked_up else None
             if row is not None:
                 outcomes[i] = _replay_outcome(b, row)
             elif b.mode == VoteMode.unico:
@@ -278,7 +288,7 @@ def write_batch(
 ) -> list[Outcome]:
     """`decide_batch`, each ballot answered: `Accepted` (stored now, or a replay of a stored
     vote) or the `DomainError` that refuses it."""
-    decisions = decide_batch(connection, ballots, torcida, unico_per_device)
+    decisions = decide_batch(connection, ballots, torcida, unico_per_device=unico_per_device)
     return [
         _accepted(b) if isinstance(d, Counted) else d
         for b, d in zip(ballots, decisions, strict=True)
