@@ -84,11 +84,15 @@ def _reused(ballot: Ballot) -> VoteIdReused:
     return VoteIdReused(f"vote_id {ballot.vote_id} was already used for a different vote")
 
 
+def _cpf_refusal(ballot: Ballot) -> CPFAlreadyVoted:
+    return CPFAlreadyVoted(f"this CPF already voted in paredão {ballot.paredao_id}")
+
+
 def _unico_conflict(statements: VoteStatements, index: int, ballot: Ballot) -> DomainError:
     """Why a voto único was not inserted: its CPF voted in this paredão, or (jwt mode) its
     account did, with another CPF. One read, for refused votes only."""
     if statements.cpf_voted(index):
-        return CPFAlreadyVoted(f"this CPF already voted in paredão {ballot.paredao_id}")
+        return _cpf_refusal(ballot)
     return AccountAlreadyVoted(
         f"this account already cast its voto único in paredão {ballot.paredao_id}"
     )
@@ -250,7 +254,8 @@ def decide_batch(
                 raise RuntimeError(f"vote {b.vote_id} was neither stored nor in conflict")
         # A voto único held back for an earlier one of its device that was then refused (its
         # CPF had voted) may have room after all: judged again, in order, against what is
-        # stored now. The rest are refused.
+        # stored now. The rest are refused: for their CPF if it voted (the plainer answer to
+        # one voter sending it twice), else for their device.
         refused_devices = {
             _voter(ballots[i])
             for i in admitted
@@ -259,7 +264,11 @@ def decide_batch(
         candidates = [i for i in held if _voter(ballots[i]) in refused_devices]
         for i in held:
             if _voter(ballots[i]) not in refused_devices:
-                outcomes[i] = _device_refusal(ballots[i], unico_per_device)
+                outcomes[i] = (
+                    _cpf_refusal(ballots[i])
+                    if statements.cpf_voted(i)
+                    else _device_refusal(ballots[i], unico_per_device)
+                )
 
     for i, first in echoes.items():
         original = outcomes[first]
