@@ -42,8 +42,8 @@ def writing(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     write_batch = vote_queries.write_batch
     holding = threading.Event()
 
-    def slowly(connection: Connection, ballots: Sequence[Ballot]) -> list[Outcome]:
-        outcomes = write_batch(connection, ballots)
+    def slowly(connection: Connection, ballots: Sequence[Ballot], **rules: Any) -> list[Outcome]:
+        outcomes = write_batch(connection, ballots, **rules)
         holding.set()
         time.sleep(0.3)
         return outcomes
