@@ -24,6 +24,7 @@ from db.vote_statements import (
     VoteStatements,
     for_batch,
     hour_of,
+    nominees_of,
     upsert,
 )
 from model.ballot import Accepted, Ballot
@@ -33,6 +34,7 @@ from model.errors import (
     CPFAlreadyVoted,
     DeviceAlreadyVoted,
     DomainError,
+    Invalid,
     NotFound,
     RateLimited,
     VoteIdReused,
@@ -193,7 +195,9 @@ def decide_batch(
     for i, row in statements.stored_votes(asked).items():
         outcomes[i] = _replay_outcome(ballots[i], row)
 
-    schedules = statements.schedules({b.paredao_id for b in ballots})
+    paredao_ids = {b.paredao_id for b in ballots}
+    schedules = statements.schedules(paredao_ids)
+    nominees = nominees_of(connection, paredao_ids)
     windows: dict[int, tuple[ParedaoStatus, Any, Any]] = {}
     for paredao_id, schedule in schedules.items():
         windows[paredao_id] = (
@@ -207,6 +211,11 @@ def decide_batch(
         window = windows.get(b.paredao_id)
         if window is None:
             outcomes[i] = NotFound(f"paredão {b.paredao_id} does not exist")
+        elif b.nominee_id not in nominees[b.paredao_id]:
+            # The API checked it; a record in the log may come from elsewhere.
+            outcomes[i] = Invalid(
+                f"candidate {b.nominee_id} is not a nominee of paredão {b.paredao_id}"
+            )
         elif (status := status_at_cast(*window, b.cast_at)) != ParedaoStatus.open:
             outcomes[i] = VotingNotOpen(f"voting in paredão {b.paredao_id} is {status}, not open")
 
