@@ -135,6 +135,7 @@ ERRORS_BY_CODE: dict[str, type[DomainError]] = {
         VotingNotOpen,
         CPFAlreadyVoted,
         AccountAlreadyVoted,
+        DeviceAlreadyVoted,
         VoteIdReused,
         RateLimited,
         Unavailable,
