@@ -75,13 +75,14 @@ INSERT = (
 LOCK_VOTERS = (
     "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT"
     " hashtextextended(paredao_id || ':' || voter_id, 0) AS k FROM vote_batch"
-    " WHERE idx = ANY(%s) ORDER BY k) AS voters"
+    " JOIN unnest(%s::integer[]) AS w(idx) USING (idx) ORDER BY k) AS voters"
 )
 # Their stored votos únicos, through ix_votes_paredao_id_voter_id_unico; a statement of its
 # own, after the locks, so that its snapshot sees what the batches waited for committed.
 UNICO_VOTES = (
     "SELECT b.paredao_id, b.voter_id, count(*) AS votes FROM"
-    " (SELECT DISTINCT paredao_id, voter_id FROM vote_batch WHERE idx = ANY(%s)) AS b"
+    " (SELECT DISTINCT paredao_id, voter_id FROM vote_batch"
+    " JOIN unnest(%s::integer[]) AS w(idx) USING (idx)) AS b"
     " JOIN votes AS v ON v.paredao_id = b.paredao_id AND v.voter_id = b.voter_id"
     " AND v.mode = 'unico' GROUP BY b.paredao_id, b.voter_id"
 )
