@@ -1,7 +1,6 @@
 """The vote batch judges each ballot at the moment it was cast, however late it is written."""
 
 import threading
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -79,8 +78,8 @@ async def test_concurrent_batches_of_one_device_store_its_limit(
     commit and counts its vote (PAREDAO_UNICO_PER_DEVICE=1), never both stored."""
     p = await open_paredao(2)
     first = ballot(p["id"], p["nominees"][0]["candidate_id"], OPENS_AT, "phone")
-    first = replace(first, mode=VoteMode.unico, cpf_hash="a" * 64)
-    second = replace(first, vote_id=new_vote_id(), cpf_hash="b" * 64)
+    first = first._replace(mode=VoteMode.unico, cpf_hash="a" * 64)
+    second = first._replace(vote_id=new_vote_id(), cpf_hash="b" * 64)
     engine = make_engine(database_url, pool_size=2)
     answers: list[Any] = []
     try:
