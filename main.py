@@ -92,6 +92,7 @@ def consumer() -> None:
         system_clock,
         close_due=lifecycle.begin_due_closes,
         batch_max=settings.consumer_batch_max,
+        unico_per_device=settings.device_unico_limit,
     )
     watch = ConsumerMetrics(engine, settings.kafka)
     if settings.consumer_metrics_port:
