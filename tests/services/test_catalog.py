@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from db.engine import make_engine
 from db.paredoes import with_cpf_key
+from model.ballot import ParedaoInfo
 from model.errors import NotFound, Unavailable
 from services.catalog import ParedaoCatalog
 from services.lifecycle import ParedaoLifecycle
@@ -54,9 +55,11 @@ def monotonic() -> Monotonic:
     return Monotonic()
 
 
-async def _open_paredao(engine: Engine, clock: Clock) -> int:
-    lifecycle = ParedaoLifecycle(engine, clock, caches=(), log_close=None)
-    paredao, _ = await lifecycle.create(_fields(_nominees(engine, clock), clock))
+@pytest.fixture
+async def paredao_id(database: Database, clock: Clock) -> int:
+    """An open paredão."""
+    lifecycle = ParedaoLifecycle(database.engine, clock, caches=(), log_close=None)
+    paredao, _ = await lifecycle.create(_fields(_nominees(database.engine, clock), clock))
     assert paredao.id is not None
     await lifecycle.open(paredao.id)
     return paredao.id
@@ -66,55 +69,54 @@ def _catalog(database: Database, monotonic: Monotonic, grace_s: float) -> Pareda
     return ParedaoCatalog(database.engine, TTL_S, outage_grace_s=grace_s, monotonic=monotonic)
 
 
+async def _read_then_stop(
+    database: Database, monotonic: Monotonic, paredao_id: int, grace_s: float = GRACE_S
+) -> tuple[ParedaoCatalog, ParedaoInfo]:
+    """A catalog that read the paredão just before its database became unreachable."""
+    catalog = _catalog(database, monotonic, grace_s)
+    read = await catalog.get(paredao_id)
+    database.stop()
+    return catalog, read
+
+
 class TestTheDatabaseUnreachable:
     async def test_a_paredao_read_within_the_grace_is_answered_as_read(
-        self, database: Database, monotonic: Monotonic, clock: Clock
+        self, database: Database, monotonic: Monotonic, paredao_id: int
     ) -> None:
-        paredao_id = await _open_paredao(database.engine, clock)
-        catalog = _catalog(database, monotonic, GRACE_S)
-        read = await catalog.get(paredao_id)
-        database.stop()
+        catalog, read = await _read_then_stop(database, monotonic, paredao_id)
         monotonic.now += 3 * TTL_S  # past the cache's life: this read goes to the database
         assert await catalog.get(paredao_id) == read
         monotonic.now += GRACE_S - 3 * TTL_S  # the last moment of the grace
         assert await catalog.get(paredao_id) == read
 
     async def test_past_the_grace_it_is_a_503_with_retry_after(
-        self, database: Database, monotonic: Monotonic, clock: Clock
+        self, database: Database, monotonic: Monotonic, paredao_id: int
     ) -> None:
-        paredao_id = await _open_paredao(database.engine, clock)
-        catalog = _catalog(database, monotonic, GRACE_S)
-        await catalog.get(paredao_id)
-        database.stop()
+        catalog, _ = await _read_then_stop(database, monotonic, paredao_id)
         monotonic.now += GRACE_S + 2 * TTL_S + 0.1  # past the grace, and the cache's life
         with pytest.raises(Unavailable) as refused:
             await catalog.get(paredao_id)
         assert refused.value.headers == {"Retry-After": "1"}
 
     async def test_a_paredao_never_read_is_a_503(
-        self, database: Database, monotonic: Monotonic, clock: Clock
+        self, database: Database, monotonic: Monotonic, paredao_id: int
     ) -> None:
-        paredao_id = await _open_paredao(database.engine, clock)
         catalog = _catalog(database, monotonic, GRACE_S)
         database.stop()
         with pytest.raises(Unavailable):
             await catalog.get(paredao_id)
 
     async def test_without_a_grace_the_direct_path_answers_503(
-        self, database: Database, monotonic: Monotonic, clock: Clock
+        self, database: Database, monotonic: Monotonic, paredao_id: int
     ) -> None:
-        paredao_id = await _open_paredao(database.engine, clock)
-        catalog = _catalog(database, monotonic, 0)
-        await catalog.get(paredao_id)
-        database.stop()
+        catalog, _ = await _read_then_stop(database, monotonic, paredao_id, grace_s=0)
         monotonic.now += 3 * TTL_S
         with pytest.raises(Unavailable):
             await catalog.get(paredao_id)
 
     async def test_a_forgotten_paredao_is_not_kept_for_the_outage(
-        self, database: Database, monotonic: Monotonic, clock: Clock
+        self, database: Database, monotonic: Monotonic, paredao_id: int
     ) -> None:
-        paredao_id = await _open_paredao(database.engine, clock)
         catalog = _catalog(database, monotonic, GRACE_S)
         await catalog.get(paredao_id)
         catalog.forget(paredao_id)  # its schedule changed: what was read is wrong
@@ -123,12 +125,9 @@ class TestTheDatabaseUnreachable:
             await catalog.get(paredao_id)
 
     async def test_once_the_database_is_back_it_is_read_again(
-        self, database: Database, monotonic: Monotonic, clock: Clock
+        self, database: Database, monotonic: Monotonic, paredao_id: int, clock: Clock
     ) -> None:
-        paredao_id = await _open_paredao(database.engine, clock)
-        catalog = _catalog(database, monotonic, GRACE_S)
-        await catalog.get(paredao_id)
-        database.stop()
+        catalog, _ = await _read_then_stop(database, monotonic, paredao_id)
         monotonic.now += 3 * TTL_S
         await catalog.get(paredao_id)  # as read before
         database.start()
