@@ -46,13 +46,16 @@ def assert_unavailable(r: httpx.Response) -> None:
 
 
 async def assert_reads_unavailable(client: httpx.AsyncClient, paredao_id: int) -> None:
-    """What the vote page reads: the paredão, its results, a vote's status."""
+    """The vote page, and what it reads: the paredão, its results, a vote's status."""
     for path in (
         f"/paredoes/{paredao_id}",
         f"/paredoes/{paredao_id}/results",
         f"/paredoes/{paredao_id}/votes/{uuid.uuid4()}",
     ):
         assert_unavailable(await client.get(path))
+    page = await client.get(f"/paredoes/{paredao_id}", headers={"Accept": "text/html"})
+    assert page.status_code == 503, page.text  # the vote page itself, an error page
+    assert page.headers["retry-after"] == "1"
 
 
 class TestKafkaPath:
