@@ -22,8 +22,10 @@ from sqlalchemy import make_url
 
 from config import Settings, get_settings
 from controllers import (
+    audit,
     candidates,
     captcha,
+    certificates,
     health,
     pages,
     paredoes,
@@ -39,6 +41,7 @@ from db.engine import make_engine
 from db.housekeeping import prune as prune_rows
 from db.migrate import upgrade_to_head
 from db.paredoes import with_cpf_key
+from model.certificate import CertificateKeys
 from model.clock import Clock, system_clock
 from observability import metrics
 from observability.logs import forget_in_logs, log_config
@@ -46,7 +49,9 @@ from pipeline.group_commit import GroupCommitWriter
 from pipeline.sink import VoteSink
 from pipeline.writer_client import WriterClient
 from pipeline.writer_process import socket_path
+from services.audit import verify_chain
 from services.catalog import ParedaoCatalog
+from services.certificates import CertificateService
 from services.closing import ClosingService, LogClose
 from services.difficulty import CaptchaDifficulty
 from services.health import Readiness
@@ -120,6 +125,9 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             tokens=voter_tokens(settings),
         )
         app.state.results = results
+        app.state.certificates = CertificateService(
+            engine, CertificateKeys.from_seeds(settings.keys.certificate_seeds)
+        )
         voting: VotingService = app.state.voting
 
         def forget(paredao_id: int) -> None:
@@ -197,6 +205,8 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         captcha.router,
         votes.router,
         votes.admin,
+        certificates.router,
+        audit.admin,
         health.router,
         telemetry.router,
     )
@@ -353,6 +363,19 @@ def prune() -> None:
     )
 
 
+def audit_verify() -> None:
+    """Recompute the audit log's hash chain; exit 1 naming the first entry that does not match."""
+    settings = get_settings()
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        check = verify_chain(engine)
+    finally:
+        engine.dispose()
+    if check.broken_at is not None:
+        sys.exit(f"The audit log is broken at entry {check.broken_at}: {check.reason}.")
+    print(f"The audit log verifies: {check.entries} entries.", file=sys.stderr)
+
+
 COMMANDS = {
     "serve": serve,
     "migrate": migrate,
@@ -360,6 +383,7 @@ COMMANDS = {
     "kafka-topics": kafka_topics,
     "lag": lag,
     "prune": prune,
+    "audit-verify": audit_verify,
 }
 
 

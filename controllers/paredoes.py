@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from controllers.audit import ActorDep
 from controllers.deps import (
     AdminDep,
     ClockDep,
@@ -17,6 +18,7 @@ from controllers.deps import (
 )
 from db import paredoes as queries
 from model.paredao import ParedaoStatus
+from services import audit
 from views.errors import error_responses
 from views.params import Limit, Offset, ParedaoId
 from views.paredoes import ParedaoCreate, ParedaoPublic, ParedaoUpdate, ParedoesPublic
@@ -31,9 +33,12 @@ admin = APIRouter(prefix="/paredoes", tags=["paredões"], dependencies=[AdminDep
     summary="Create a paredão",
     responses=error_responses(401, 422),
 )
-def create_paredao(body: ParedaoCreate, session: SessionDep, now: NowDep) -> ParedaoPublic:
+def create_paredao(
+    body: ParedaoCreate, session: SessionDep, now: NowDep, actor: ActorDep
+) -> ParedaoPublic:
     """2 to 4 distinct housemates; 422 names any id that is not a housemate."""
     paredao, nominees = queries.create_paredao(session, body.model_dump(), now)
+    audit.record(session, actor, "paredao.create", f"paredao:{paredao.id}", now)
     return ParedaoPublic.build(paredao, nominees, now)
 
 
@@ -81,10 +86,12 @@ def extend_voting(
     now: NowDep,
     results: ResultsDep,
     voting: VotingDep,
+    actor: ActorDep,
 ) -> ParedaoPublic:
     """Move `closes_at`. A paredão that closed in a tie reopens until then (a tie is never
     broken arbitrarily); one with a decided outcome cannot be reopened (409)."""
     paredao, nominees = queries.extend_voting(session, paredao_id, body.closes_at, now)
+    audit.record(session, actor, "paredao.update", f"paredao:{paredao_id}", now)
     after_commit(session, lambda: forget(paredao_id, results, voting))
     return ParedaoPublic.build(paredao, nominees, now)
 
@@ -100,9 +107,11 @@ def open_paredao(
     clock: ClockDep,
     results: ResultsDep,
     voting: VotingDep,
+    actor: ActorDep,
 ) -> ParedaoPublic:
     """`scheduled → open`; any other transition is a 409."""
     paredao, nominees = queries.change_status(session, paredao_id, ParedaoStatus.open, clock)
+    audit.record(session, actor, "paredao.open", f"paredao:{paredao_id}", clock())
     after_commit(session, lambda: forget(paredao_id, results, voting))
     return ParedaoPublic.build(paredao, nominees, clock())
 
@@ -112,7 +121,9 @@ def open_paredao(
     summary="Close voting now",
     responses=error_responses(401, 404, 409, 503),
 )
-async def close_paredao(paredao_id: ParedaoId, closing: ClosingDep, now: NowDep) -> ParedaoPublic:
+async def close_paredao(
+    paredao_id: ParedaoId, closing: ClosingDep, now: NowDep, actor: ActorDep
+) -> ParedaoPublic:
     """`open → closed`, freezing the outcome (in the answer); any other transition is a 409.
     This worker's next results and stats show the close at once; other workers within their
     cache time (about a second, `as_of` says how old).
@@ -120,5 +131,5 @@ async def close_paredao(paredao_id: ParedaoId, closing: ClosingDep, now: NowDep)
     On the Kafka path the answer reads `closing` (outcome pending) until the consumer has
     decided every vote logged before the close; 503 if the log cannot take the close
     markers now (the paredão stays `closing`; ask again)."""
-    paredao, nominees = await closing.close(paredao_id)
+    paredao, nominees = await closing.close(paredao_id, actor)
     return ParedaoPublic.build(paredao, nominees, now)

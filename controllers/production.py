@@ -1,6 +1,7 @@
 """The production team's pages: every paredão, and each one's live dashboard (totals, per
 nominee per mode and final, votes per hour), with open, close and recount."""
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -24,11 +25,13 @@ from controllers.pages import PageParedaoDep, PageRoute, load_paredao
 from controllers.production_session import (
     CSRFDep,
     MaybeProducerDep,
+    ProducerActorDep,
     ProducerDep,
     login_redirect,
 )
 from db import paredoes as paredao_queries
 from model.paredao import ParedaoStatus
+from services import audit
 from services.producer_session import ProducerSession
 from services.results import ResultsReader
 from views.pages import (
@@ -152,20 +155,23 @@ async def dashboard(
 @router.post("/paredoes/{paredao_id}/abrir")
 def open_voting(
     paredao_id: ParedaoId,
-    _producer: CSRFDep,
+    actor: ProducerActorDep,
     session: SessionDep,
     clock: ClockDep,
     reader: ResultsDep,
     voting: VotingDep,
 ) -> Response:
     paredao_queries.change_status(session, paredao_id, ParedaoStatus.open, clock)
+    audit.record(session, actor, "paredao.open", f"paredao:{paredao_id}", clock())
     after_commit(session, lambda: forget(paredao_id, reader, voting))
     return RedirectResponse(f"/producao/paredoes/{paredao_id}?aviso=aberta", status_code=303)
 
 
 @router.post("/paredoes/{paredao_id}/encerrar")
-async def close_voting(paredao_id: ParedaoId, _producer: CSRFDep, closing: ClosingDep) -> Response:
-    await closing.close(paredao_id)
+async def close_voting(
+    paredao_id: ParedaoId, actor: ProducerActorDep, closing: ClosingDep
+) -> Response:
+    await closing.close(paredao_id, actor)
     return RedirectResponse(f"/producao/paredoes/{paredao_id}?aviso=encerrada", status_code=303)
 
 
@@ -173,13 +179,18 @@ async def close_voting(paredao_id: ParedaoId, _producer: CSRFDep, closing: Closi
 async def recount(
     request: Request,
     producer: CSRFDep,
+    actor: ProducerActorDep,
     paredao: PageParedaoDep,
     reader: ResultsDep,
     templates: TemplatesDep,
     now: NowDep,
+    session: SessionDep,
 ) -> Response:
     """Count the raw votes again and show whether they match the tally."""
     result = await reader.recount(paredao.id)
+    await asyncio.to_thread(
+        audit.record, session, actor, "paredao.recount", f"paredao:{paredao.id}", now
+    )
     return await _dashboard(
         request, paredao, producer, reader, templates, recount=result, recounted_at=now
     )

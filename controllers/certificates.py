@@ -1,0 +1,66 @@
+"""Results anyone can check: a frozen paredão's signed certificate, the keys that verify it,
+and each counted vote's inclusion proof (all public)."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from services.certificates import CertificateService
+from views.certificates import CertificatePublic, JWKSetPublic, ProofPublic
+from views.errors import error_responses
+from views.params import ParedaoId
+
+router = APIRouter(tags=["certificates"])
+
+
+async def get_certificates(request: Request) -> CertificateService:
+    certificates: CertificateService = request.app.state.certificates
+    return certificates
+
+
+CertificatesDep = Annotated[CertificateService, Depends(get_certificates)]
+
+
+@router.get(
+    "/paredoes/{paredao_id}/certificate",
+    summary="The signed certificate of a frozen result",
+    responses=error_responses(404, 409),
+)
+async def read_certificate(
+    paredao_id: ParedaoId, certificates: CertificatesDep
+) -> CertificatePublic:
+    """The totals, the outcome and the RFC 9162 Merkle root over every counted vote, signed
+    with Ed25519 (verify with GET /certificate-keys). 409 until the result is frozen."""
+    signed = await certificates.certificate(paredao_id)
+    return CertificatePublic(
+        payload=signed.payload, signature=signed.signature, key_id=signed.key_id
+    )
+
+
+@router.get("/certificate-keys", summary="The keys that verify certificates (JWK set)")
+async def certificate_keys(certificates: CertificatesDep) -> JWKSetPublic:
+    """Ed25519 public keys (RFC 8037), the current one first; a key stays listed while its
+    secret is in the server's key ring, so older certificates keep verifying."""
+    return JWKSetPublic.model_validate(certificates.jwks())
+
+
+@router.get(
+    "/paredoes/{paredao_id}/votes/{vote_id}/proof",
+    summary="Proof that a vote is in the certified count",
+    responses=error_responses(404, 409, 422),
+)
+async def read_proof(
+    paredao_id: ParedaoId, vote_id: uuid.UUID, certificates: CertificatesDep
+) -> ProofPublic:
+    """RFC 9162 inclusion proof of a counted vote in the certificate's tree: check it with
+    RFC 9162 §2.1.3.2 against the signed root. 404 for a vote never counted (unknown or
+    refused); 409 before the certificate exists."""
+    proof = await certificates.proof(paredao_id, vote_id)
+    return ProofPublic(
+        leaf_index=proof.leaf_index,
+        tree_size=proof.tree_size,
+        leaf=proof.leaf,
+        audit_path=proof.audit_path,
+        root=proof.root,
+    )
