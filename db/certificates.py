@@ -59,7 +59,7 @@ def certify(
     assert paredao.id is not None and paredao.closes_at is not None
     pid = paredao.id
     connection = session.connection()
-    tree = ChunkedTree()
+    tree = ChunkedTree(chunk_size=CHUNK_SIZE)
     totals: Counter[tuple[int, VoteMode]] = Counter()
     previous = ""
     rows = connection.execution_options(stream_results=True, yield_per=CHUNK_SIZE).execute(
@@ -120,11 +120,12 @@ def chunk_leaves(
     paredao_id: int,
     first: uuid.UUID,
     next_first: uuid.UUID | None,
+    chunk_size: int,
 ) -> list[tuple[str, bytes]]:
     """The (vote_id text, leaf input) of one chunk: its votes from `first` up to the next
-    chunk's first."""
+    chunk's first (one more than `chunk_size`, if the votes changed since, tells it)."""
     query = _leaves_query(connection, paredao_id).where(VOTES.c.vote_id >= first)
     if next_first is not None:
         query = query.where(VOTES.c.vote_id < next_first)
-    rows = connection.execute(query.limit(CHUNK_SIZE + 1))
+    rows = connection.execute(query.limit(chunk_size + 1))
     return [(v, leaf_input(paredao_id, v, n, m)) for v, n, m in rows]

@@ -162,6 +162,7 @@ class CertificateService:
                 paredao_id,
                 uuid.UUID(bytes=tree.firsts[chunk]),
                 None if last else uuid.UUID(bytes=tree.firsts[chunk + 1]),
+                tree.chunk_size,
             )
         expected = tree.tree_size - chunk * tree.chunk_size if last else tree.chunk_size
         if len(rows) != expected:
