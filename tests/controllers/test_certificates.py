@@ -89,7 +89,7 @@ async def check_certificate(
     assert (jwk["kty"], jwk["crv"]) == ("OKP", "Ed25519")
     public = Ed25519PublicKey.from_public_bytes(b64url(jwk["x"]))
     public.verify(b64url(certificate["signature"]), certificate["payload"].encode())
-    payload = json.loads(certificate["payload"])
+    payload: dict[str, Any] = json.loads(certificate["payload"])
     leaves = [f"{paredao_id}:{v}:{n}:{m}".encode() for v, (n, m) in sorted(counted.items())]
     assert payload["root"] == mth(leaves).hex()
     assert payload["tree_size"] == len(counted)
