@@ -54,8 +54,9 @@ def page(connection: Connection, *, limit: int, offset: int) -> tuple[list[Audit
 
 def every_entry(connection: Connection) -> Iterator[AuditEntry]:
     """The whole log, oldest first, read a thousand at a time."""
-    rows = connection.execution_options(stream_results=True, yield_per=1000).execute(
-        select(AUDIT).order_by(AUDIT.c.seq)
+    rows = connection.execute(
+        select(AUDIT).order_by(AUDIT.c.seq),
+        execution_options={"stream_results": True, "yield_per": 1000},
     )
     for row in rows:
         yield AuditEntry.model_validate(row._mapping)

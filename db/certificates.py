@@ -62,8 +62,9 @@ def certify(
     tree = ChunkedTree(chunk_size=CHUNK_SIZE)
     totals: Counter[tuple[int, VoteMode]] = Counter()
     previous = ""
-    rows = connection.execution_options(stream_results=True, yield_per=CHUNK_SIZE).execute(
-        _leaves_query(connection, pid)
+    rows = connection.execute(
+        _leaves_query(connection, pid),
+        execution_options={"stream_results": True, "yield_per": CHUNK_SIZE},
     )
     for chunk in rows.partitions(CHUNK_SIZE):
         if chunk[0][0] <= previous or any(a[0] >= b[0] for a, b in pairwise(chunk)):
