@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from services.certificates import CertificateService
+from services.certificates import CertificateService, SignedCertificate
 from views.certificates import CertificatePublic, JWKSetPublic, ProofPublic
 from views.errors import error_responses
 from views.params import ParedaoId
@@ -20,6 +20,11 @@ async def get_certificates(request: Request) -> CertificateService:
 
 
 CertificatesDep = Annotated[CertificateService, Depends(get_certificates)]
+
+
+async def page_certificate(request: Request, paredao_id: int) -> SignedCertificate | None:
+    """The certificate a page shows (its root, whether its signature verifies), if any."""
+    return await (await get_certificates(request)).for_page(paredao_id)
 
 
 @router.get(

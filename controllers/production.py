@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from controllers.certificates import page_certificate
 from controllers.deps import (
     ClockDep,
     ClosingDep,
@@ -116,6 +117,7 @@ async def _dashboard(
     results = await reader.results(paredao.id, reveal=True)
     context = {
         "paredao": paredao,
+        "certificate": await page_certificate(request, paredao.id),
         "numbers": _dashboard_numbers(templates, stats, results),
         "results": results,
         "recount": recount,

@@ -83,6 +83,13 @@ class CertificateService:
         """The signed certificate (404 unknown paredão, 409 while it is not frozen)."""
         return await asyncio.to_thread(self._certificate, paredao_id)
 
+    async def for_page(self, paredao_id: int) -> SignedCertificate | None:
+        """The certificate for a page to show, or None while there is none."""
+        try:
+            return await self.certificate(paredao_id)
+        except NotCertified:
+            return None
+
     async def proof(self, paredao_id: int, vote_id: uuid.UUID) -> InclusionProof:
         """The inclusion proof of a counted vote (409 before the certificate, 404 for a vote
         that was never counted)."""

@@ -295,7 +295,7 @@
       });
       if (response.status === 202) {
         const accepted = await response.json();
-        await showConfirmation(chosen.dataset.name, mode, accepted.status);
+        await showConfirmation(chosen.dataset.name, mode, accepted.status, accepted.vote_id);
         if (accepted.status === "queued") followQueuedVote(accepted.vote_id);
         return;
       }
@@ -356,10 +356,16 @@
     line.textContent = messages.still_queued;
   }
 
-  async function showConfirmation(name, mode, status) {
+  async function showConfirmation(name, mode, status, voteId) {
     form.hidden = true;
     errorBox.hidden = true;
     confirmation.hidden = false;
+    // The vote_id is the voter's receipt: with it, the vote is checked against the certificate.
+    const receipt = confirmation.querySelector("[data-receipt]");
+    receipt.querySelector("[data-receipt-id]").textContent = voteId;
+    receipt.querySelector("[data-receipt-link]").href =
+      `/paredoes/${paredaoId}/verificar?voto=${encodeURIComponent(voteId)}`;
+    receipt.hidden = false;
     const taken = status === "queued" ? "recebido" : "registrado";
     confirmation.querySelector("[data-vote-status]").hidden = true;
     confirmation.querySelector("[data-confirmation-title]").textContent = `Seu voto para ${name} foi ${taken}`;
