@@ -15,12 +15,9 @@ certificate, as a voter's CLI would.
 """
 
 import argparse
-import atexit
 import gc
 import random
 import resource
-import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -126,25 +123,12 @@ def trees(n: int, proofs: int) -> None:
 
 
 def certificate(votes: int, proofs: int) -> None:
-    from bench.common import ADMIN_TOKEN, SECRET_KEY, Server
-    from bench.reads import seed
-    from bench.votes import ADMIN, open_paredao
-    from db.migrate import upgrade_to_head
+    from bench.common import Server
+    from bench.reads import seeded_paredao
+    from bench.votes import ADMIN
     from tools.verify_receipt import check_receipt
 
-    path = Path(tempfile.mkdtemp(prefix="paredao-certificate-")) / "certificate.db"
-    atexit.register(shutil.rmtree, path.parent, ignore_errors=True)
-    url = f"sqlite:///{path}"
-    upgrade_to_head(url)
-    env = {
-        "DATABASE_URL": url,
-        "PAREDAO_ADMIN_TOKEN": ADMIN_TOKEN,
-        "PAREDAO_SECRET_KEY": SECRET_KEY,
-    }
-    with Server("--factory main:create_app", 1, env) as api:
-        pid, _nominees = open_paredao(api.url)
-    print(f"seeding {votes:,} votes into paredão {pid}", flush=True)
-    seed(path, pid, _nominees, votes)
+    path, env, pid, _nominees = seeded_paredao("certificate", votes)
     with Server("--factory main:create_app", 1, env) as api:
         started = time.perf_counter()
         r = httpx.post(f"{api.url}/paredoes/{pid}/close", headers=ADMIN, timeout=600)
@@ -159,7 +143,7 @@ def certificate(votes: int, proofs: int) -> None:
                 r = client.get(f"/paredoes/{pid}/votes/{vote_id}/proof")
                 times.append(time.perf_counter() - started)
                 assert r.status_code == 200, r.text
-            check_receipt(lambda path: client.get(path).json(), pid, ids[0])
+            check_receipt(lambda p: client.get(p).json(), pid, ids[0])
         print(
             f"GET proof over HTTP, {len(times)} random counted votes: p50 "
             f"{percentile(times, 50) * 1000:.1f} ms, p99 {percentile(times, 99) * 1000:.1f} ms, "

@@ -9,27 +9,29 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import Connection, Select, String, cast, delete, func, select, update
 from sqlmodel import Session, SQLModel
 
-from db.votes import VOTES
+from db.votes import PAREDOES, VOTES
 from model.certificate import Certificate, leaf_input, payload_text
 from model.merkle import CHUNK_SIZE, ChunkedTree
-from model.paredao import Paredao
+from model.paredao import Paredao, ParedaoStatus
 from model.results import Outcome
 from model.vote import VoteMode
 
 CERTIFICATES = SQLModel.metadata.tables[Certificate.__tablename__]
 
 
-def _vote_text(connection: Connection) -> Any:
+@cache
+def _vote_text(dialect: str) -> Any:
     """The vote_id as its lowercase hyphenated text, made by the database (cheaper than a
     UUID object per row): SQLite stores it as 32 hex digits, PostgreSQL as a uuid."""
     column = VOTES.c.vote_id
-    if connection.dialect.name == "postgresql":
+    if dialect == "postgresql":
         return cast(column, String)
     text = func.lower(cast(column, String))
     parts = [
@@ -44,7 +46,7 @@ def _vote_text(connection: Connection) -> Any:
 
 def _leaves_query(connection: Connection, paredao_id: int) -> Select[Any]:
     return (
-        select(_vote_text(connection), VOTES.c.nominee_id, VOTES.c.mode)
+        select(_vote_text(connection.dialect.name), VOTES.c.nominee_id, VOTES.c.mode)
         .where(VOTES.c.paredao_id == paredao_id)
         .order_by(VOTES.c.vote_id)
     )
@@ -98,10 +100,14 @@ def get_certificate(connection: Connection, paredao_id: int) -> Certificate | No
 
 
 def certificate_version(connection: Connection, paredao_id: int) -> tuple[str, datetime] | None:
-    """The certificate's root and when it was built (cheap: tells a cached copy is current)."""
+    """The root and build time of the certificate of a paredão that is frozen now, or None
+    (cheap, no chunks read: tells whether a cached copy is current)."""
     row = connection.execute(
-        select(CERTIFICATES.c.root, CERTIFICATES.c.created_at).where(
-            CERTIFICATES.c.paredao_id == paredao_id
+        select(CERTIFICATES.c.root, CERTIFICATES.c.created_at)
+        .join(PAREDOES, PAREDOES.c.id == CERTIFICATES.c.paredao_id)
+        .where(
+            CERTIFICATES.c.paredao_id == paredao_id,
+            PAREDOES.c.status == ParedaoStatus.closed.value,
         )
     ).first()
     return None if row is None else (row.root, row.created_at)
@@ -128,5 +134,5 @@ def chunk_leaves(
     query = _leaves_query(connection, paredao_id).where(VOTES.c.vote_id >= first)
     if next_first is not None:
         query = query.where(VOTES.c.vote_id < next_first)
-    rows = connection.execute(query.limit(chunk_size + 1))
+    rows = connection.execute(query.limit(chunk_size + 1)).all()
     return [(v, leaf_input(paredao_id, v, n, m)) for v, n, m in rows]

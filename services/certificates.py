@@ -2,7 +2,7 @@
 `db.certificates.certify`); the verifying keys as a JWK set.
 
 A proof finds the vote's chunk by the chunks' first vote_ids, reads that chunk's votes back
-(at most 1,024 rows of the primary key) and takes the chunk's path inside it, then the chunk's
+(at most 256 rows of the primary key) and takes the chunk's path inside it, then the chunk's
 path among the chunk roots, whose levels are kept in memory per certificate.
 """
 
@@ -25,8 +25,8 @@ from model.errors import Conflict, NotFound
 from model.merkle import HASH_SIZE, chunk_path, levels_of
 from model.paredao import ParedaoStatus
 
-# The chunk levels of this many certificates stay in memory (about 0.6 MB each at 10M votes).
-CACHED_TREES = 8
+# The chunk levels of this many certificates stay in memory (about 6 MB each at 10M votes).
+CACHED_TREES = 4
 
 
 class NotCertified(Conflict):
@@ -132,8 +132,10 @@ class CertificateService:
 
     def _tree(self, connection: Connection, paredao_id: int) -> _Tree:
         """The certificate's chunk levels, from memory while the stored certificate is the
-        same one (a tie reopened and frozen again gets a new one)."""
+        same one (a tie reopened and frozen again gets a new one); 404/409 without one."""
         version = queries.certificate_version(connection, paredao_id)
+        if version is None:
+            self._frozen(connection, paredao_id)  # says why: no such paredão, or not frozen
         with self._lock:
             cached = self._trees.get(paredao_id)
             if cached is not None and cached.version == version:
@@ -157,7 +159,6 @@ class CertificateService:
 
     def _proof(self, paredao_id: int, vote_id: uuid.UUID) -> InclusionProof:
         with self._engine.connect() as connection:
-            self._frozen(connection, paredao_id)
             tree = self._tree(connection, paredao_id)
             chunk = bisect.bisect_right(tree.firsts, vote_id.bytes) - 1
             never = NotFound(f"vote {vote_id} was never counted in paredão {paredao_id}")

@@ -2,7 +2,7 @@
 hash-chained log of admin actions
 
 `certificates` holds, per frozen paredão, the signed payload (totals, outcome and the RFC 9162
-root over its counted votes) and the root and first vote_id of each chunk of 1,024 leaves, from
+root over its counted votes) and the root and first vote_id of each chunk of 256 leaves, from
 which an inclusion proof is answered without rebuilding the tree. `audit_log` holds one row per
 admin action, chained by hash. Paredões frozen before this revision have no certificate.
 
