@@ -92,11 +92,21 @@ def certify(
     return certificate
 
 
-def get_certificate(connection: Connection, paredao_id: int) -> Certificate | None:
+# Everything but the chunks, which only a proof needs (1.9 MB at 10 million votes).
+_HEAD = [c for c in CERTIFICATES.c if c.name not in ("chunk_roots", "chunk_firsts")]
+
+
+def get_certificate(
+    connection: Connection, paredao_id: int, *, with_chunks: bool = False
+) -> Certificate | None:
+    """The stored certificate; its chunks empty unless `with_chunks`."""
+    columns = list(CERTIFICATES.c) if with_chunks else _HEAD
     row = connection.execute(
-        select(CERTIFICATES).where(CERTIFICATES.c.paredao_id == paredao_id)
+        select(*columns).where(CERTIFICATES.c.paredao_id == paredao_id)
     ).first()
-    return None if row is None else Certificate.model_validate(row._mapping)
+    if row is None:
+        return None
+    return Certificate.model_validate({"chunk_roots": b"", "chunk_firsts": b"", **row._mapping})
 
 
 def certificate_version(connection: Connection, paredao_id: int) -> tuple[str, datetime] | None:

@@ -95,10 +95,13 @@ class CertificateService:
         that was never counted)."""
         return await asyncio.to_thread(self._proof, paredao_id, vote_id)
 
-    def _frozen(self, connection: Connection, paredao_id: int) -> Certificate:
+    def _frozen(
+        self, connection: Connection, paredao_id: int, *, with_chunks: bool = False
+    ) -> Certificate:
+        """The certificate of a frozen paredão (404 unknown paredão, 409 not frozen)."""
         with Session(bind=connection) as session:
             paredao, _ = get_paredao(session, paredao_id)
-        certificate = queries.get_certificate(connection, paredao_id)
+        certificate = queries.get_certificate(connection, paredao_id, with_chunks=with_chunks)
         if paredao.status != ParedaoStatus.closed or certificate is None:
             raise NotCertified(
                 f"paredão {paredao_id} has no certificate yet: it gets one when its result is "
@@ -141,7 +144,7 @@ class CertificateService:
             if cached is not None and cached.version == version:
                 self._trees.move_to_end(paredao_id)
                 return cached
-        certificate = self._frozen(connection, paredao_id)
+        certificate = self._frozen(connection, paredao_id, with_chunks=True)
         roots = certificate.chunk_roots
         firsts = certificate.chunk_firsts
         tree = _Tree(
