@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-shifted-clock test-postgres lint format clean bench bench-kafka kafka-start kafka-stop postgres-start postgres-stop browser up down nginx-start nginx-stop validate-deploy
+.PHONY: run test test-shifted-clock test-postgres lint format clean bench bench-kafka bench-drain kafka-start kafka-stop postgres-start postgres-stop browser up down nginx-start nginx-stop validate-deploy
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,12 @@ bench: $(VENV)/.installed
 ## Starts the broker and PostgreSQL with deploy/kafka and deploy/postgres (left running).
 bench-kafka: $(VENV)/.installed
 	$(BIN)/python -m bench.kafka
+
+## The consumer's drain without HTTP: 1,000,000 records of a show's mix produced straight into
+## a fresh 6-partition topic, drained into a fresh PostgreSQL database by 1, 2 and 3 consumer
+## processes; the stored tally and refusals checked against the rules (EXACT or MISMATCH).
+bench-drain: $(VENV)/.installed
+	$(BIN)/python -m bench.drain
 
 ## A local Apache Kafka broker (KRaft, from Maven Central jars) on 127.0.0.1:9092.
 kafka-start:

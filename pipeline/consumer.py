@@ -36,6 +36,7 @@ from config import KafkaSettings
 from db.consumer import read_offsets
 from db.engine import writer_engine
 from db.paredoes import begin_closing, closing_paredoes, due_to_close
+from db.torcida import PartitionWindows
 from model.clock import Clock
 from pipeline.codec import CloseMarker, encode_marker
 from pipeline.kafka import QUIET, partition_count, producer_config
@@ -81,6 +82,9 @@ class VoteConsumer:
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
         self._markers_sent: set[int] = set()  # paredões whose close markers this process wrote
+        # The torcida limit of the partitions this process owns, rebuilt from the stored votes
+        # after every assignment and every batch that did not commit.
+        self._windows = PartitionWindows()
 
     def run(
         self, stop: threading.Event, on_batch: Callable[[BatchReport], None] | None = None
@@ -131,6 +135,7 @@ class VoteConsumer:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Resume every assigned partition where the database says, not where Kafka does."""
+        self._windows.forget()  # another process may have stored votes of these voters
         stored = self._with_retries(lambda: self._read_offsets(), None)
         for tp in partitions:
             tp.offset = stored.get(tp.partition, OFFSET_BEGINNING) if stored else OFFSET_BEGINNING
@@ -143,9 +148,16 @@ class VoteConsumer:
 
     def _store(self, records: list[Record], stop: threading.Event | None) -> BatchReport | None:
         def attempt() -> BatchReport:
-            with self._engine.begin() as connection:
-                report = handle_batch(connection, self._kafka.topic, records, self._clock())
-                self._send_dead_letters(report)  # before the commit: never lost, maybe twice
+            try:
+                with self._engine.begin() as connection:
+                    report = handle_batch(
+                        connection, self._kafka.topic, records, self._clock(), self._windows
+                    )
+                    self._send_dead_letters(report)  # before the commit: never lost, maybe twice
+            except BaseException:
+                # Whether the batch's votes are stored is unknown: rebuild from the database.
+                self._windows.forget()
+                raise
             return report
 
         report = self._with_retries(attempt, stop)

@@ -2,7 +2,8 @@
 inside the caller's transaction. No broker here: the consumer loop (`pipeline.consumer`)
 polls, and tests hand records to this directly.
 
-Votes are decided by `db.votes.write_batch`, the same code as the direct path. The batch's
+Votes are decided by `db.votes.decide_batch`, the same code as the direct path, with the
+torcida limit kept in memory for the partitions this consumer owns (`db.torcida`). The batch's
 next offsets are stored in the same transaction, after a fence that drops records already
 stored by anyone (a crash before the commit to Kafka, or a rebalance in flight): each record
 counts exactly once.
@@ -17,7 +18,8 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from db.consumer import mark_partitions_closed, record_refusals, store_offsets, stored_offsets
-from db.votes import write_batch
+from db.torcida import PartitionWindows
+from db.votes import Counted, decide_batch
 from model.ballot import Accepted, Ballot
 from model.errors import DomainError
 from pipeline.codec import CloseMarker, UndecodableRecord, decode
@@ -46,11 +48,18 @@ class BatchReport:
 
 
 def handle_batch(
-    connection: Connection, topic: str, records: Sequence[Record], now: datetime
+    connection: Connection,
+    topic: str,
+    records: Sequence[Record],
+    now: datetime,
+    windows: PartitionWindows | None = None,
 ) -> BatchReport:
     """Decide and store `records` (all of `topic`) in the caller's transaction; nothing here
     commits. Undecodable records are reported in `dead` for the dead-letter topic: their
-    offsets are stored all the same, so they never stop the group."""
+    offsets are stored all the same, so they never stop the group.
+
+    `windows` holds the torcida limit of the partitions this consumer owns: the caller
+    forgets it when the transaction does not commit (a fresh one is used when not given)."""
     report = BatchReport()
     fence = stored_offsets(connection, topic, (r.partition for r in records))
     fresh = [r for r in records if r.offset >= fence[r.partition]]
@@ -73,16 +82,14 @@ def handle_batch(
             ballots.append(dataclasses.replace(item, client_vote_id=True))
 
     refused: list[tuple[Ballot, DomainError]] = []
-    for ballot, outcome in zip(
-        ballots, write_batch(connection, ballots) if ballots else [], strict=True
-    ):
-        if isinstance(outcome, Accepted):
-            if outcome.replay:
-                report.replays += 1
-            else:
-                report.counted += 1
+    decisions = decide_batch(connection, ballots, windows or PartitionWindows())
+    for ballot, decision in zip(ballots, decisions, strict=True):
+        if isinstance(decision, Counted):
+            report.counted += 1
+        elif isinstance(decision, Accepted):
+            report.replays += 1
         else:
-            refused.append((ballot, outcome))
+            refused.append((ballot, decision))
     record_refusals(connection, refused)
     report.refused = len(refused)
     # Markers after the votes of the batch: a vote cast before the close and logged before its
