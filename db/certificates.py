@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, String, cast, delete, func, select, update
 from sqlmodel import Session, SQLModel
 
-from db.votes import PAREDOES, VOTES
+from db.vote_statements import PAREDOES, VOTES
 from model.certificate import Certificate, leaf_input, payload_text
 from model.merkle import CHUNK_SIZE, ChunkedTree
 from model.paredao import Paredao, ParedaoStatus

@@ -32,8 +32,10 @@ class TestCertificateOnTheKafkaPath:
         a, b, c = nominees(p)
         sent: dict[str, tuple[int, str]] = {}
         plan: list[tuple[int, str, dict[str, Any]]] = [
-            (a, "unico", {"cpf": cpf(1)}),
-            (b, "unico", {"cpf": cpf(1)}),  # the same CPF again: the consumer refuses it
+            # The same CPF again: the consumer refuses it. One voter_id, so one partition, and
+            # the replay decides them in the same order.
+            (a, "unico", {"cpf": cpf(1), "voter_id": "twice"}),
+            (b, "unico", {"cpf": cpf(1), "voter_id": "twice"}),
             (c, "unico", {"cpf": cpf(2)}),
             *[(b, "torcida", {"voter_id": "fan"})] * 11,  # the 11th in a minute is refused
             (c, "torcida", {}),
