@@ -10,7 +10,7 @@ import base64
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -52,9 +52,11 @@ class Certificate(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
-def leaf_input(paredao_id: int, vote_id: str, nominee_id: int, mode: str) -> bytes:
-    """A counted vote's leaf: `vote_id` lowercase and hyphenated, `mode` `unico` or `torcida`."""
-    return f"{paredao_id}:{vote_id}:{nominee_id}:{mode}".encode()
+def leaf_inputs(paredao_id: int, votes: Iterable[tuple[str, int, str]]) -> list[bytes]:
+    """The leaves of counted votes given as (vote_id, nominee_id, mode):
+    `"{paredao_id}:{vote_id}:{nominee_id}:{mode}"`, `vote_id` lowercase and hyphenated, `mode`
+    `unico` or `torcida` (one list at a time: this runs once per vote of a paredão)."""
+    return [f"{paredao_id}:{v}:{n}:{m}".encode() for v, n, m in votes]
 
 
 def iso_utc(moment: datetime) -> str:
