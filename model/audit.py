@@ -49,11 +49,6 @@ def chain_hash(prev_hash: str, entry: Mapping[str, Any]) -> str:
     return hashlib.sha256(f"{prev_hash}\n{canonical(entry)}".encode()).hexdigest()
 
 
-def entry_fields(entry: AuditEntry) -> dict[str, Any]:
-    """The fields of an entry that its hash covers, plus `prev_hash` and `hash`."""
-    return entry.model_dump()
-
-
 def first_break(entries: Iterable[Mapping[str, Any]]) -> tuple[int, str] | None:
     """The first entry (its seq, and what is wrong with it) that does not follow from the ones
     before it, or None when the whole chain verifies."""

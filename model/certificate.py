@@ -9,7 +9,6 @@ signature over exactly those UTF-8 bytes, then reads them. A leaf of its Merkle 
 import base64
 import hashlib
 import json
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -103,10 +102,6 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def public_jwk(public: Ed25519PublicKey) -> dict[str, str]:
     """The verifying key as a JWK (RFC 8037), named by its RFC 7638 thumbprint."""
     x = b64url(public.public_bytes(Encoding.Raw, PublicFormat.Raw))
@@ -115,23 +110,14 @@ def public_jwk(public: Ed25519PublicKey) -> dict[str, str]:
     return {"kty": "OKP", "crv": "Ed25519", "kid": kid, "x": x}
 
 
-def verify_signature(payload: str, signature: str, jwk: Mapping[str, str]) -> bool:
-    """Whether `signature` (base64url) is the JWK's key's Ed25519 signature of `payload`."""
-    try:
-        key = Ed25519PublicKey.from_public_bytes(b64url_decode(jwk["x"]))
-        key.verify(b64url_decode(signature), payload.encode())
-    except (InvalidSignature, ValueError, KeyError):
-        return False
-    return True
-
-
 @dataclass(frozen=True)
 class CertificateKeys:
     """The signing key (the current secret's) and every verifying key of the ring by kid."""
 
     signing: Ed25519PrivateKey
     signing_kid: str
-    verifying: Mapping[str, dict[str, str]]
+    verifying: Mapping[str, dict[str, str]]  # the JWKs, by kid
+    public: Mapping[str, Ed25519PublicKey]  # the same keys, by kid
 
     @classmethod
     def from_seeds(cls, seeds: Sequence[bytes]) -> Self:
@@ -140,17 +126,25 @@ class CertificateKeys:
             raise ValueError("no certificate key: the secret key ring is empty")
         private = [Ed25519PrivateKey.from_private_bytes(seed) for seed in seeds]
         jwks = [public_jwk(p.public_key()) for p in private]
-        return cls(private[0], jwks[0]["kid"], {j["kid"]: j for j in jwks})
+        return cls(
+            private[0],
+            jwks[0]["kid"],
+            {j["kid"]: j for j in jwks},
+            {j["kid"]: p.public_key() for j, p in zip(jwks, private, strict=True)},
+        )
 
     def sign(self, payload: str) -> str:
         return b64url(self.signing.sign(payload.encode()))
 
     def verifies(self, payload: str, signature: str, kid: str) -> bool:
         """Whether the ring's key `kid` verifies the signature (False for a kid not held)."""
-        jwk = self.verifying.get(kid)
-        return jwk is not None and verify_signature(payload, signature, jwk)
-
-
-def vote_key(vote_id: uuid.UUID) -> bytes:
-    """How a vote_id orders the leaves: its 16 bytes order as its lowercase text does."""
-    return vote_id.bytes
+        key = self.public.get(kid)
+        if key is None:
+            return False
+        try:
+            key.verify(
+                base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)), payload.encode()
+            )
+        except (InvalidSignature, ValueError):
+            return False
+        return True
