@@ -91,3 +91,22 @@ class TestAuditChain:
         relinked = self.chain(5)
         relinked[3]["prev_hash"] = GENESIS
         assert first_break(relinked) == (4, "its prev_hash is not the previous entry's hash")
+
+
+class TestReceiptCommandLine:
+    def test_it_says_how_to_call_it_and_what_failed(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        from tools.verify_receipt import main
+
+        assert main(["http://127.0.0.1:9"]) == 2
+        assert (
+            "python -m tools.verify_receipt BASE_URL PAREDAO_ID VOTE_ID" in capsys.readouterr().err
+        )
+        assert main(["file:///etc/passwd", "1", "x"]) == 1
+        assert "must start with http" in capsys.readouterr().err
+        assert main(["http://127.0.0.1:9", "1", "x"]) == 1  # nothing listens on port 9
+        assert (
+            "FAILED: cannot reach http://127.0.0.1:9/paredoes/1/certificate"
+            in capsys.readouterr().err
+        )
