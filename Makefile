@@ -29,10 +29,11 @@ test-shifted-clock: $(VENV)/.installed
 	faketime -f '+400d' $(BIN)/python -m pytest -p no:cacheprovider --ignore=tests/browser \
 	  --ignore=tests/deploy --ignore=tests/controllers/test_openapi_fuzz.py -m "not kafka"
 
-## The whole test suite again on PostgreSQL (a local server from deploy/postgres/start.sh).
+## The whole test suite again on PostgreSQL (a local server from deploy/postgres/start.sh, on
+## PGPORT_DEV, default 55432).
 test-postgres: $(VENV)/.installed
-	deploy/postgres/start.sh
-	PAREDAO_TEST_DATABASE_URL=postgresql+psycopg://paredao:paredao@127.0.0.1:55432/paredao_test $(BIN)/python -m pytest
+	deploy/postgres/start.sh >/dev/null
+	PAREDAO_TEST_DATABASE_URL=postgresql+psycopg://paredao:paredao@127.0.0.1:$${PGPORT_DEV:-55432}/paredao_test $(BIN)/python -m pytest
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

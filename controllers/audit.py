@@ -8,9 +8,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from controllers.deps import AdminDep, SessionDep, SettingsDep
 from services import audit
-from views.certificates import AuditItemPublic, AuditPublic
-from views.errors import error_responses
-from views.params import Limit, Offset
+from views.api.certificates import AuditItemPublic, AuditPublic
+from views.api.errors import error_responses
+from views.api.params import Limit, Offset
 
 admin = APIRouter(tags=["audit"], dependencies=[AdminDep])
 

@@ -2,29 +2,22 @@
 and each counted vote's inclusion proof (all public)."""
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
-from services.certificates import CertificateService, SignedCertificate
-from views.certificates import CertificatePublic, JWKSetPublic, ProofPublic
-from views.errors import error_responses
-from views.params import ParedaoId
+from controllers.deps import CertificatesDep
+from services.app_services import app_services
+from services.certificates import SignedCertificate
+from views.api.certificates import CertificatePublic, JWKSetPublic, ProofPublic
+from views.api.errors import error_responses
+from views.api.params import ParedaoId
 
 router = APIRouter(tags=["certificates"])
 
 
-async def get_certificates(request: Request) -> CertificateService:
-    certificates: CertificateService = request.app.state.certificates
-    return certificates
-
-
-CertificatesDep = Annotated[CertificateService, Depends(get_certificates)]
-
-
 async def page_certificate(request: Request, paredao_id: int) -> SignedCertificate | None:
     """The certificate a page shows (its root, whether its signature verifies), if any."""
-    return await (await get_certificates(request)).for_page(paredao_id)
+    return await app_services(request.app).certificates.for_page(paredao_id)
 
 
 @router.get(

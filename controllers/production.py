@@ -11,16 +11,12 @@ from fastapi.templating import Jinja2Templates
 
 from controllers.certificates import page_certificate
 from controllers.deps import (
-    ClockDep,
-    ClosingDep,
     EngineDep,
+    LifecycleDep,
     NowDep,
     ResultsDep,
     SessionDep,
     TemplatesDep,
-    VotingDep,
-    after_commit,
-    forget,
 )
 from controllers.pages import PageParedaoDep, PageRoute, load_paredao
 from controllers.production_session import (
@@ -30,23 +26,17 @@ from controllers.production_session import (
     ProducerDep,
     login_redirect,
 )
-from db import paredoes as paredao_queries
-from model.paredao import ParedaoStatus
+from controllers.render import render_page
 from services import audit
+from services import paredoes as paredao_queries
 from services.producer_session import ProducerSession
 from services.results import ResultsReader
-from views.pages import (
-    NOMINEE_COLORS,
-    STATUS_LABELS,
-    format_int,
-    format_percent,
-    hourly_chart,
-    iso_utc,
-    render_page,
-)
-from views.params import ParedaoId
-from views.paredoes import ParedaoPublic
-from views.votes import RecountPublic, ResultsPublic, StatsPublic
+from views.api.params import ParedaoId
+from views.api.paredoes import ParedaoPublic
+from views.api.votes import RecountPublic, ResultsPublic, StatsPublic
+from views.web.chart import hourly_chart
+from views.web.formatting import NOMINEE_COLORS, format_int, format_percent, iso_utc
+from views.web.wording import STATUS_LABELS
 
 REFRESH_SECONDS = 5
 
@@ -102,6 +92,12 @@ def _dashboard_numbers(
     }
 
 
+async def _live(reader: ResultsReader, paredao_id: int) -> tuple[StatsPublic, ResultsPublic]:
+    """The dashboard's live numbers: the stats, and the results in full (never hidden)."""
+    stats = StatsPublic.of(await reader.stats(paredao_id))
+    return stats, ResultsPublic.of(await reader.results(paredao_id, reveal=True))
+
+
 async def _dashboard(
     request: Request,
     paredao: ParedaoPublic,
@@ -113,8 +109,7 @@ async def _dashboard(
     recounted_at: datetime | None = None,
     notice: str | None = None,
 ) -> Response:
-    stats = await reader.stats(paredao.id)
-    results = await reader.results(paredao.id, reveal=True)
+    stats, results = await _live(reader, paredao.id)
     context = {
         "paredao": paredao,
         "certificate": await page_certificate(request, paredao.id),
@@ -155,25 +150,18 @@ async def dashboard(
 
 
 @router.post("/paredoes/{paredao_id}/abrir")
-def open_voting(
-    paredao_id: ParedaoId,
-    actor: ProducerActorDep,
-    session: SessionDep,
-    clock: ClockDep,
-    reader: ResultsDep,
-    voting: VotingDep,
+async def open_voting(
+    paredao_id: ParedaoId, actor: ProducerActorDep, lifecycle: LifecycleDep
 ) -> Response:
-    paredao_queries.change_status(session, paredao_id, ParedaoStatus.open, clock)
-    audit.record(session, actor, "paredao.open", f"paredao:{paredao_id}", clock())
-    after_commit(session, lambda: forget(paredao_id, reader, voting))
+    await lifecycle.open(paredao_id, actor)
     return RedirectResponse(f"/producao/paredoes/{paredao_id}?aviso=aberta", status_code=303)
 
 
 @router.post("/paredoes/{paredao_id}/encerrar")
 async def close_voting(
-    paredao_id: ParedaoId, actor: ProducerActorDep, closing: ClosingDep
+    paredao_id: ParedaoId, actor: ProducerActorDep, lifecycle: LifecycleDep
 ) -> Response:
-    await closing.close(paredao_id, actor)
+    await lifecycle.close(paredao_id, actor)
     return RedirectResponse(f"/producao/paredoes/{paredao_id}?aviso=encerrada", status_code=303)
 
 
@@ -189,7 +177,7 @@ async def recount(
     session: SessionDep,
 ) -> Response:
     """Count the raw votes again and show whether they match the tally."""
-    result = await reader.recount(paredao.id)
+    result = RecountPublic.of(await reader.recount(paredao.id))
     await asyncio.to_thread(
         audit.record, session, actor, "paredao.recount", f"paredao:{paredao.id}", now
     )
@@ -203,8 +191,7 @@ async def dashboard_numbers(
     paredao_id: ParedaoId, _producer: ProducerDep, reader: ResultsDep, templates: TemplatesDep
 ) -> JSONResponse:
     """The dashboard's numbers for its auto-refresh (the session cookie, not a bearer token)."""
-    stats = await reader.stats(paredao_id)
-    results = await reader.results(paredao_id, reveal=True)
+    stats, results = await _live(reader, paredao_id)
     return JSONResponse(
         _dashboard_numbers(templates, stats, results), headers={"Cache-Control": "no-store"}
     )

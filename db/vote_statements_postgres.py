@@ -36,12 +36,14 @@ STORED = (
     f"SELECT b.idx, {', '.join(f'v.{c}' for c in VOTE_COLUMNS)}"  # noqa: S608
     " FROM vote_batch AS b JOIN votes AS v"
     " ON v.paredao_id = b.paredao_id AND v.vote_id = b.vote_id"
-    " WHERE b.idx = ANY(%s)"
 )
+# Only the ballots asked about: a join (hashed), not `idx = ANY(…)`, which compares each row
+# with the whole list.
+STORED_OF = STORED + " JOIN unnest(%s::integer[]) AS w(idx) ON w.idx = b.idx"
 # Only the ballots asked about (`idx`), each challenge spent by its first ballot.
 SPEND = (
     "WITH asked AS (SELECT DISTINCT ON (challenge) idx, challenge, expires_at FROM vote_batch"
-    " WHERE idx = ANY(%s) ORDER BY challenge, idx),"
+    " JOIN unnest(%s::integer[]) AS w(idx) USING (idx) ORDER BY challenge, idx),"
     " spent AS (INSERT INTO spent_captchas (challenge, expires_at)"
     " SELECT challenge, expires_at FROM asked ORDER BY challenge"
     " ON CONFLICT DO NOTHING RETURNING challenge)"
@@ -100,7 +102,10 @@ class PostgresVoteStatements:
     def stored_votes(self, indexes: Sequence[int]) -> dict[int, Any]:
         if not indexes:
             return {}
-        rows = self._connection.exec_driver_sql(STORED, (list(indexes),))
+        if len(indexes) == len(self._ballots):  # every ballot: no list to send
+            rows = self._connection.exec_driver_sql(STORED)
+        else:
+            rows = self._connection.exec_driver_sql(STORED_OF, (list(indexes),))
         return {row.idx: row for row in rows}
 
     def schedules(self, paredao_ids: set[int]) -> dict[int, Any]:

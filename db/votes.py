@@ -22,6 +22,7 @@ from db.vote_statements import (
     VoteStatements,
     for_batch,
     hour_of,
+    nominees_of,
     upsert,
 )
 from model.ballot import Accepted, Ballot
@@ -30,6 +31,7 @@ from model.errors import (
     CaptchaFailed,
     CPFAlreadyVoted,
     DomainError,
+    Invalid,
     NotFound,
     RateLimited,
     VoteIdReused,
@@ -92,12 +94,19 @@ def _unico_conflict(statements: VoteStatements, index: int, ballot: Ballot) -> D
 
 
 def decide_batch(
-    connection: Connection, ballots: Sequence[Ballot], torcida: TorcidaLimit = _STORED_BUDGETS
+    connection: Connection,
+    ballots: Sequence[Ballot],
+    torcida: TorcidaLimit = _STORED_BUDGETS,
+    *,
+    look_up_every_vote_id: bool = False,
 ) -> list[Decision]:
     """Decide and store a batch of ballots inside the caller's transaction.
 
     Each ballot is judged at the moment it was cast (`cast_at`: the voting window, the rate
     limit, the hour it counts in), so a vote's fate does not depend on how long it waited.
+
+    A vote_id the server chose is new unless `look_up_every_vote_id` (a log read again may
+    hold any vote twice): only the clients' are looked up among the stored votes.
 
     Returns one decision per ballot, in order: `COUNTED` (stored now as a new vote), an
     `Accepted` replay of a stored vote, or the `DomainError` that refuses it. Nothing here
@@ -119,11 +128,17 @@ def decide_batch(
             first_of[key] = i
 
     # Replays of stored votes are answered as they were, even after voting closed.
-    asked = [i for i, b in enumerate(ballots) if b.client_vote_id and i not in echoes]
+    asked = [
+        i
+        for i, b in enumerate(ballots)
+        if (look_up_every_vote_id or b.client_vote_id) and i not in echoes
+    ]
     for i, row in statements.stored_votes(asked).items():
         outcomes[i] = _replay_outcome(ballots[i], row)
 
-    schedules = statements.schedules({b.paredao_id for b in ballots})
+    paredao_ids = {b.paredao_id for b in ballots}
+    schedules = statements.schedules(paredao_ids)
+    nominees = nominees_of(connection, paredao_ids)
     windows: dict[int, tuple[ParedaoStatus, Any, Any]] = {}
     for paredao_id, schedule in schedules.items():
         windows[paredao_id] = (
@@ -137,6 +152,11 @@ def decide_batch(
         window = windows.get(b.paredao_id)
         if window is None:
             outcomes[i] = NotFound(f"paredão {b.paredao_id} does not exist")
+        elif b.nominee_id not in nominees[b.paredao_id]:
+            # The API checked it; a record in the log may come from elsewhere.
+            outcomes[i] = Invalid(
+                f"candidate {b.nominee_id} is not a nominee of paredão {b.paredao_id}"
+            )
         elif (status := status_at_cast(*window, b.cast_at)) != ParedaoStatus.open:
             outcomes[i] = VotingNotOpen(f"voting in paredão {b.paredao_id} is {status}, not open")
 
@@ -165,7 +185,8 @@ def decide_batch(
         b = ballots[i]
         # Not inserted: another writer stored the same vote_id since we looked (PostgreSQL),
         # or, for a voto único, this CPF (or account) already voted.
-        row = statements.stored_votes([i]).get(i) if b.client_vote_id else None
+        looked_up = look_up_every_vote_id or b.client_vote_id
+        row = statements.stored_votes([i]).get(i) if looked_up else None
         if row is not None:
             outcomes[i] = _replay_outcome(b, row)
         elif b.mode == VoteMode.unico:

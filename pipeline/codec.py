@@ -19,10 +19,10 @@ import json
 import struct
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from model.ballot import Ballot
+from model.ballot import Ballot, ballot_fields, ballot_of_fields
 from model.captcha import SolvedCaptcha
 from model.vote import VoteMode
 
@@ -33,8 +33,6 @@ _LENGTH = struct.Struct(">B")
 _CAPTCHA = struct.Struct(">H")
 _MOMENT = struct.Struct(">q")
 CLIENT_VOTE_ID, UNICO, HAS_CPF, HAS_CAPTCHA = 1, 2, 4, 8
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MICROSECOND = timedelta(microseconds=1)
 
 
 class UndecodableRecord(ValueError):
@@ -53,42 +51,31 @@ def record_key(ballot: Ballot) -> bytes:
     return f"{ballot.paredao_id}:{ballot.voter_id}".encode()
 
 
-def _us(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        raise ValueError("a timestamp without a time zone")
-    return (moment - EPOCH) // MICROSECOND
-
-
 def _text(value: str, width: struct.Struct) -> bytes:
     data = value.encode()
     return width.pack(len(data)) + data
 
 
 def encode_ballot(ballot: Ballot) -> bytes:
-    captcha = ballot.captcha
+    if ballot.cast_at.tzinfo is None:
+        raise ValueError("a timestamp without a time zone")
+    (vote_id, client_vote_id, paredao_id, nominee_id, mode, voter_id, cpf_hash,
+     challenge, expires_us, cast_us) = ballot_fields(ballot)  # fmt: skip
     flags = (
-        (CLIENT_VOTE_ID if ballot.client_vote_id else 0)
-        | (UNICO if ballot.mode == VoteMode.unico else 0)
-        | (HAS_CPF if ballot.cpf_hash is not None else 0)
-        | (HAS_CAPTCHA if captcha is not None else 0)
+        (CLIENT_VOTE_ID if client_vote_id else 0)
+        | (UNICO if mode == VoteMode.unico.value else 0)
+        | (HAS_CPF if cpf_hash is not None else 0)
+        | (HAS_CAPTCHA if challenge is not None else 0)
     )
     parts = [
-        _HEAD.pack(
-            BINARY,
-            ord("V"),
-            ballot.vote_id.bytes,
-            flags,
-            ballot.paredao_id,
-            ballot.nominee_id,
-            _us(ballot.cast_at),
-        ),
-        _text(ballot.voter_id, _LENGTH),
+        _HEAD.pack(BINARY, ord("V"), vote_id, flags, paredao_id, nominee_id, cast_us),
+        _text(voter_id, _LENGTH),
     ]
-    if ballot.cpf_hash is not None:
-        parts.append(_text(ballot.cpf_hash, _LENGTH))
-    if captcha is not None:
-        parts.append(_text(captcha.challenge, _CAPTCHA))
-        parts.append(_MOMENT.pack(_us(captcha.expires_at)))
+    if cpf_hash is not None:
+        parts.append(_text(cpf_hash, _LENGTH))
+    if challenge is not None:
+        parts.append(_text(challenge, _CAPTCHA))
+        parts.append(_MOMENT.pack(expires_us))
     return b"".join(parts)
 
 
@@ -105,27 +92,20 @@ def _decode_binary(value: bytes) -> Ballot:
         (length,) = _LENGTH.unpack_from(value, at)
         cpf_hash = value[at + 1 : at + 1 + length].decode()
         at += 1 + length
-    captcha = None
+    challenge, expires_us = None, None
     if flags & HAS_CAPTCHA:
         (length,) = _CAPTCHA.unpack_from(value, at)
         challenge = value[at + 2 : at + 2 + length].decode()
         at += 2 + length
         (expires_us,) = _MOMENT.unpack_from(value, at)
         at += _MOMENT.size
-        captcha = SolvedCaptcha(challenge, EPOCH + expires_us * MICROSECOND)
     if at != len(value):  # a short record ends before `at`
         raise UndecodableRecord("a binary ballot of the wrong length")
-    return Ballot(
-        vote_id=uuid.UUID(bytes=vote_id),
-        client_vote_id=bool(flags & CLIENT_VOTE_ID),
-        paredao_id=paredao_id,
-        nominee_id=nominee_id,
-        mode=VoteMode.unico if flags & UNICO else VoteMode.torcida,
-        voter_id=voter_id,
-        cpf_hash=cpf_hash,
-        captcha=captcha,
-        cast_at=EPOCH + cast_us * MICROSECOND,
-    )
+    mode = VoteMode.unico.value if flags & UNICO else VoteMode.torcida.value
+    return ballot_of_fields(
+        (vote_id, flags & CLIENT_VOTE_ID, paredao_id, nominee_id, mode, voter_id, cpf_hash,
+         challenge, expires_us, cast_us)
+    )  # fmt: skip
 
 
 def encode_marker(marker: CloseMarker) -> bytes:

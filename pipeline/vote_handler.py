@@ -9,11 +9,11 @@ stored by anyone (a crash before the commit to Kafka, or a rebalance in flight):
 counts exactly once.
 """
 
-import dataclasses
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import Connection
 
@@ -25,8 +25,7 @@ from model.errors import DomainError
 from pipeline.codec import CloseMarker, UndecodableRecord, decode
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
     """One record as read from the votes topic."""
 
     topic: str
@@ -47,10 +46,29 @@ class BatchReport:
     next_offsets: dict[int, int] = field(default_factory=dict)  # partition → next to read
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """A batch's records with what each holds: decoding needs no database, so the consumer
+    decodes the next batch while the last one is being stored."""
+
+    records: Sequence[Record]
+    items: Sequence[Ballot | CloseMarker | UndecodableRecord]
+
+
+def decode_batch(records: Sequence[Record]) -> Decoded:
+    items: list[Ballot | CloseMarker | UndecodableRecord] = []
+    for record in records:
+        try:
+            items.append(decode(record.value))
+        except UndecodableRecord as exc:
+            items.append(exc)
+    return Decoded(records, items)
+
+
 def handle_batch(
     connection: Connection,
     topic: str,
-    records: Sequence[Record],
+    records: Sequence[Record] | Decoded,
     now: datetime,
     windows: PartitionWindows | None = None,
 ) -> BatchReport:
@@ -61,28 +79,32 @@ def handle_batch(
     `windows` holds the torcida limit of the partitions this consumer owns: the caller
     forgets it when the transaction does not commit (a fresh one is used when not given)."""
     report = BatchReport()
-    fence = stored_offsets(connection, topic, (r.partition for r in records))
-    fresh = [r for r in records if r.offset >= fence[r.partition]]
-    report.skipped = len(records) - len(fresh)
+    decoded = records if isinstance(records, Decoded) else decode_batch(records)
+    fence = stored_offsets(connection, topic, {r.partition for r in decoded.records})
+    fresh = [
+        (record, item)
+        for record, item in zip(decoded.records, decoded.items, strict=True)
+        if record.offset >= fence[record.partition]
+    ]
+    report.skipped = len(decoded.records) - len(fresh)
 
     ballots: list[Ballot] = []
     marks: dict[int, tuple[set[int], int]] = {}
-    for record in fresh:
-        try:
-            item = decode(record.value)
-        except UndecodableRecord as exc:
-            report.dead.append((record, str(exc)))
-            continue
-        if isinstance(item, CloseMarker):
+    for record, item in fresh:
+        if isinstance(item, Ballot):
+            ballots.append(item)
+        elif isinstance(item, CloseMarker):
             partitions, _ = marks.setdefault(item.paredao_id, (set(), item.partitions))
             partitions.add(record.partition)
         else:
-            # Anything read from the log may have been stored already (the same vote sent
-            # twice): look every one up, whoever chose its vote_id.
-            ballots.append(dataclasses.replace(item, client_vote_id=True))
+            report.dead.append((record, str(item)))
 
     refused: list[tuple[Ballot, DomainError]] = []
-    decisions = decide_batch(connection, ballots, windows or PartitionWindows())
+    # Anything read from the log may have been stored already (the same vote sent twice):
+    # every one is looked up, whoever chose its vote_id.
+    decisions = decide_batch(
+        connection, ballots, windows or PartitionWindows(), look_up_every_vote_id=True
+    )
     for ballot, decision in zip(ballots, decisions, strict=True):
         if isinstance(decision, Counted):
             report.counted += 1
@@ -98,7 +120,7 @@ def handle_batch(
         report.frozen = mark_partitions_closed(connection, marks, now)
 
     next_offsets: dict[int, int] = defaultdict(int)
-    for record in fresh:
+    for record, _ in fresh:
         next_offsets[record.partition] = max(next_offsets[record.partition], record.offset + 1)
     store_offsets(connection, topic, next_offsets)
     report.next_offsets = dict(next_offsets)

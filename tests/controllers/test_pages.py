@@ -21,8 +21,9 @@ from tests.conftest import (
     application,
     cpf,
 )
-from views.pages import hourly_chart, time_left
-from views.votes import HourlyVotes, ModeVotes, NomineeStats, StatsPublic
+from views.api.votes import HourlyVotes, ModeVotes, NomineeStats, StatsPublic
+from views.web.chart import hourly_chart
+from views.web.formatting import time_left
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 

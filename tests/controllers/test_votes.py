@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from main import create_app
+from services.app_services import app_services
 from tests.conftest import ADMIN, ON_POSTGRES, Clock, cpf, solve_captcha
 
 
@@ -67,6 +68,8 @@ class TestCastVote:
             ({"mode": "unico", "cpf": None}, "needs the voter's cpf"),
             ({"mode": "unico", "cpf": "123.456.789-00"}, "check digits"),
             ({"mode": "unico", "cpf": "111.111.111-11"}, "repeated"),
+            ({"mode": "unico", "cpf": "-52998224725"}, "bare (00000000000) or masked"),
+            ({"mode": "unico", "cpf": "529.982.247 25"}, "bare (00000000000) or masked"),
             ({"mode": "torcida", "cpf": "529.982.247-25"}, "takes no cpf"),
         ],
     )
@@ -185,7 +188,7 @@ class TestVotoUnico:
         assert r.status_code == 202
         if ON_POSTGRES:
             # No column of any row of any table holds the CPF (a row cast to text has them all).
-            with app.state.engine.connect() as connection:
+            with app_services(app).engine.connect() as connection:
                 tables = connection.scalars(
                     text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
                 ).all()
@@ -474,20 +477,24 @@ class TestResults:
     async def test_results_are_cached_for_about_a_second(
         self, app: Any, client: httpx.AsyncClient, open_paredao: Any
     ) -> None:
-        app.state.results.results_cache.ttl_s = 60
+        cache = app_services(app).results.results_cache
+        now = [1000.0]  # the cache's monotonic clock, moved by hand
+        cache._monotonic = lambda: now[0]
+        cache.ttl_s = 1.0
         p = await open_paredao(2)
         first = await results(client, p["id"])
         await cast(client, p["id"], vote(nominees(p)[0]))
         assert (await results(client, p["id"])) == first  # served from the cache, with its as_of
-        app.state.results.results_cache.ttl_s = 0
-        app.state.results.results_cache.clear()
-        assert (await results(client, p["id"]))["total_votes"] == 1
+        now[0] += 0.9
+        assert (await results(client, p["id"])) == first  # still within the second
+        now[0] += 0.2
+        assert (await results(client, p["id"]))["total_votes"] == 1  # past it: read again
 
     async def test_a_close_is_visible_at_once_in_this_worker(
         self, app: Any, client: httpx.AsyncClient, open_paredao: Any
     ) -> None:
-        app.state.results.results_cache.ttl_s = 60
-        app.state.results.stats_cache.ttl_s = 60
+        app_services(app).results.results_cache.ttl_s = 60
+        app_services(app).results.stats_cache.ttl_s = 60
         p = await open_paredao(2)
         a, _ = nominees(p)
         await cast(client, p["id"], vote(a))
@@ -503,7 +510,7 @@ class TestResults:
     async def test_an_extension_is_visible_at_once_in_this_worker(
         self, app: Any, client: httpx.AsyncClient, open_paredao: Any, clock: Clock
     ) -> None:
-        app.state.results.results_cache.ttl_s = 60
+        app_services(app).results.results_cache.ttl_s = 60
         p = await open_paredao(2)
         a, b = nominees(p)
         for i, n in enumerate([a, b]):
@@ -578,7 +585,7 @@ class TestRecount:
             "recount_total": 6,
             "differences": [],
         }
-        with app.state.engine.begin() as connection:
+        with app_services(app).engine.begin() as connection:
             connection.execute(text("UPDATE vote_tally SET votes = votes + 1 WHERE mode = 'unico'"))
         body = (await client.post(f"/paredoes/{p['id']}/recount", headers=ADMIN)).json()
         assert body["matches"] is False

@@ -2,6 +2,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -12,8 +13,8 @@ from altcha.v1 import solve_challenge
 
 from model.ballot import Accepted
 from model.captcha import new_challenge, verify
-from model.cpf import InvalidCPF, cpf_hash, normalize_cpf
-from model.errors import CaptchaFailed
+from model.cpf import cpf_hash, normalize_cpf
+from model.errors import CaptchaFailed, InvalidCPF
 from model.paredao import OutcomeKind, ParedaoKind
 from model.ratelimit import admit
 from model.results import (
@@ -26,7 +27,7 @@ from model.results import (
 )
 from model.vote import VoteMode
 from tests.conftest import cpf
-from views.votes import VoteAccepted, accepted_json
+from views.api.votes import VoteAccepted, accepted_json
 
 NOW = datetime(2026, 11, 21, 22, 0, tzinfo=UTC)
 PAREDAO = 7
@@ -34,8 +35,8 @@ F = Fraction
 
 
 class TestCPF:
-    @pytest.mark.parametrize("raw", ["529.982.247-25", "52998224725", " 529 982 247 25 "])
-    def test_valid_with_or_without_mask(self, raw: str) -> None:
+    @pytest.mark.parametrize("raw", ["529.982.247-25", "52998224725"])
+    def test_valid_bare_or_masked(self, raw: str) -> None:
         assert normalize_cpf(raw) == "52998224725"
 
     @pytest.mark.parametrize(
@@ -49,6 +50,17 @@ class TestCPF:
             ("529982247255", "11 digits"),
             ("52998224a25", "11 digits"),
             ("٥٢٩٩٨٢٢٤٧٢٥", "11 digits"),  # Arabic-Indic digits are digits, not CPF digits
+            # Nothing but the 11 digits or the whole mask: no sign, space or stray separator.
+            ("-52998224725", "11 digits"),
+            ("+52998224725", "11 digits"),
+            (" 529 982 247 25 ", "11 digits"),
+            ("52998224725\n", "11 digits"),
+            ("529.982.247-25 ", "11 digits"),
+            ("529982247-25", "11 digits"),
+            ("529.982.24725", "11 digits"),
+            ("529/982/247-25", "11 digits"),
+            ("529-982-247.25", "11 digits"),
+            ("529..982.247-25", "11 digits"),
         ],
     )
     def test_invalid(self, raw: str, reason: str) -> None:
@@ -56,8 +68,10 @@ class TestCPF:
             normalize_cpf(raw)
 
     def test_generated_cpfs_are_valid(self) -> None:
+        """The tests' CPF maker gives CPFs the rules take: their 11 digits, unmasked."""
         for seed in range(0, 10**9, 7_777_777):
-            normalize_cpf(cpf(seed))
+            masked = cpf(seed)
+            assert normalize_cpf(masked) == re.sub(r"\D", "", masked)
 
     def test_hash_is_keyed_and_scoped_to_the_paredao(self) -> None:
         digits = "52998224725"

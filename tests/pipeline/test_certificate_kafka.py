@@ -12,7 +12,8 @@ from tests.conftest import ADMIN, Clock, cpf
 from tests.controllers.test_audit import entries, verify
 from tests.controllers.test_certificates import check_certificate
 from tests.pipeline.conftest import RunningConsumer
-from tests.pipeline.test_kafka_path import decided, make_paredao, nominees, vote
+from tests.pipeline.test_kafka_path import decided, vote
+from tests.support.paredoes import make_paredao, nominee_ids
 
 
 async def frozen(client: httpx.AsyncClient, paredao_id: int) -> dict[str, Any]:
@@ -29,7 +30,7 @@ class TestCertificateOnTheKafkaPath:
         self, kafka_client: httpx.AsyncClient, consumer: RunningConsumer, clock: Clock
     ) -> None:
         p = await make_paredao(kafka_client, 3)
-        a, b, c = nominees(p)
+        a, b, c = nominee_ids(p)
         sent: dict[str, tuple[int, str]] = {}
         plan: list[tuple[int, str, dict[str, Any]]] = [
             # The same CPF again: the consumer refuses it. One voter_id, so one partition, and
