@@ -31,9 +31,7 @@ async def read_certificate(
     """The totals, the outcome and the RFC 9162 Merkle root over every counted vote, signed
     with Ed25519 (verify with GET /certificate-keys). 409 until the result is frozen."""
     signed = await certificates.certificate(paredao_id)
-    return CertificatePublic(
-        payload=signed.payload, signature=signed.signature, key_id=signed.key_id
-    )
+    return CertificatePublic.model_validate(signed, from_attributes=True)
 
 
 @router.get("/certificate-keys", summary="The keys that verify certificates (JWK set)")
@@ -55,10 +53,4 @@ async def read_proof(
     RFC 9162 §2.1.3.2 against the signed root. 404 for a vote never counted (unknown or
     refused); 409 before the certificate exists."""
     proof = await certificates.proof(paredao_id, vote_id)
-    return ProofPublic(
-        leaf_index=proof.leaf_index,
-        tree_size=proof.tree_size,
-        leaf=proof.leaf,
-        audit_path=proof.audit_path,
-        root=proof.root,
-    )
+    return ProofPublic.model_validate(proof, from_attributes=True)
