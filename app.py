@@ -200,6 +200,7 @@ def vote_sink(
                 f"--max-wait-s={settings.vote_batch_wait_s}",
                 f"--queue-size={settings.vote_queue_size}",
                 f"--busy-timeout-s={settings.db_busy_timeout_s}",
+                *device_limit_args(settings),
             ],
         )
         return writer, None, None
@@ -209,8 +210,15 @@ def vote_sink(
         max_wait_s=settings.vote_batch_wait_s,
         queue_size=settings.vote_queue_size,
         deadline_s=settings.vote_deadline_s,
+        unico_per_device=settings.device_unico_limit,
     )
     return thread, None, None
+
+
+def device_limit_args(settings: Settings) -> list[str]:
+    """The vote writer process's argument for the votos únicos per device (none in jwt mode)."""
+    limit = settings.device_unico_limit
+    return [] if limit is None else [f"--unico-per-device={limit}"]
 
 
 def sqlite_file(settings: Settings) -> str | None:

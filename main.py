@@ -84,7 +84,11 @@ def consumer() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     member = VoteConsumer(
-        engine, settings.kafka, system_clock, batch_max=settings.consumer_batch_max
+        engine,
+        settings.kafka,
+        system_clock,
+        batch_max=settings.consumer_batch_max,
+        unico_per_device=settings.device_unico_limit,
     )
     watch = ConsumerMetrics(engine, settings.kafka)
     if settings.consumer_metrics_port:
