@@ -6,9 +6,9 @@ root over its counted votes) and the root and first vote_id of each chunk of 256
 which an inclusion proof is answered without rebuilding the tree. `audit_log` holds one row per
 admin action, chained by hash. Paredões frozen before this revision have no certificate.
 
-Revision ID: 0010_certificates_audit_log
-Revises: 0009_votes_by_cast_time
-Create Date: 2026-12-06 10:00:00
+Revision ID: 0011_certificates_audit_log
+Revises: 0010_unico_votes_by_device
+Create Date: 2026-12-06 11:00:00
 """
 
 from collections.abc import Sequence
@@ -18,8 +18,8 @@ from alembic import op
 
 from model.base import UTCDateTime
 
-revision: str = "0010_certificates_audit_log"
-down_revision: str | None = "0009_votes_by_cast_time"
+revision: str = "0011_certificates_audit_log"
+down_revision: str | None = "0010_unico_votes_by_device"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
