@@ -15,7 +15,7 @@ from model.errors import NotFound, Unavailable
 from services.catalog import ParedaoCatalog
 from services.lifecycle import ParedaoLifecycle
 from tests.conftest import Clock
-from tests.services.test_lifecycle import _fields, _nominees
+from tests.services.test_lifecycle import ACTOR, _fields, _nominees
 from tests.support.outage import MovableDatabase
 
 TTL_S = 1.0
@@ -59,9 +59,9 @@ def monotonic() -> Monotonic:
 async def paredao_id(database: Database, clock: Clock) -> int:
     """An open paredão."""
     lifecycle = ParedaoLifecycle(database.engine, clock, caches=(), log_close=None)
-    paredao, _ = await lifecycle.create(_fields(_nominees(database.engine, clock), clock))
+    paredao, _ = await lifecycle.create(_fields(_nominees(database.engine, clock), clock), ACTOR)
     assert paredao.id is not None
-    await lifecycle.open(paredao.id)
+    await lifecycle.open(paredao.id, ACTOR)
     return paredao.id
 
 
@@ -133,7 +133,7 @@ class TestTheDatabaseUnreachable:
         database.start()
         later = clock() + timedelta(hours=5)
         lifecycle = ParedaoLifecycle(database.engine, clock, caches=(catalog,), log_close=None)
-        await lifecycle.extend(paredao_id, later)
+        await lifecycle.extend(paredao_id, later, ACTOR)
         assert (await catalog.get(paredao_id)).closes_at == later
         # The grace counts from this new read.
         database.stop()

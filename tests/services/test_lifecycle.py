@@ -144,11 +144,11 @@ class TestKafkaPath:
         cache = Forgotten()
         lifecycle = ParedaoLifecycle(engine, clock, caches=(cache,), log_close=None)
         nominees = _nominees(engine, clock)
-        due, _ = await lifecycle.create(_fields(nominees, clock, hours=1))
-        later, _ = await lifecycle.create(_fields(nominees, clock, hours=3))
+        due, _ = await lifecycle.create(_fields(nominees, clock, hours=1), ACTOR)
+        later, _ = await lifecycle.create(_fields(nominees, clock, hours=3), ACTOR)
         assert due.id is not None and later.id is not None
-        await lifecycle.open(due.id)
-        await lifecycle.open(later.id)
+        await lifecycle.open(due.id, ACTOR)
+        await lifecycle.open(later.id, ACTOR)
         cache.ids.clear()
         clock.advance(hours=2)
         assert lifecycle.begin_due_closes(clock()) == [due.id]
