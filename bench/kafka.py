@@ -148,9 +148,15 @@ class ConsumerProcess:
     """`python main.py consumer`, configured by its environment alone (run in an empty
     folder, so no `.env` is read)."""
 
-    def __init__(self, database_url: str, kafka: KafkaSettings, workdir: Path) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        kafka: KafkaSettings,
+        workdir: Path,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PAREDAO_", "KAFKA_"))}
-        env.update(api_env(database_url, kafka))
+        env.update(api_env(database_url, kafka), **(extra_env or {}))
         env["PYTHONPATH"] = str(ROOT)
         self.log_path = workdir / "consumer.log"
         self._log: IO[bytes] = self.log_path.open("wb")
