@@ -29,6 +29,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -127,13 +128,16 @@ def listener_pid(port: int) -> int:
 
 
 def kafka_log_dirs(broker: int) -> list[Path]:
-    """The broker's `log.dirs`, from the properties file its command line names last."""
+    """The broker's `log.dirs`, from the properties file its command line names last (the
+    last line that sets it wins, as in Java; a relative path is from the broker's folder)."""
     argv = Path(f"/proc/{broker}/cmdline").read_bytes().split(b"\0")
-    properties = Path(next(a for a in reversed(argv) if a).decode())
-    for line in properties.read_text().splitlines():
-        if line.startswith(("log.dirs=", "log.dir=")):
-            return [Path(d) for d in line.split("=", 1)[1].split(",")]
-    raise SystemExit(f"no log.dirs in {properties}")
+    cwd = Path(os.readlink(f"/proc/{broker}/cwd"))
+    properties = cwd / next(a for a in reversed(argv) if a).decode()
+    lines = properties.read_text().splitlines()
+    found = [x.split("=", 1)[1] for x in lines if x.startswith(("log.dirs=", "log.dir="))]
+    if not found:
+        raise SystemExit(f"no log.dirs in {properties}")
+    return [cwd / d.strip() for d in found[-1].split(",")]
 
 
 def topic_bytes(log_dirs: list[Path], topic: str) -> int:
@@ -253,6 +257,8 @@ def main() -> None:
     if args.duration < 30:
         parser.error("--duration must be at least 30 s (a steady load, not a burst)")
 
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: apt-get install wrk")
     kafka_port = int(BOOTSTRAP.rsplit(":", 1)[1])
     ensure_services(kafka_port)
     workdir = Path(tempfile.mkdtemp(prefix="paredao-capacity-"))
