@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-shifted-clock test-postgres lint format clean bench bench-kafka capacity kafka-start kafka-stop postgres-start postgres-stop browser up down nginx-start nginx-stop validate-deploy
+.PHONY: run test test-shifted-clock test-postgres lint format clean bench bench-kafka bench-drain capacity kafka-start kafka-stop postgres-start postgres-stop browser up down nginx-start nginx-stop validate-deploy
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +29,11 @@ test-shifted-clock: $(VENV)/.installed
 	faketime -f '+400d' $(BIN)/python -m pytest -p no:cacheprovider --ignore=tests/browser \
 	  --ignore=tests/deploy --ignore=tests/controllers/test_openapi_fuzz.py -m "not kafka"
 
-## The whole test suite again on PostgreSQL (a local server from deploy/postgres/start.sh).
+## The whole test suite again on PostgreSQL (a local server from deploy/postgres/start.sh, on
+## PGPORT_DEV, default 55432).
 test-postgres: $(VENV)/.installed
-	deploy/postgres/start.sh
-	PAREDAO_TEST_DATABASE_URL=postgresql+psycopg://paredao:paredao@127.0.0.1:55432/paredao_test $(BIN)/python -m pytest
+	deploy/postgres/start.sh >/dev/null
+	PAREDAO_TEST_DATABASE_URL=postgresql+psycopg://paredao:paredao@127.0.0.1:$${PGPORT_DEV:-55432}/paredao_test $(BIN)/python -m pytest
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -53,6 +54,12 @@ bench: $(VENV)/.installed
 ## Starts the broker and PostgreSQL with deploy/kafka and deploy/postgres (left running).
 bench-kafka: $(VENV)/.installed
 	$(BIN)/python -m bench.kafka
+
+## The consumer's drain without HTTP: 1,000,000 records of a show's mix produced straight into
+## a fresh 6-partition topic, drained into a fresh PostgreSQL database by 1, 2 and 3 consumer
+## processes; the stored tally and refusals checked against the rules (EXACT or MISMATCH).
+bench-drain: $(VENV)/.installed
+	$(BIN)/python -m bench.drain
 
 ## Capacity plan: the Kafka stack (API workers, broker, one consumer, PostgreSQL) under a
 ## steady load for 30 s; CPU-ms per 1,000 votes and bytes per vote per tier from /proc, the

@@ -12,32 +12,19 @@
 #   KUBERNETES_VERSION   the Kubernetes version the manifests must be valid for   default 1.33.0
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/.." && pwd)"
-k8s_dir="$here/k8s"
+log_tag="validate"
+# shellcheck source=lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+k8s_dir="$repo/deploy/k8s"
 k8s_version="${KUBERNETES_VERSION:-1.33.0}"
 kubernetes_validate_pin="kubernetes-validate==1.34.1"  # knows Kubernetes 1.11 to 1.34
 venv_bin="$repo/.venv/bin"
 
-log() { printf '[validate] %s\n' "$*" >&2; }
 failures=()
 fail() { log "FAIL: $*"; failures+=("$1"); }
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-
-apt_install() {  # apt_install <package>: as root or with sudo; retries after apt-get update
-    local sudo=()
-    if ((EUID != 0)); then
-        command -v sudo >/dev/null 2>&1 || return 1
-        sudo=(sudo -n)
-    fi
-    command -v apt-get >/dev/null 2>&1 || return 1
-    log "installing $1 with apt"
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$1" >&2 ||
-        { "${sudo[@]}" apt-get update -q >&2 &&
-            "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$1" >&2; }
-}
 
 # --- compose.yaml -------------------------------------------------------------------------------
 # The secrets compose.yaml requires are given placeholder values here, from an env file of our
@@ -64,7 +51,7 @@ fi
 
 # --- Kubernetes manifests -----------------------------------------------------------------------
 if ! "$venv_bin/kubernetes-validate" --version >/dev/null 2>&1; then
-    [[ -x "$venv_bin/pip" ]] || { log "ERROR: no virtualenv at $repo/.venv (make .venv/.installed)"; exit 1; }
+    [[ -x "$venv_bin/pip" ]] || die "no virtualenv at $repo/.venv (make .venv/.installed)"
     log "installing $kubernetes_validate_pin into .venv"
     "$venv_bin/pip" install --quiet --disable-pip-version-check "$kubernetes_validate_pin" >&2
 fi

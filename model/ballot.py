@@ -4,7 +4,8 @@ and what a vote sink answers."""
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import uuid_utils
 
@@ -62,6 +63,73 @@ class Ballot:
             other.voter_id,
             other.cpf_hash,
         )
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+MODES = {mode.value: mode for mode in VoteMode}
+
+# A ballot on every wire (the writer's socket, the Kafka record, the database's COPY): these
+# plain values, in this order. Times are microseconds since the Unix epoch, in UTC.
+BALLOT_FIELDS = (
+    "vote_id",  # 16 bytes
+    "client_vote_id",  # bool
+    "paredao_id",  # int
+    "nominee_id",  # int
+    "mode",  # "unico" | "torcida"
+    "voter_id",  # str
+    "cpf_hash",  # str | None
+    "captcha_challenge",  # str | None
+    "captcha_expires_us",  # int | None
+    "cast_us",  # int
+)
+BallotFields = tuple[bytes, bool, int, int, str, str, str | None, str | None, int | None, int]
+
+
+def micros(moment: datetime) -> int:
+    """Microseconds since the epoch (a naive time is UTC: SQLite stores them so)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - EPOCH) // MICROSECOND
+
+
+def moment(us: int) -> datetime:
+    return EPOCH + us * MICROSECOND
+
+
+def ballot_fields(b: "Ballot") -> BallotFields:
+    """The ballot as `BALLOT_FIELDS`."""
+    captcha = b.captcha
+    return (
+        b.vote_id.bytes,
+        b.client_vote_id,
+        b.paredao_id,
+        b.nominee_id,
+        b.mode.value,
+        b.voter_id,
+        b.cpf_hash,
+        None if captcha is None else captcha.challenge,
+        None if captcha is None else micros(captcha.expires_at),
+        micros(b.cast_at),
+    )
+
+
+def ballot_of_fields(fields: Sequence[Any]) -> "Ballot":
+    """The ballot of `BALLOT_FIELDS` values (`KeyError`/`ValueError`/`TypeError` when they
+    are not a ballot's)."""
+    (vote_id, client_vote_id, paredao_id, nominee_id, mode, voter_id, cpf_hash,
+     challenge, expires_us, cast_us) = fields  # fmt: skip
+    return Ballot(
+        vote_id=uuid.UUID(bytes=vote_id),
+        client_vote_id=bool(client_vote_id),
+        paredao_id=paredao_id,
+        nominee_id=nominee_id,
+        mode=MODES[mode],
+        voter_id=voter_id,
+        cpf_hash=cpf_hash,
+        captcha=None if challenge is None else SolvedCaptcha(challenge, moment(expires_us)),
+        cast_at=moment(cast_us),
+    )
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ import re
 
 from model.errors import Invalid
 
-_SEPARATORS = re.compile(r"[\s.\-/]")
+# The 11 digits bare, or in the mask 000.000.000-00: nothing else, so that a sign, a space or
+# a stray separator is a mistake to show the voter, not something to read past.
+_WRITTEN = re.compile(r"[0-9]{11}|[0-9]{3}\.[0-9]{3}\.[0-9]{3}-[0-9]{2}")
 
 
 class InvalidCPF(Invalid):
@@ -20,14 +22,14 @@ def _check_digit(digits: str) -> int:
 
 
 def normalize_cpf(raw: str) -> str:
-    """The 11 digits of a CPF given with or without its mask (`123.456.789-09`).
+    """The 11 digits of a CPF given bare (`12345678909`) or in its mask (`123.456.789-09`).
 
     Raises `InvalidCPF` for anything else, for numbers of one repeated digit (which pass the
     check-digit arithmetic but are not issued) and for wrong check digits.
     """
-    digits = _SEPARATORS.sub("", raw)
-    if len(digits) != 11 or not digits.isascii() or not digits.isdigit():
-        raise InvalidCPF("a CPF has 11 digits, with or without the mask 000.000.000-00")
+    if not _WRITTEN.fullmatch(raw):
+        raise InvalidCPF("a CPF is 11 digits, bare (00000000000) or masked (000.000.000-00)")
+    digits = raw.replace(".", "").replace("-", "")
     if digits == digits[0] * 11:
         raise InvalidCPF("a CPF cannot be one digit repeated")
     if _check_digit(digits[:9]) != int(digits[9]) or _check_digit(digits[:10]) != int(digits[10]):

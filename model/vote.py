@@ -53,6 +53,8 @@ class Vote(SQLModel, table=True):
             sqlite_where=text("cpf_hash IS NOT NULL"),
             postgresql_where=text("cpf_hash IS NOT NULL"),
         ),
+        # The votes of the last minute, read when the consumer rebuilds its torcida windows.
+        Index("ix_votes_paredao_id_accepted_at", "paredao_id", "accepted_at"),
         # jwt mode: one voto único per account per paredão, whatever CPF it sends (an
         # account's voter_id is "sub:…", services/identity.py).
         Index(

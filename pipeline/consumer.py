@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -36,10 +37,11 @@ from config import KafkaSettings
 from db.consumer import read_offsets
 from db.engine import writer_engine
 from db.paredoes import begin_closing, closing_paredoes, due_to_close
+from db.torcida import PartitionWindows
 from model.clock import Clock
 from pipeline.codec import CloseMarker, encode_marker
 from pipeline.kafka import QUIET, partition_count, producer_config
-from pipeline.vote_handler import BatchReport, Record, handle_batch
+from pipeline.vote_handler import BatchReport, Decoded, Record, decode_batch, handle_batch
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -81,6 +83,10 @@ class VoteConsumer:
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
         self._markers_sent: set[int] = set()  # paredões whose close markers this process wrote
+        # The torcida limit of the partitions this process owns, rebuilt from the stored votes
+        # after every assignment and every batch that did not commit.
+        self._windows = PartitionWindows()
+        self._assigned = False
 
     def run(
         self, stop: threading.Event, on_batch: Callable[[BatchReport], None] | None = None
@@ -104,20 +110,29 @@ class VoteConsumer:
         )
         self._consumer.subscribe([self._kafka.topic], on_assign=self._on_assign)
         next_close_check = 0.0
-        try:
-            while not stop.is_set():
-                messages = self._consumer.consume(self._batch_max, timeout=self._poll_s)
-                records = [r for m in messages if (r := self._record(m)) is not None]
-                if records:
-                    report = self._store(records, stop)
-                    if report is not None and on_batch is not None:
-                        on_batch(report)
-                if time.monotonic() >= next_close_check:
-                    self._close_due_paredoes()
-                    next_close_check = time.monotonic() + self._close_check_s
-        finally:
-            self._consumer.close()
-            self._producer.flush(10)
+        # Two stages: this thread polls and decodes the next batch while one storing thread
+        # writes the last one (waiting on the database frees the interpreter for the poll).
+        # Batches are stored one at a time, in the order they were read.
+        storing: Future[BatchReport | None] | None = None
+        with ThreadPoolExecutor(1, thread_name_prefix="vote-store") as store:
+            try:
+                while not stop.is_set():
+                    messages = self._consumer.consume(self._batch_max, timeout=self._poll_s)
+                    records = [r for m in messages if (r := self._record(m)) is not None]
+                    decoded = decode_batch(records) if records else None
+                    if storing is not None:
+                        self._stored(storing.result(), on_batch)
+                        storing = None
+                    if decoded is not None:
+                        storing = store.submit(self._store, decoded, stop)
+                    if time.monotonic() >= next_close_check:
+                        self._close_due_paredoes()
+                        next_close_check = time.monotonic() + self._close_check_s
+                if storing is not None:
+                    self._stored(storing.result(), on_batch)
+            finally:
+                self._consumer.close()
+                self._producer.flush(10)
 
     def _record(self, message: Message) -> Record | None:
         error = message.error()
@@ -131,6 +146,7 @@ class VoteConsumer:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Resume every assigned partition where the database says, not where Kafka does."""
+        self._assigned = True  # the storing thread forgets its windows before the next batch
         stored = self._with_retries(lambda: self._read_offsets(), None)
         for tp in partitions:
             tp.offset = stored.get(tp.partition, OFFSET_BEGINNING) if stored else OFFSET_BEGINNING
@@ -141,16 +157,33 @@ class VoteConsumer:
         with self._engine.connect() as connection:
             return read_offsets(connection, self._kafka.topic)
 
-    def _store(self, records: list[Record], stop: threading.Event | None) -> BatchReport | None:
+    def _store(self, batch: Decoded, stop: threading.Event | None) -> BatchReport | None:
+        """Store one batch (on the storing thread), retrying until it is stored or `stop`."""
+
         def attempt() -> BatchReport:
-            with self._engine.begin() as connection:
-                report = handle_batch(connection, self._kafka.topic, records, self._clock())
-                self._send_dead_letters(report)  # before the commit: never lost, maybe twice
+            if self._assigned:  # the windows may miss votes another process stored
+                self._assigned = False
+                self._windows.forget()
+            try:
+                with self._engine.begin() as connection:
+                    report = handle_batch(
+                        connection, self._kafka.topic, batch, self._clock(), self._windows
+                    )
+                    self._send_dead_letters(report)  # before the commit: never lost, maybe twice
+            except BaseException:
+                # Whether the batch's votes are stored is unknown: rebuild from the database.
+                self._windows.forget()
+                raise
             return report
 
-        report = self._with_retries(attempt, stop)
+        return self._with_retries(attempt, stop)
+
+    def _stored(
+        self, report: BatchReport | None, on_batch: Callable[[BatchReport], None] | None
+    ) -> None:
+        """After a batch's commit (on the polling thread, which owns the Kafka consumer)."""
         if report is None:
-            return None
+            return
         self._count(report)
         assert self._consumer is not None
         offsets = [TopicPartition(self._kafka.topic, p, o) for p, o in report.next_offsets.items()]
@@ -159,7 +192,8 @@ class VoteConsumer:
                 self._consumer.commit(offsets=offsets, asynchronous=True)
             except Exception as exc:  # the database holds the offsets that count
                 log.warning("could not commit offsets to Kafka (lag display only): %s", exc)
-        return report
+        if on_batch is not None:
+            on_batch(report)
 
     def _with_retries(self, attempt: Callable[[], T], stop: threading.Event | None) -> T | None:
         """Run `attempt` until it succeeds, backing off while the database is unreachable.

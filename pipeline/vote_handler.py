@@ -2,29 +2,30 @@
 inside the caller's transaction. No broker here: the consumer loop (`pipeline.consumer`)
 polls, and tests hand records to this directly.
 
-Votes are decided by `db.votes.write_batch`, the same code as the direct path. The batch's
+Votes are decided by `db.votes.decide_batch`, the same code as the direct path, with the
+torcida limit kept in memory for the partitions this consumer owns (`db.torcida`). The batch's
 next offsets are stored in the same transaction, after a fence that drops records already
 stored by anyone (a crash before the commit to Kafka, or a rebalance in flight): each record
 counts exactly once.
 """
 
-import dataclasses
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import Connection
 
 from db.consumer import mark_partitions_closed, record_refusals, store_offsets, stored_offsets
-from db.votes import write_batch
+from db.torcida import PartitionWindows
+from db.votes import Counted, decide_batch
 from model.ballot import Accepted, Ballot
 from model.errors import DomainError
 from pipeline.codec import CloseMarker, UndecodableRecord, decode
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
     """One record as read from the votes topic."""
 
     topic: str
@@ -45,44 +46,72 @@ class BatchReport:
     next_offsets: dict[int, int] = field(default_factory=dict)  # partition → next to read
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """A batch's records with what each holds: decoding needs no database, so the consumer
+    decodes the next batch while the last one is being stored."""
+
+    records: Sequence[Record]
+    items: Sequence[Ballot | CloseMarker | UndecodableRecord]
+
+
+def decode_batch(records: Sequence[Record]) -> Decoded:
+    items: list[Ballot | CloseMarker | UndecodableRecord] = []
+    for record in records:
+        try:
+            items.append(decode(record.value))
+        except UndecodableRecord as exc:
+            items.append(exc)
+    return Decoded(records, items)
+
+
 def handle_batch(
-    connection: Connection, topic: str, records: Sequence[Record], now: datetime
+    connection: Connection,
+    topic: str,
+    records: Sequence[Record] | Decoded,
+    now: datetime,
+    windows: PartitionWindows | None = None,
 ) -> BatchReport:
     """Decide and store `records` (all of `topic`) in the caller's transaction; nothing here
     commits. Undecodable records are reported in `dead` for the dead-letter topic: their
-    offsets are stored all the same, so they never stop the group."""
+    offsets are stored all the same, so they never stop the group.
+
+    `windows` holds the torcida limit of the partitions this consumer owns: the caller
+    forgets it when the transaction does not commit (a fresh one is used when not given)."""
     report = BatchReport()
-    fence = stored_offsets(connection, topic, (r.partition for r in records))
-    fresh = [r for r in records if r.offset >= fence[r.partition]]
-    report.skipped = len(records) - len(fresh)
+    decoded = records if isinstance(records, Decoded) else decode_batch(records)
+    fence = stored_offsets(connection, topic, {r.partition for r in decoded.records})
+    fresh = [
+        (record, item)
+        for record, item in zip(decoded.records, decoded.items, strict=True)
+        if record.offset >= fence[record.partition]
+    ]
+    report.skipped = len(decoded.records) - len(fresh)
 
     ballots: list[Ballot] = []
     marks: dict[int, tuple[set[int], int]] = {}
-    for record in fresh:
-        try:
-            item = decode(record.value)
-        except UndecodableRecord as exc:
-            report.dead.append((record, str(exc)))
-            continue
-        if isinstance(item, CloseMarker):
+    for record, item in fresh:
+        if isinstance(item, Ballot):
+            ballots.append(item)
+        elif isinstance(item, CloseMarker):
             partitions, _ = marks.setdefault(item.paredao_id, (set(), item.partitions))
             partitions.add(record.partition)
         else:
-            # Anything read from the log may have been stored already (the same vote sent
-            # twice): look every one up, whoever chose its vote_id.
-            ballots.append(dataclasses.replace(item, client_vote_id=True))
+            report.dead.append((record, str(item)))
 
     refused: list[tuple[Ballot, DomainError]] = []
-    for ballot, outcome in zip(
-        ballots, write_batch(connection, ballots) if ballots else [], strict=True
-    ):
-        if isinstance(outcome, Accepted):
-            if outcome.replay:
-                report.replays += 1
-            else:
-                report.counted += 1
+    # Anything read from the log may have been stored already (the same vote sent twice):
+    # every one is looked up, whoever chose its vote_id.
+    decisions = decide_batch(
+        connection, ballots, windows or PartitionWindows(), look_up_every_vote_id=True
+    )
+    for ballot, decision in zip(ballots, decisions, strict=True):
+        if isinstance(decision, Counted):
+            report.counted += 1
+        elif isinstance(decision, Accepted):
+            report.replays += 1
         else:
-            refused.append((ballot, outcome))
+            refused.append((ballot, decision))
     record_refusals(connection, refused)
     report.refused = len(refused)
     # Markers after the votes of the batch: a vote cast before the close and logged before its
@@ -91,7 +120,7 @@ def handle_batch(
         report.frozen = mark_partitions_closed(connection, marks, now)
 
     next_offsets: dict[int, int] = defaultdict(int)
-    for record in fresh:
+    for record, _ in fresh:
         next_offsets[record.partition] = max(next_offsets[record.partition], record.offset + 1)
     store_offsets(connection, topic, next_offsets)
     report.next_offsets = dict(next_offsets)

@@ -5,8 +5,7 @@ strings, bytes, None): the cheapest encoding Python reads and writes, measured a
 pickle and JSON, and enough for a ballot. `marshal` is not meant for data from strangers:
 the socket is the server's own, in the database's directory, open to its user only.
 
-    worker → writer: (seq, deadline, vote_id, client_vote_id, paredao_id, nominee_id, mode,
-                      voter_id, cpf_hash, captcha_challenge, captcha_expires_us, cast_at_us)
+    worker → writer: (seq, deadline, *model.ballot.BALLOT_FIELDS)
     writer → worker: (seq, 0, accepted_at_us, replay)             the vote is stored
                      (seq, 1, error_class, detail, headers)        the vote is refused
 
@@ -16,19 +15,13 @@ machine. Times travel as microseconds since the Unix epoch, in UTC.
 
 import marshal
 import struct
-import uuid
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from model import errors
-from model.ballot import Accepted, Ballot
-from model.captcha import SolvedCaptcha
+from model.ballot import Accepted, Ballot, ballot_fields, ballot_of_fields, micros, moment
 from model.errors import DomainError
-from model.vote import VoteMode
 
 HEADER = struct.Struct(">I")
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MICROSECOND = timedelta(microseconds=1)
 STORED, REFUSED = 0, 1
 # The refusals a writer answers are rebuilt by class name: only the API's own errors.
 REFUSALS: dict[str, type[DomainError]] = {
@@ -36,17 +29,6 @@ REFUSALS: dict[str, type[DomainError]] = {
     for name, cls in vars(errors).items()
     if isinstance(cls, type) and issubclass(cls, DomainError)
 }
-MODES = {mode.value: mode for mode in VoteMode}
-
-
-def micros(moment: datetime) -> int:
-    if moment.tzinfo is None:  # stored as UTC without a zone (SQLite)
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - EPOCH) // MICROSECOND
-
-
-def moment(us: int) -> datetime:
-    return EPOCH + timedelta(microseconds=us)
 
 
 def frame(items: list[tuple[Any, ...]]) -> bytes:
@@ -70,40 +52,12 @@ def frames(buffer: bytearray) -> list[list[tuple[Any, ...]]]:
 
 
 def ballot_item(seq: int, deadline: float, b: Ballot) -> tuple[Any, ...]:
-    captcha = b.captcha
-    return (
-        seq,
-        deadline,
-        b.vote_id.bytes,
-        b.client_vote_id,
-        b.paredao_id,
-        b.nominee_id,
-        b.mode.value,
-        b.voter_id,
-        b.cpf_hash,
-        None if captcha is None else captcha.challenge,
-        None if captcha is None else micros(captcha.expires_at),
-        micros(b.cast_at),
-    )
+    return (seq, deadline, *ballot_fields(b))
 
 
 def ballot_of(item: tuple[Any, ...]) -> tuple[int, float, Ballot]:
     """(seq, deadline, ballot) of a worker's item."""
-    (seq, deadline, vote_id, client_vote_id, paredao_id, nominee_id, mode, voter_id, cpf_hash,
-     challenge, expires_us, cast_us) = item  # fmt: skip
-    captcha = None if challenge is None else SolvedCaptcha(challenge, moment(expires_us))
-    ballot = Ballot(
-        vote_id=uuid.UUID(bytes=vote_id),
-        client_vote_id=client_vote_id,
-        paredao_id=paredao_id,
-        nominee_id=nominee_id,
-        mode=MODES[mode],
-        voter_id=voter_id,
-        cpf_hash=cpf_hash,
-        captcha=captcha,
-        cast_at=moment(cast_us),
-    )
-    return seq, deadline, ballot
+    return item[0], item[1], ballot_of_fields(item[2:])
 
 
 def outcome_item(seq: int, outcome: Accepted | DomainError) -> tuple[Any, ...]:

@@ -1,7 +1,12 @@
 """Path and query parameters shared by the routers and the schemas, each bounded so that no
 value reaches the database that it cannot hold: an id past PostgreSQL's `integer`, or an
-offset past 64 bits, is a 422 in the schema instead of an overflow in the driver."""
+offset past 64 bits, is a 422 in the schema instead of an overflow in the driver.
 
+Each bound is stated before the validator that screens the raw input, so pydantic applies it
+to the number itself and the OpenAPI schema states it as JSON Schema's `minimum`/`maximum`
+(after a validator it would publish pydantic's own `ge`/`le`, which no client reads)."""
+
+import re
 from datetime import date
 from typing import Annotated
 
@@ -31,11 +36,26 @@ def json_text(value: object) -> object:
     return value
 
 
-Id = Annotated[int, BeforeValidator(json_number), Field(ge=1, le=MAX_ID)]
-Fraction = Annotated[float, BeforeValidator(json_number), Field(ge=0.0, le=1.0)]
+# An id in a path is written `[1-9][0-9]*`: Python's integer syntax would also take "0001",
+# "+1" and "1_0" (paredão 10), so one resource would answer at many addresses.
+ID_TEXT = re.compile(r"[1-9][0-9]*")
+
+
+def id_text(value: object) -> object:
+    if isinstance(value, str) and not ID_TEXT.fullmatch(value):
+        raise ValueError("an id is written in digits 0-9, without sign, separator or leading zero")
+    return value
+
+
+Id = Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(json_number)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0), BeforeValidator(json_number)]
 Date = Annotated[date, BeforeValidator(json_text)]
 Moment = Annotated[AwareDatetime, BeforeValidator(json_text)]
-ParedaoId = Annotated[int, Path(ge=1, le=MAX_ID, description="The paredão's id.")]
-CandidateId = Annotated[int, Path(ge=1, le=MAX_ID, description="The candidate's id.")]
+ParedaoId = Annotated[
+    int, Path(ge=1, le=MAX_ID, description="The paredão's id."), BeforeValidator(id_text)
+]
+CandidateId = Annotated[
+    int, Path(ge=1, le=MAX_ID, description="The candidate's id."), BeforeValidator(id_text)
+]
 Limit = Annotated[int, Query(ge=1, le=100, description="At most this many items.")]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Skip this many items.")]

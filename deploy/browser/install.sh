@@ -5,18 +5,14 @@
 # as root or with sudo.
 set -euo pipefail
 
-if [ -x /usr/bin/chromium ]; then
-  echo "chromium: already installed ($(/usr/bin/chromium --version 2>/dev/null || echo '?'))"
-  exit 0
-fi
+log_tag="browser install"
+# shellcheck source=../lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  SUDO="sudo"
+if [[ -x /usr/bin/chromium ]]; then
+    log "already installed ($(/usr/bin/chromium --version 2>/dev/null || echo '?'))"
+    exit 0
 fi
-
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
 # fonts-dejavu-core: the pages' text renders the same in every screenshot.
-$SUDO apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
-echo "chromium: installed ($(/usr/bin/chromium --version 2>/dev/null || echo '?'))"
+apt_install chromium fonts-dejavu-core || die "could not install Chromium (above): install 'chromium' first"
+log "installed ($(/usr/bin/chromium --version 2>/dev/null || echo '?'))"

@@ -14,7 +14,10 @@
 #   JAVA_HOME              Java to use (else `java` on PATH)
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+log_tag="kafka start"
+# shellcheck source=../lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
+here="$repo/deploy/kafka"
 cd "$here"
 
 port="${KAFKA_PORT:-9092}"
@@ -35,27 +38,8 @@ config="$data_dir/server.effective.properties"
 client_config="$data_dir/check-client.properties"
 mkdir -p "$log_dir"
 
-log() { printf '[kafka start] %s\n' "$*" >&2; }
-
-show_logs() {
-    for f in "$out_file" "$log_dir/server.log"; do
-        if [[ -s "$f" ]]; then
-            printf -- '----- last 40 lines of %s -----\n' "$f" >&2
-            tail -n 40 "$f" >&2
-        fi
-    done
-}
-
-running_pid() {
-    # Prints the broker's pid if the pid file names a live kafka.Kafka process.
-    [[ -f "$pid_file" ]] || return 1
-    local pid
-    pid="$(cat "$pid_file" 2>/dev/null || true)"
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    kill -0 "$pid" 2>/dev/null || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'kafka\.Kafka' || return 1
-    echo "$pid"
-}
+show_logs() { show_tail 40 "$out_file" "$log_dir/server.log"; }
+broker_pattern='kafka\.Kafka'
 
 broker_answers() {
     # Lists topics with Kafka's own TopicCommand: succeeds only when the broker serves metadata.
@@ -67,20 +51,18 @@ broker_answers() {
 
 # --- Java ---------------------------------------------------------------------------------------
 if ! command -v "$java" >/dev/null 2>&1; then
-    log "java not found (install Java 17+ or set JAVA_HOME)"
-    exit 1
+    die "java not found (install Java 17+ or set JAVA_HOME)"
 fi
 java_major="$("$java" -XshowSettings:properties -version 2>&1 |
     sed -n 's/^ *java\.specification\.version = //p' | cut -d. -f1)"
 if [[ -z "$java_major" || "$java_major" -lt 17 ]]; then
-    log "Kafka 4.x needs Java 17+, found '${java_major:-unknown}' at $(command -v "$java")"
-    exit 1
+    die "Kafka 4.x needs Java 17+, found '${java_major:-unknown}' at $(command -v "$java")"
 fi
 
 # --- Jars from Maven Central (once; again whenever pom.xml changes) -----------------------------
 pom_sum="$(sha256sum pom.xml | cut -d' ' -f1)"
 if [[ ! -f lib/.complete || "$(cat lib/.complete)" != "$pom_sum" ]]; then
-    command -v mvn >/dev/null 2>&1 || { log "mvn not found: needed once to fetch lib/"; exit 1; }
+    command -v mvn >/dev/null 2>&1 || die "mvn not found: needed once to fetch lib/"
     log "fetching the broker's jars with Maven into $here/lib ..."
     rm -rf lib
     t0=$SECONDS
@@ -106,7 +88,7 @@ mv "$config.tmp" "$config"
 printf 'request.timeout.ms=5000\ndefault.api.timeout.ms=10000\n' >"$client_config"
 
 # --- Already running? ---------------------------------------------------------------------------
-if pid="$(running_pid)"; then
+if pid="$(pid_of "$pid_file" "$broker_pattern")"; then
     if broker_answers; then
         log "already running (pid $pid) on 127.0.0.1:$port"
         exit 0
@@ -120,7 +102,7 @@ rm -f "$pid_file"
 
 # Someone else on our ports? (bash's /dev/tcp: no extra tools needed)
 for p in "$port" "$controller_port"; do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+    if port_open "$p"; then
         log "port 127.0.0.1:$p is already in use by another process (not this broker's pid file);" \
             "set KAFKA_PORT / KAFKA_CONTROLLER_PORT or stop it"
         exit 1
@@ -158,7 +140,7 @@ setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pid_file" \
 t0=$SECONDS
 while :; do
     sleep 1
-    if ! pid="$(running_pid)"; then
+    if ! pid="$(pid_of "$pid_file" "$broker_pattern")"; then
         # The pid file may not be written yet during the first instant.
         if ((SECONDS - t0 > 5)); then
             log "the broker exited during startup"

@@ -6,43 +6,12 @@
 # Environment (optional): KAFKA_DATA_DIR (as for start.sh), KAFKA_STOP_TIMEOUT (default 30 s).
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-cd "$here"
+log_tag="kafka stop"
+# shellcheck source=../lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
 
-data_dir="${KAFKA_DATA_DIR:-$here/data}"
-pid_file="$data_dir/kafka.pid"
-timeout="${KAFKA_STOP_TIMEOUT:-30}"
+cd "$repo/deploy/kafka"  # a relative KAFKA_DATA_DIR is taken from here, as start.sh does
+data_dir="$(abs_path "${KAFKA_DATA_DIR:-data}")"
 
-log() { printf '[kafka stop] %s\n' "$*" >&2; }
-
-if [[ ! -f "$pid_file" ]]; then
-    log "not running (no pid file $pid_file)"
-    exit 0
-fi
-pid="$(cat "$pid_file" 2>/dev/null || true)"
-if ! [[ "$pid" =~ ^[0-9]+$ ]] || ! kill -0 "$pid" 2>/dev/null; then
-    log "not running (stale pid file removed)"
-    rm -f "$pid_file"
-    exit 0
-fi
-# Only ever signal our broker: the pid may have been reused by another program.
-if ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'kafka\.Kafka'; then
-    log "pid $pid is not a Kafka broker (stale pid file removed, nothing signalled)"
-    rm -f "$pid_file"
-    exit 0
-fi
-
-log "stopping pid $pid (SIGTERM, up to ${timeout} s)"
-kill -TERM "$pid" 2>/dev/null || true
-t0=$SECONDS
-while kill -0 "$pid" 2>/dev/null; do
-    if ((SECONDS - t0 >= timeout)); then
-        log "still alive after ${timeout} s: SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-        sleep 1
-        break
-    fi
-    sleep 0.5
-done
-rm -f "$pid_file"
-log "stopped after $((SECONDS - t0)) s"
+# Only ever signals our broker: the pid may have been reused by another program.
+stop_pid_file broker "$data_dir/kafka.pid" 'kafka\.Kafka' "${KAFKA_STOP_TIMEOUT:-30}"

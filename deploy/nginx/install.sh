@@ -5,7 +5,7 @@
 # Idempotent: does nothing when nginx is already installed. As root or with sudo.
 set -euo pipefail
 
-script_name="install"
+log_tag="nginx install"
 # shellcheck source=common.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/common.sh"
 
@@ -14,40 +14,22 @@ if nginx_bin="$(find_nginx)" && [[ -n "$nginx_bin" ]]; then
     exit 0
 fi
 
-sudo=()
-if ((EUID != 0)); then
-    command -v sudo >/dev/null 2>&1 || die "NGINX is not installed and we are not root (no sudo): install 'nginx-light' first"
-    sudo=(sudo -n)
-fi
-command -v apt-get >/dev/null 2>&1 || die "NGINX is not installed and apt-get is not available: install 'nginx-light' first"
-
 # Refuse service starts (policy-rc.d exit 101) for the length of the install, unless a
 # policy is already in place (Debian container images ship one).
 policy=/usr/sbin/policy-rc.d
 made_policy=no
-remove_policy() { [[ "$made_policy" == no ]] || "${sudo[@]}" rm -f "$policy"; }
+remove_policy() { [[ "$made_policy" == no ]] || as_root rm -f "$policy"; }
 trap remove_policy EXIT
 if [[ ! -e "$policy" ]]; then
     printf '#!/bin/sh\n# Temporary, from deploy/nginx/install.sh: no service starts during its apt install.\nexit 101\n' |
-        "${sudo[@]}" tee "$policy" >/dev/null
-    "${sudo[@]}" chmod 755 "$policy"
+        as_root tee "$policy" >/dev/null
+    as_root chmod 755 "$policy"
     made_policy=yes
 fi
 
-install_one() {
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$1" >&2
-}
-
-log "installing nginx-light with apt"
-# Try without `apt-get update` first (fast when the package lists are fresh enough).
-if ! install_one nginx-light; then
-    log "apt-get install failed: running apt-get update and retrying"
-    "${sudo[@]}" apt-get update -q >&2
-    if ! install_one nginx-light; then
-        log "nginx-light is not available: installing nginx"
-        install_one nginx
-    fi
-fi
+# nginx-light where the release still has it, else nginx.
+apt_install nginx-light || { log "nginx-light is not available: installing nginx"; apt_install nginx; } ||
+    die "could not install NGINX (above): install 'nginx-light' or 'nginx' first"
 nginx_bin="$(find_nginx)"
 [[ -n "$nginx_bin" ]] || die "apt reported success but no nginx binary was found"
 log "installed $("$nginx_bin" -v 2>&1 | sed 's/^nginx version: //') ($nginx_bin)"

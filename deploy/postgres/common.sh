@@ -1,31 +1,29 @@
 # shellcheck shell=bash disable=SC2034
-# Shared by start.sh and stop.sh (sourced, not run). Defines paths, ports and helpers.
+# Shared by start.sh and stop.sh (sourced, not run): paths, ports and helpers, on top of
+# deploy/lib.sh.
 #
 # Environment (all optional):
-#   PGDATA_DIR         cluster directory (PGDATA)                    default <this dir>/data
-#   PGLOG_DIR          where the server log goes (postgresql.log)   default <this dir>/logs
+#   PGDATA_DIR         cluster directory (PGDATA)                    default <this dir>/data (1)
+#   PGLOG_DIR          where the server log goes (postgresql.log)   default <this dir>/logs (1)
 #   PGPORT_DEV         TCP port, bound to 127.0.0.1 only            default 55432
 #   PG_BIN_DIR         PostgreSQL bin directory to use              default newest /usr/lib/postgresql/*/bin
 #   PG_START_TIMEOUT   seconds to wait for the server to answer     default 60
+# (1) As root the server runs as the postgres user: when that user cannot reach this folder (a
+#     clone in a private home), the same path under /var/lib/paredao/<clone id>/ instead
+#     (deploy/lib.sh, service_dir); start.sh says where.
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=../lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
+here="$repo/deploy/postgres"
 
 port="${PGPORT_DEV:-55432}"
-data_dir="${PGDATA_DIR:-$here/data}"
-log_dir="${PGLOG_DIR:-$here/logs}"
+data_dir="$(abs_path "${PGDATA_DIR:-$(service_dir "$pg_os_user" "$here/data")}")"
+log_dir="$(abs_path "${PGLOG_DIR:-$(service_dir "$pg_os_user" "$here/logs")}")"
 start_timeout="${PG_START_TIMEOUT:-60}"
-pg_os_user="postgres"      # initdb/postgres refuse to run as root: root runs them as this user
 pg_superuser="postgres"    # database superuser created by initdb
-
-# Absolute paths even when given relative to the caller's cwd (the directories may not exist yet).
-case "$data_dir" in /*) ;; *) data_dir="$PWD/$data_dir" ;; esac
-case "$log_dir" in /*) ;; *) log_dir="$PWD/$log_dir" ;; esac
 log_file="$log_dir/postgresql.log"
 
-if ! [[ "$port" =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
-    printf '[postgres] PGPORT_DEV must be a TCP port number, got %q\n' "$port" >&2
-    exit 1
-fi
+is_port "$port" || die "PGPORT_DEV must be a TCP port number, got '$port'"
 
 # Unix socket inside the data dir, unless that path is too long for a socket (107 bytes max).
 if ((${#data_dir} + ${#port} + 10 <= 100)); then
@@ -33,9 +31,6 @@ if ((${#data_dir} + ${#port} + 10 <= 100)); then
 else
     socket_dir="/tmp"
 fi
-
-log() { printf '[postgres %s] %s\n' "${script_name:-}" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
 
 # Run a PostgreSQL server-side tool: as the postgres OS user when we are root (initdb, pg_ctl
 # and postgres refuse root), as ourselves otherwise. cwd / so the tools never warn about a cwd

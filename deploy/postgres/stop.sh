@@ -5,7 +5,7 @@
 # Environment (all optional): see common.sh (PGDATA_DIR, PG_BIN_DIR).
 set -euo pipefail
 
-script_name="stop"
+log_tag="postgres stop"
 # shellcheck source=common.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/common.sh"
 

@@ -7,7 +7,7 @@
 # Environment (all optional): PAREDAO_STACK_RUN_DIR, PAREDAO_STACK_STOP_TIMEOUT (see common.sh).
 set -euo pipefail
 
-script_name="down"
+log_tag="stack down"
 # shellcheck source=common.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/common.sh"
 

@@ -3,16 +3,18 @@
 #
 #   PostgreSQL (deploy/postgres)  ->  migration (python main.py migrate)
 #   Kafka      (deploy/kafka)     ->  topics (python main.py kafka-topics), the vote consumer
-#                                     (python main.py consumer; metrics on :PAREDAO_CONSUMER_METRICS_PORT)
+#                                     (python main.py consumer; metrics on :PAREDAO_CONSUMER_METRICS_PORT);
+#                                     on the Kafka path only
 #   N API processes (uvicorn) on consecutive ports  <-  NGINX (deploy/nginx), the entry point
 #
 # Idempotent: what already runs is left alone (NGINX is reloaded with the current upstream
-# ports; API processes past a smaller N are stopped). down.sh stops what this started:
-# PostgreSQL and Kafka only when they were not already running before.
+# ports; API processes past a smaller N are stopped). A PostgreSQL or a broker already answering
+# on its port is used as it is; down.sh stops what this started, those two only when it
+# started them.
 #
 # The admin token and the secret key come from the environment, else from deploy/stack/.env
 # (git-ignored), where they are generated on the first run. Pid files and logs go to
-# deploy/stack/run/ (git-ignored).
+# deploy/stack/run/ (git-ignored; as root in a private clone, outside it: see common.sh).
 #
 # Environment (all optional): see common.sh (PAREDAO_API_PROCESSES, PAREDAO_API_BASE_PORT,
 # PAREDAO_NGINX_PORT, PAREDAO_STACK_RUN_DIR, PAREDAO_STACK_DATABASE,
@@ -22,7 +24,7 @@
 # (observability/logging.json) into the run directory's logs/.
 set -euo pipefail
 
-script_name="up"
+log_tag="stack up"
 # shellcheck source=common.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/common.sh"
 cd "$repo"
@@ -37,7 +39,8 @@ api_ports=()
 for ((i = 0; i < api_count; i++)); do
     api_ports+=($((api_base_port + i)))
 done
-mkdir -p "$run_dir" "$log_dir"
+make_dirs "$run_dir" "$log_dir"
+chmod 700 "$log_dir"  # read by whoever runs the stack, whatever folder it lives in
 
 # --- Python environment -------------------------------------------------------------------------
 if [[ ! -f "$repo/.venv/.installed" || ! -x "$venv_bin/uvicorn" ]]; then
@@ -63,52 +66,51 @@ for name in PAREDAO_ADMIN_TOKEN PAREDAO_SECRET_KEY; do
 done
 chmod 600 "$env_file" 2>/dev/null || true
 
+# use_or_start <name> <port> <start command...>: a server already answering on <port> that up.sh
+# did not start is used as it is, and down.sh leaves it running; else the start command runs
+# (idempotent) and a marker tells down.sh to stop it.
+use_or_start() {
+    local name="$1" port="$2" marker="$run_dir/$1.started"
+    shift 2
+    if [[ ! -f "$marker" ]] && port_open "$port"; then
+        log "$name: already running on 127.0.0.1:$port (down.sh will leave it running)"
+        return 0
+    fi
+    touch "$marker"
+    "$@"
+}
+
+# --- Which ingestion path -----------------------------------------------------------------------
+export PAREDAO_INGEST="${PAREDAO_INGEST:-kafka}"
+[[ "$PAREDAO_INGEST" == kafka || "$PAREDAO_INGEST" == direct ]] ||
+    die "PAREDAO_INGEST must be kafka or direct, got '$PAREDAO_INGEST'"
+
 # --- PostgreSQL ---------------------------------------------------------------------------------
-# A marker records that this script started it, so down.sh stops only what up.sh started.
-if [[ -f "$run_dir/postgres.started" ]]; then
-    :  # started by an earlier up.sh: down.sh stops it
-elif port_open "$pg_port"; then
-    log "PostgreSQL: already running on 127.0.0.1:$pg_port (down.sh will leave it running)"
-else
-    touch "$run_dir/postgres.started"
-fi
-database_url="$("$repo/deploy/postgres/start.sh")"
-database_url="${database_url##*DATABASE_URL=}"
-[[ "$database_url" == postgresql* ]] || die "deploy/postgres/start.sh printed no DATABASE_URL"
 if [[ -n "$stack_database" ]]; then  # another database on the same server (tests use one)
     [[ "$stack_database" =~ ^[a-z_][a-z0-9_]*$ ]] || die "PAREDAO_STACK_DATABASE must be a plain lower-case name, got '$stack_database'"
-    database_url="${database_url%/*}/$stack_database"
 fi
-export DATABASE_URL="$database_url"
+use_or_start postgres "$pg_port" "$repo/deploy/postgres/start.sh" >/dev/null
+# The role and database deploy/postgres/start.sh creates.
+export DATABASE_URL="postgresql+psycopg://paredao:paredao@127.0.0.1:$pg_port/${stack_database:-paredao}"
 
-# --- Kafka --------------------------------------------------------------------------------------
-if [[ -f "$run_dir/kafka.started" ]]; then
-    :  # started by an earlier up.sh: down.sh stops it
-elif port_open "$kafka_port"; then
-    log "Kafka: already running on 127.0.0.1:$kafka_port (down.sh will leave it running)"
-else
-    touch "$run_dir/kafka.started"
+# --- Kafka (only the Kafka path needs it) -------------------------------------------------------
+if [[ "$PAREDAO_INGEST" == kafka ]]; then
+    use_or_start kafka "$kafka_port" "$repo/deploy/kafka/start.sh"
+    export KAFKA_BOOTSTRAP="127.0.0.1:$kafka_port"
 fi
-"$repo/deploy/kafka/start.sh"
-export KAFKA_BOOTSTRAP="127.0.0.1:$kafka_port"
 
 # --- Migration ----------------------------------------------------------------------------------
 log "migrating $DATABASE_URL"
 "$venv_bin/python" main.py migrate >>"$log_dir/migrate.log" 2>&1 ||
     { tail -n 30 "$log_dir/migrate.log" >&2; die "python main.py migrate failed (log: $log_dir/migrate.log)"; }
 
-# --- Which ingestion path -----------------------------------------------------------------------
-export PAREDAO_INGEST="${PAREDAO_INGEST:-kafka}"
-case "$PAREDAO_INGEST" in
-    kafka)
-        # The API is ready (/readyz) only once the votes topic exists.
-        log "Kafka topics (python main.py kafka-topics)"
-        "$venv_bin/python" main.py kafka-topics >>"$log_dir/kafka-topics.log" 2>&1 ||
-            { tail -n 30 "$log_dir/kafka-topics.log" >&2; die "python main.py kafka-topics failed (log: $log_dir/kafka-topics.log)"; }
-        ;;
-    direct) ;;
-    *) die "PAREDAO_INGEST must be kafka or direct, got '$PAREDAO_INGEST'" ;;
-esac
+# --- Kafka topics -------------------------------------------------------------------------------
+if [[ "$PAREDAO_INGEST" == kafka ]]; then
+    # The API is ready (/readyz) only once the votes topic exists.
+    log "Kafka topics (python main.py kafka-topics)"
+    "$venv_bin/python" main.py kafka-topics >>"$log_dir/kafka-topics.log" 2>&1 ||
+        { tail -n 30 "$log_dir/kafka-topics.log" >&2; die "python main.py kafka-topics failed (log: $log_dir/kafka-topics.log)"; }
+fi
 
 # launch <pid file> <log file> <command...>: a process in its own session (it outlives this
 # script and a Ctrl-C in its terminal); the inner bash writes its pid, then execs the command.
@@ -197,7 +199,7 @@ cat <<EOF
 Paredão is up: http://127.0.0.1:$nginx_port  (API docs: http://127.0.0.1:$nginx_port/docs)
   admin token  $PAREDAO_ADMIN_TOKEN   (Authorization: Bearer ...; kept in ${env_file#"$repo"/})
   database     $DATABASE_URL
-  kafka        $KAFKA_BOOTSTRAP (ingestion: $PAREDAO_INGEST)
+  kafka        ${KAFKA_BOOTSTRAP:-not used} (ingestion: $PAREDAO_INGEST)
   processes    $api_count API on 127.0.0.1:{${api_ports[*]}}, NGINX on 127.0.0.1:$nginx_port
   metrics      http://127.0.0.1:{${api_ports[*]}}/metrics (each API process; NGINX hides /metrics)$(
     [[ "$PAREDAO_INGEST" == kafka ]] && printf '%s' ", consumer http://127.0.0.1:$consumer_metrics_port/metrics")

@@ -5,7 +5,7 @@ see how much of a body the server read."""
 import asyncio
 import base64
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -67,6 +67,77 @@ class TestNumbersOutOfRange:
         r = await client.post("/paredoes", json=body, headers=ADMIN)
         assert r.status_code == 422, r.text
         assert r.json()["detail"][0]["loc"] == ["body", "nominee_ids", 1]
+
+
+def keywords(schema: object) -> Iterator[tuple[str, object]]:
+    """Every (keyword, value) pair in a JSON document, however deep."""
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            yield key, value
+            yield from keywords(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            yield from keywords(item)
+
+
+class TestSchemaStatesBounds:
+    """The published schema states bounds in JSON Schema's words, so a client generated from
+    it (or any validator) knows them; pydantic's `ge`/`le` would be read by nothing."""
+
+    async def test_no_pydantic_keyword_in_the_openapi(self, client: httpx.AsyncClient) -> None:
+        schema = (await client.get("/openapi.json")).json()
+        found = {key for key, _ in keywords(schema) if key in {"ge", "le", "gt", "lt"}}
+        assert found == set()
+
+    async def test_body_bounds_are_minimum_and_maximum(self, client: httpx.AsyncClient) -> None:
+        schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+        nominee_id = schemas["VoteCreate"]["properties"]["nominee_id"]
+        assert (nominee_id["minimum"], nominee_id["maximum"]) == (1, 2**31 - 1)
+        nominee_ids = schemas["ParedaoCreate"]["properties"]["nominee_ids"]["items"]
+        assert (nominee_ids["minimum"], nominee_ids["maximum"]) == (1, 2**31 - 1)
+        weight = schemas["ParedaoCreate"]["properties"]["unico_weight"]
+        assert (weight["minimum"], weight["maximum"]) == (0, 1)
+
+
+class TestIdsInPaths:
+    """An id in a path is written `[1-9][0-9]*`; any other spelling of a number (leading zeros,
+    a sign, Python's `_`, other scripts' digits) is a 422, never another address of a paredão."""
+
+    SPELLINGS = ("0{id}", "00{id}", "+{id}", "{id}_0", "1_{id}", " {id}", "{id}.0", "\u0661")
+
+    @pytest.mark.parametrize("spelling", SPELLINGS)
+    @pytest.mark.parametrize(
+        ("method", "template"),
+        [
+            ("GET", "/paredoes/{id}"),
+            ("GET", "/paredoes/{id}/results"),
+            ("POST", "/paredoes/{id}/open"),
+            ("GET", "/candidates/{id}"),
+        ],
+    )
+    async def test_routes_answer_422(
+        self, client: httpx.AsyncClient, method: str, template: str, spelling: str
+    ) -> None:
+        path = template.format(id=spelling.format(id=1))
+        r = await client.request(method, path, headers=ADMIN)
+        assert r.status_code == 422, (path, r.text)
+        detail = r.json()["detail"][0]
+        assert detail["loc"][0] == "path"
+        assert "without sign, separator or leading zero" in detail["msg"]
+
+    @pytest.mark.parametrize("spelling", SPELLINGS)
+    async def test_the_vote_path_answers_422_and_counts_nothing(
+        self, client: httpx.AsyncClient, open_paredao: Any, spelling: str
+    ) -> None:
+        p = await open_paredao()
+        nominee = p["nominees"][0]["candidate_id"]
+        r = await client.post(f"/paredoes/{spelling.format(id=p['id'])}/votes", json=vote(nominee))
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"][0]["loc"] == ["path", "paredao_id"]
+        r = await client.get(f"/paredoes/{p['id']}/stats", headers=ADMIN)
+        assert r.json()["total_votes"] == 0
+        r = await client.post(f"/paredoes/{p['id']}/votes", json=vote(nominee))
+        assert r.status_code == 202, r.text  # the one way to write it
 
 
 class TestForgedCaptcha:

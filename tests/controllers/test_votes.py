@@ -67,6 +67,8 @@ class TestCastVote:
             ({"mode": "unico", "cpf": None}, "needs the voter's cpf"),
             ({"mode": "unico", "cpf": "123.456.789-00"}, "check digits"),
             ({"mode": "unico", "cpf": "111.111.111-11"}, "repeated"),
+            ({"mode": "unico", "cpf": "-52998224725"}, "bare (00000000000) or masked"),
+            ({"mode": "unico", "cpf": "529.982.247 25"}, "bare (00000000000) or masked"),
             ({"mode": "torcida", "cpf": "529.982.247-25"}, "takes no cpf"),
         ],
     )

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import psycopg
@@ -32,7 +32,7 @@ PG_PORT = int(os.environ.get("PGPORT_DEV", "55432"))
 PG_ADMIN_URL = f"postgresql://paredao:paredao@127.0.0.1:{PG_PORT}/paredao"
 
 
-def _unavailable(reason: str) -> None:
+def _unavailable(reason: str) -> NoReturn:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason} (CI=true: the stack test must run)", pytrace=False)
     pytest.skip(reason)

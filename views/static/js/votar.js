@@ -295,7 +295,7 @@
       });
       if (response.status === 202) {
         const accepted = await response.json();
-        await showConfirmation(chosen.dataset.name, mode, accepted.status);
+        await showConfirmation(chosen.dataset.name, mode, accepted);
         if (accepted.status === "queued") followQueuedVote(accepted.vote_id);
         return;
       }
@@ -356,11 +356,34 @@
     line.textContent = messages.still_queued;
   }
 
-  async function showConfirmation(name, mode, status) {
+  // A partial computed before the vote was accepted cannot include it: NGINX micro-caches the
+  // results for ~1 s (and may answer the previous entry once more while it refreshes), the API
+  // for about as long. Such a partial is read again after the cache window; if none newer comes,
+  // the page says the vote is in the next partial instead of presenting it as counted there.
+  const PARTIAL_RETRY_MS = 1100;
+  const PARTIAL_RETRIES = 6;
+  let confirmationShown = 0; // which confirmation a pending read belongs to
+
+  async function readResults() {
+    const response = await fetch(`/paredoes/${paredaoId}/results`, {
+      headers: { Accept: "application/json" },
+      cache: "no-store",
+    });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    return response.json();
+  }
+
+  function includesVote(results, acceptedAt) {
+    return Date.parse(results.as_of) > Date.parse(acceptedAt);
+  }
+
+  async function showConfirmation(name, mode, accepted) {
+    const shown = ++confirmationShown;
+    const current = () => shown === confirmationShown && !confirmation.hidden;
     form.hidden = true;
     errorBox.hidden = true;
     confirmation.hidden = false;
-    const taken = status === "queued" ? "recebido" : "registrado";
+    const taken = accepted.status === "queued" ? "recebido" : "registrado";
     confirmation.querySelector("[data-vote-status]").hidden = true;
     confirmation.querySelector("[data-confirmation-title]").textContent = `Seu voto para ${name} foi ${taken}`;
     confirmation.querySelector("[data-confirmation-mode]").textContent =
@@ -376,12 +399,13 @@
     hiddenNote.hidden = showPartial;
     if (!showPartial) return;
     try {
-      const response = await fetch(`/paredoes/${paredaoId}/results`, {
-        headers: { Accept: "application/json" },
-        cache: "no-store",
-      });
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      const results = await response.json();
+      let results = await readResults();
+      for (let attempt = 0; attempt < PARTIAL_RETRIES && !includesVote(results, accepted.accepted_at); attempt += 1) {
+        await new Promise((resolve) => setTimeout(resolve, PARTIAL_RETRY_MS));
+        if (!current()) return;
+        results = await readResults();
+      }
+      if (!current()) return;
       const hidden = results.nominees.every((n) => n.percent.final === null);
       if (hidden && results.status === "open" && results.total_votes > 0) {
         partial.hidden = true;
@@ -405,9 +429,11 @@
       const count = results.total_votes;
       const votes = `${count.toLocaleString("pt-BR")} ${count === 1 ? "voto" : "votos"}`;
       const time = new Date(results.as_of).toLocaleTimeString("pt-BR", { timeZone: "America/Sao_Paulo" });
-      asOf.textContent = `Parcial das ${time}, com ${votes}.`;
+      asOf.textContent = includesVote(results, accepted.accepted_at)
+        ? `Parcial das ${time}, com ${votes}.`
+        : `Parcial das ${time}, com ${votes}, anterior ao seu voto: ele entra na próxima parcial.`;
     } catch (error) {
-      asOf.textContent = "Não foi possível carregar a parcial agora; seu voto está registrado.";
+      if (current()) asOf.textContent = "Não foi possível carregar a parcial agora; seu voto está registrado.";
     }
   }
 

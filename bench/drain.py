@@ -1,0 +1,355 @@
+"""The consumer's drain, without HTTP: how fast `python main.py consumer` stores a full log.
+
+Fills a fresh 6-partition topic with records produced straight into Kafka with the API's
+own encoder and record key (`pipeline.codec`), in a show's mix:
+
+- 80 % votos da torcida from ~200,000 voter ids, spread over two hours; a few thousand
+  voters send bursts past 10 a minute (≈ 5 % of all votes refused `rate_limited`);
+- 20 % votos únicos, 1 % of them repeating an earlier CPF (refused `cpf_already_voted`;
+  the repeat names the same nominee, so the expected tally per nominee is exact);
+- 3 nominees; every record in the order it was cast.
+
+The expected outcome of every record is computed here with the model's own rules
+(`model.ratelimit.admit`). Then one consumer process (and, reported only, 2 and 3 on the
+same 6 partitions) drains the log into a fresh PostgreSQL database, timed from the group's
+assignment to lag 0; the stored tally per nominee and mode, the refusals by reason and the
+recount are compared with the expectation (`EXACT` or `MISMATCH`). The last line is
+`consumer drain votes/s: N`. CPU time of the consumer and of PostgreSQL per 1,000 votes
+(read from /proc) goes to bench/drain-result.json for `make capacity`.
+
+    .venv/bin/python -m bench.drain [--records 1000000] [--consumers 1,2,3]
+"""
+
+import argparse
+import json
+import os
+import platform
+import random
+import subprocess
+import tempfile
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from confluent_kafka import Producer
+from sqlalchemy import Engine, text
+
+from bench.common import ROOT, Server
+from bench.kafka import (
+    ConsumerProcess,
+    api_env,
+    delete_topics,
+    fresh_postgres_database,
+    start_services,
+)
+from bench.votes import ADMIN, open_paredao
+from config import KafkaSettings
+from db.consumer import read_offsets
+from db.engine import make_engine
+from model.ballot import Ballot, new_vote_id
+from model.ratelimit import admit
+from model.vote import VoteMode
+from pipeline.codec import encode_ballot, record_key
+from pipeline.kafka import create_topics, producer_config
+
+BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+TARGET = 50_000
+RESULT_FILE = ROOT / "bench" / "drain-result.json"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Expected:
+    counted: Counter[tuple[int, str]]  # (nominee, mode) → votes
+    refused: Counter[str]  # reason → votes
+
+
+def make_log(
+    records: int, pid: int, nominees: list[int], start: datetime, seed: int = 7
+) -> tuple[list[Ballot], Expected]:
+    """The ballots in the order they were cast, and what the rules make of them."""
+    rng = random.Random(seed)
+    span_ms = 2 * 3600 * 1000
+    cast: list[tuple[int, str, int, str | None]] = []  # (ms, voter, nominee, cpf_hash)
+    unico = records // 5
+    torcida = records - unico
+    # Bursts: voters who send 20 votes inside 40 s, so 10 of them are refused.
+    bursty = max(1, records // 20 // 10)
+    burst_votes = min(bursty * 20, torcida)
+    for b in range(bursty):
+        at = rng.randrange(span_ms - 60_000)
+        nominee = rng.choice(nominees)
+        cast.extend((at + k * 2_000, f"burst-{b}", nominee, None) for k in range(20))
+    voters = [f"fan-{i}" for i in range(200_000)]
+    for _ in range(torcida - burst_votes):
+        cast.append((rng.randrange(span_ms), rng.choice(voters), rng.choice(nominees), None))
+    repeats = unico // 100
+    cpfs: list[tuple[str, int]] = []
+    for i in range(unico - repeats):
+        cpfs.append((uuid.UUID(int=rng.getrandbits(128)).hex * 2, rng.choice(nominees)))
+        cast.append((rng.randrange(span_ms), f"device-{i}", cpfs[-1][1], cpfs[-1][0]))
+    for i in range(repeats):
+        at = rng.randrange(span_ms)
+        repeated, nominee = rng.choice(cpfs)
+        # Later than anything: the first vote of this CPF is certainly the one that counts.
+        cast.append((span_ms + 1 + at % 1000, f"again-{i}", nominee, repeated))
+    cast.sort(key=lambda c: c[0])
+
+    expected = Expected(Counter(), Counter())
+    windows: dict[str, tuple[int, ...]] = defaultdict(tuple)
+    seen_cpfs: set[str] = set()
+    ballots = []
+    for ms, voter, nominee, cpf in cast:
+        mode = VoteMode.torcida if cpf is None else VoteMode.unico
+        if cpf is None:
+            decision = admit(windows[voter], ms)
+            if decision.allowed:
+                windows[voter] = decision.recent
+                expected.counted[(nominee, mode.value)] += 1
+            else:
+                expected.refused["rate_limited"] += 1
+        elif cpf in seen_cpfs:
+            expected.refused["cpf_already_voted"] += 1
+        else:
+            seen_cpfs.add(cpf)
+            expected.counted[(nominee, mode.value)] += 1
+        ballots.append(
+            Ballot(
+                vote_id=new_vote_id(),
+                client_vote_id=False,
+                paredao_id=pid,
+                nominee_id=nominee,
+                mode=mode,
+                voter_id=voter,
+                cpf_hash=cpf,
+                captcha=None,
+                cast_at=start + timedelta(milliseconds=ms),
+            )
+        )
+    return ballots, expected
+
+
+def produce(kafka: KafkaSettings, ballots: list[Ballot]) -> float:
+    """Send every ballot as the API does (its key and encoder, idempotent, acks=all)."""
+    producer = Producer({**producer_config(kafka), "linger.ms": 20, "batch.size": 1_000_000})
+    failures: list[str] = []
+
+    def delivered(error: object, _message: object) -> None:
+        if error is not None:
+            failures.append(str(error))
+
+    started = time.monotonic()
+    for ballot in ballots:
+        while True:
+            try:
+                producer.produce(
+                    kafka.topic,
+                    value=encode_ballot(ballot),
+                    key=record_key(ballot),
+                    on_delivery=delivered,
+                )
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+    if producer.flush(120) or failures:
+        raise SystemExit(f"produce failed: {failures[:3]}")
+    return time.monotonic() - started
+
+
+def cpu_ticks(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total
+
+
+def postgres_pids() -> list[int]:
+    out = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def stored(engine: Engine, kafka: KafkaSettings) -> int:
+    with engine.connect() as connection:
+        return sum(read_offsets(connection, kafka.topic).values())
+
+
+def check(engine: Engine, pid: int, expected: Expected) -> tuple[bool, str]:
+    with engine.connect() as connection:
+        counted = Counter(
+            {
+                (int(n), str(m)): int(c)
+                for n, m, c in connection.execute(
+                    text(
+                        "SELECT nominee_id, mode, count(*) FROM votes WHERE paredao_id = :p"
+                        " GROUP BY nominee_id, mode"
+                    ),
+                    {"p": pid},
+                )
+            }
+        )
+        tally = Counter(
+            {
+                (int(n), str(m)): int(c)
+                for n, m, c in connection.execute(
+                    text(
+                        "SELECT nominee_id, mode, sum(votes) FROM vote_tally WHERE paredao_id = :p"
+                        " GROUP BY nominee_id, mode"
+                    ),
+                    {"p": pid},
+                )
+            }
+        )
+        refused = Counter(
+            {
+                str(r): int(c)
+                for r, c in connection.execute(
+                    text(
+                        "SELECT reason, count(*) FROM vote_refusals WHERE paredao_id = :p"
+                        " GROUP BY reason"
+                    ),
+                    {"p": pid},
+                )
+            }
+        )
+    ok = counted == expected.counted and tally == counted and refused == expected.refused
+    detail = (
+        f"stored {sum(counted.values())} (expected {sum(expected.counted.values())}),"
+        f" tally {sum(tally.values())} = recount: {tally == counted},"
+        f" refused {dict(refused)} (expected {dict(expected.refused)})"
+    )
+    return ok, detail
+
+
+def drain_run(
+    consumers: int, kafka: KafkaSettings, total: int, expected: Expected, workdir: Path
+) -> tuple[float, bool, float, float]:
+    """A fresh database, `consumers` processes: (votes/s, exact, consumer and PostgreSQL
+    CPU-ms per 1,000 records)."""
+    url = fresh_postgres_database("paredao_bench_drain")
+    with Server("--factory main:create_app", 1, api_env(url)) as api:
+        pid, _ = open_paredao(api.url)
+        httpx.get(f"{api.url}/paredoes/{pid}", headers=ADMIN).raise_for_status()
+    group = KafkaSettings(
+        bootstrap=kafka.bootstrap,
+        topic=kafka.topic,
+        partitions=kafka.partitions,
+        group_id=f"{kafka.topic}-drain-{consumers}-{uuid.uuid4().hex[:6]}",
+    )
+    engine = make_engine(url, pool_size=1)
+    pg_before = cpu_ticks(postgres_pids())
+    folders = [workdir / f"c{consumers}-{i}" for i in range(consumers)]
+    for folder in folders:
+        folder.mkdir()
+    processes = [ConsumerProcess(url, group, folder) for folder in folders]
+    try:
+        deadline = time.monotonic() + 900
+        while (done := stored(engine, group)) < total:
+            for p in processes:
+                if p.process.poll() is not None:
+                    raise SystemExit(f"a consumer exited:\n{p.log_path.read_text()[-2000:]}")
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{consumers} consumer(s) stored {done} of {total} in 900 s")
+            time.sleep(0.02)
+        finished = time.time()
+        consumer_ticks = cpu_ticks([p.process.pid for p in processes])
+        pg_ticks = cpu_ticks(postgres_pids()) - pg_before
+        assigned = min(p.assigned_at() for p in processes)
+        seconds = finished - assigned
+        ok, detail = check(engine, pid, expected)
+    finally:
+        stats = [p.stop() for p in processes]
+        engine.dispose()
+    rate = total / seconds
+    per_1000 = 1000 / total * 1000 / CLK_TCK
+    print(
+        f"{consumers} consumer(s): {total} records in {seconds:.2f} s from assignment ->"
+        f" {rate:,.0f} votes/s; {detail} -> {'EXACT' if ok else 'MISMATCH'}",
+        flush=True,
+    )
+    for line in stats:
+        print(f"  consumer: {line}")
+    return rate, ok, consumer_ticks * per_1000, pg_ticks * per_1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument("--consumers", default="1,2,3", help="consumer processes per run")
+    args = parser.parse_args()
+    runs = [int(n) for n in args.consumers.split(",")]
+
+    start_services()
+    workdir = Path(tempfile.mkdtemp(prefix="paredao-bench-drain-"))
+    name = f"drain-{uuid.uuid4().hex[:8]}"
+    kafka = KafkaSettings(bootstrap=BOOTSTRAP, topic=f"{name}.votes", partitions=args.partitions)
+    create_topics(kafka)
+    print(
+        f"machine: {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()},"
+        f" load average {os.getloadavg()[0]:.2f}; topic {kafka.topic}"
+        f" ({kafka.partitions} partitions) on {BOOTSTRAP}",
+        flush=True,
+    )
+    # The paredão every fresh database makes first is paredão 1 with nominees 1, 2, 3.
+    start = datetime.now(UTC) + timedelta(minutes=1)
+    ballots, expected = make_log(args.records, 1, [1, 2, 3], start)
+    modes = Counter(b.mode.value for b in ballots)
+    print(
+        f"log: {len(ballots)} records ({dict(modes)}), expected counted"
+        f" {sum(expected.counted.values())}, refused {dict(expected.refused)}",
+        flush=True,
+    )
+    took = produce(kafka, ballots)
+    print(f"produced in {took:.1f} s ({len(ballots) / took:,.0f} records/s)", flush=True)
+    del ballots
+
+    results: dict[int, tuple[float, bool, float, float]] = {}
+    try:
+        for consumers in runs:
+            results[consumers] = drain_run(consumers, kafka, args.records, expected, workdir)
+    finally:
+        delete_topics(kafka)
+    print(f"load average at the end: {os.getloadavg()[0]:.2f} (other work on the machine counts)")
+    all_exact = all(ok for _, ok, _, _ in results.values())
+    if 1 in results:
+        rate, _, consumer_ms, pg_ms = results[1]
+        RESULT_FILE.write_text(
+            json.dumps(
+                {
+                    "votes_per_s": round(rate),
+                    "consumer_cpu_ms_per_1000": round(consumer_ms, 1),
+                    "postgres_cpu_ms_per_1000": round(pg_ms, 1),
+                    "records": args.records,
+                    "exact": all_exact,
+                    "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+        print(
+            f"CPU per 1,000 votes: consumer {consumer_ms:.0f} ms, PostgreSQL {pg_ms:.0f} ms"
+            f" (written to {RESULT_FILE.relative_to(ROOT)})"
+        )
+        verdict = "met" if rate >= TARGET and all_exact else "MISSED"
+        print(f"target ≥ {TARGET:,} votes/s, exact: {verdict}")
+    print("count check:", "EXACT" if all_exact else "MISMATCH")
+    if 1 in results:
+        print(f"consumer drain votes/s: {results[1][0]:.0f}")
+    if not all_exact:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""The voto da torcida's limit (`model.ratelimit.admit`) applied to a batch, kept in one of
+two places:
+
+- `StoredBudgets`, the direct path: each voter's recent votes in a `torcida_budgets` row,
+  read and written in the batch's transaction (several writers share them there);
+- `PartitionWindows`, the Kafka consumer: the record key `paredão:voter` puts all of a
+  voter's votes in one partition, so the consumer that owns the partition keeps each voter's
+  window in memory, rebuilt from the stored votes whenever it may be stale (a partition
+  assigned, a batch that failed), and writes no budget row per vote.
+
+Both apply the same rule to the same ballots in the same order, so a vote gets the same
+answer on either path.
+"""
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from db.vote_statements import Voter, VoteStatements
+from model.ballot import Ballot
+from model.ratelimit import TORCIDA_WINDOW_MS, admit
+
+WINDOW = timedelta(milliseconds=TORCIDA_WINDOW_MS)
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+class TorcidaLimit(Protocol):
+    def admit(
+        self, statements: VoteStatements, ballots: Sequence[Ballot], indexes: Sequence[int]
+    ) -> dict[int, int]:
+        """Apply the limit to these votos da torcida in order, each at the time it was cast;
+        the refused indexes → Retry-After (seconds). Admitted votes are recorded."""
+        ...
+
+
+class StoredBudgets:
+    """Budgets stored per voter (`torcida_budgets`), locked by the batch that reads them."""
+
+    def admit(
+        self, statements: VoteStatements, ballots: Sequence[Ballot], indexes: Sequence[int]
+    ) -> dict[int, int]:
+        voters = sorted({(ballots[i].paredao_id, ballots[i].voter_id) for i in indexes})
+        if not voters:
+            return {}
+        stored = statements.torcida_budgets(voters)
+        recent: dict[Voter, tuple[int, ...]] = {
+            v: tuple(int(t) for t in stored.get(v, "").split(",") if t) for v in voters
+        }
+        refused: dict[int, int] = {}
+        changed: set[Voter] = set()
+        for i in indexes:
+            b = ballots[i]
+            key = (b.paredao_id, b.voter_id)
+            decision = admit(recent[key], _ms(b.cast_at))
+            if decision.allowed:
+                recent[key] = decision.recent
+                changed.add(key)
+            else:
+                refused[i] = decision.retry_after_s
+        statements.save_torcida_budgets({v: ",".join(map(str, recent[v])) for v in changed})
+        return refused
+
+
+class PartitionWindows:
+    """Each voter's accepted votes of the last window, in memory, for the partitions this
+    consumer owns. Exact as long as every vote of those voters stored since `_since[paredão]`
+    went through here: `forget()` whenever that may not hold (a partition assigned, a batch
+    that did not commit), and the next batch rebuilds what it needs from the stored votes."""
+
+    def __init__(self) -> None:
+        self._recent: dict[Voter, tuple[int, ...]] = {}
+        # Per paredão: every torcida vote stored from then on is in `_recent`.
+        self._since: dict[int, datetime] = {}
+        self._pruned_at: datetime | None = None
+
+    def forget(self) -> None:
+        self._recent.clear()
+        self._since.clear()
+
+    def admit(
+        self, statements: VoteStatements, ballots: Sequence[Ballot], indexes: Sequence[int]
+    ) -> dict[int, int]:
+        if not indexes:
+            return {}
+        earliest: dict[int, datetime] = {}
+        for i in indexes:
+            b = ballots[i]
+            if b.paredao_id not in earliest or b.cast_at < earliest[b.paredao_id]:
+                earliest[b.paredao_id] = b.cast_at
+        for paredao_id, first in sorted(earliest.items()):
+            since = self._since.get(paredao_id)
+            if since is None or first - WINDOW < since:
+                self._load(statements, paredao_id, first - WINDOW)
+        refused: dict[int, int] = {}
+        recent = self._recent
+        for i in indexes:
+            b = ballots[i]
+            key = (b.paredao_id, b.voter_id)
+            decision = admit(recent.get(key, ()), _ms(b.cast_at))
+            if decision.allowed:
+                recent[key] = decision.recent
+            else:
+                refused[i] = decision.retry_after_s
+        newest = max(ballots[i].cast_at for i in indexes)
+        if self._pruned_at is None or newest - self._pruned_at > WINDOW:
+            self._prune(newest - WINDOW)
+            self._pruned_at = newest
+        return refused
+
+    def _load(self, statements: VoteStatements, paredao_id: int, since: datetime) -> None:
+        """Rebuild the paredão's windows from its torcida votes stored since `since`."""
+        recent: dict[Voter, list[int]] = {}
+        for voter_id, accepted_at in statements.torcida_votes_since(paredao_id, since):
+            recent.setdefault((paredao_id, voter_id), []).append(_ms(accepted_at))
+        self._recent = {v: t for v, t in self._recent.items() if v[0] != paredao_id}
+        self._recent.update({voter: tuple(sorted(times)) for voter, times in recent.items()})
+        self._since[paredao_id] = since
+
+    def _prune(self, before: datetime) -> None:
+        """Drop what no vote cast from `before` on can see: memory stays one window deep."""
+        cutoff = _ms(before) - TORCIDA_WINDOW_MS
+        self._recent = {v: t for v, t in self._recent.items() if t and t[-1] > cutoff}
+        for paredao_id, since in self._since.items():
+            self._since[paredao_id] = max(since, before - WINDOW)

@@ -1,0 +1,109 @@
+"""The consumer keeps the torcida limit in memory (`PartitionWindows`): whatever it forgets
+(a restart, a partition assigned again, a batch rolled back) it rebuilds from the stored
+votes, so no voter gets an 11th counted vote in a minute and no vote within the limit is
+refused. Real database, no broker."""
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+
+from db.engine import make_engine, writer_engine
+from db.torcida import PartitionWindows
+from model.ratelimit import TORCIDA_LIMIT
+from pipeline.codec import encode_ballot
+from pipeline.vote_handler import BatchReport, Record, handle_batch
+from tests.conftest import TEST_NOW
+from tests.pipeline.test_vote_handler import TOPIC, Log, ballot
+
+
+@pytest.fixture
+def engine(database_url: str) -> Any:
+    engine = make_engine(database_url, pool_size=2)
+    yield engine
+    engine.dispose()
+
+
+def handle(engine: Engine, records: list[Record], windows: PartitionWindows) -> BatchReport:
+    with writer_engine(engine).begin() as connection:
+        return handle_batch(connection, TOPIC, records, TEST_NOW + timedelta(hours=1), windows)
+
+
+def votes(
+    log: Log, paredao_id: int, nominee: int, voter: str, seconds: list[float]
+) -> list[Record]:
+    return [
+        log.record(
+            encode_ballot(
+                ballot(paredao_id, nominee, voter, cast_at=TEST_NOW + timedelta(seconds=s))
+            )
+        )
+        for s in seconds
+    ]
+
+
+async def test_a_new_process_rebuilds_the_window_from_the_stored_votes(
+    engine: Engine, client: httpx.AsyncClient, open_paredao: Any
+) -> None:
+    p = await open_paredao(2)
+    nominee = p["nominees"][0]["candidate_id"]
+    log = Log()
+    first = handle(
+        engine, votes(log, p["id"], nominee, "fan", [1, 2, 3, 4, 5, 6, 7]), PartitionWindows()
+    )
+    assert (first.counted, first.refused) == (7, 0)
+    # Another process (a restart, a rebalance): it knows nothing of the first 7.
+    again = PartitionWindows()
+    second = handle(engine, votes(log, p["id"], nominee, "fan", [20, 30, 40, 50, 61.5]), again)
+    # 3 more fit in the minute [1 s, 61 s); the 11th at 50 s is refused; at 61.5 s the vote
+    # at 1 s has left the window.
+    assert (second.counted, second.refused) == (4, 1)
+    # The same process goes on with its memory: its window holds what it stored.
+    third = handle(engine, votes(log, p["id"], nominee, "fan", [62.5, 63.5]), again)
+    assert (third.counted, third.refused) == (2, 0)
+    # At 63.9 s the minute (3.9 s, 63.9 s] holds 10 counted votes: 4..7, 20, 30, 40, 61.5..63.5.
+    fourth = handle(engine, votes(log, p["id"], nominee, "fan", [63.9]), again)
+    assert (fourth.counted, fourth.refused) == (0, 1)
+
+
+async def test_a_batch_rolled_back_is_forgotten_then_counted_once(
+    engine: Engine, client: httpx.AsyncClient, open_paredao: Any
+) -> None:
+    p = await open_paredao(2)
+    nominee = p["nominees"][0]["candidate_id"]
+    log = Log()
+    records = votes(log, p["id"], nominee, "fan", [float(s) for s in range(1, TORCIDA_LIMIT + 1)])
+    windows = PartitionWindows()
+    with (
+        pytest.raises(RuntimeError, match="database went away"),
+        writer_engine(engine).begin() as connection,
+    ):
+        report = handle_batch(connection, TOPIC, records, TEST_NOW, windows)
+        assert report.counted == TORCIDA_LIMIT
+        raise RuntimeError("the database went away before the commit")
+    # What the consumer does when a batch does not commit: forget, and read the batch again.
+    windows.forget()
+    retried = handle(engine, records, windows)
+    assert (retried.counted, retried.refused) == (TORCIDA_LIMIT, 0)
+    over = handle(engine, votes(log, p["id"], nominee, "fan", [30]), windows)
+    assert (over.counted, over.refused) == (0, 1)
+
+
+async def test_windows_of_different_voters_and_paredoes_are_apart(
+    engine: Engine, client: httpx.AsyncClient, open_paredao: Any
+) -> None:
+    p, q = await open_paredao(2), await open_paredao(2)
+    a, b = p["nominees"][0]["candidate_id"], q["nominees"][0]["candidate_id"]
+    log = Log()
+    windows = PartitionWindows()
+    seconds = [float(s) for s in range(1, TORCIDA_LIMIT + 2)]
+    report = handle(
+        engine,
+        votes(log, p["id"], a, "fan", seconds)
+        + votes(log, q["id"], b, "fan", seconds)
+        + votes(log, p["id"], a, "other", seconds),
+        windows,
+    )
+    assert (report.counted, report.refused) == (3 * TORCIDA_LIMIT, 3)
