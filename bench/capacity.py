@@ -230,14 +230,17 @@ class Measured:
         return self.cpu_ms[tier] / self.votes * 1000
 
 
-def drain_result() -> dict[str, float] | None:
-    if not DRAIN_RESULT.exists():
+def drain_result(path: Path) -> dict[str, float] | None:
+    """`make bench-drain`'s figures for one consumer, if it wrote them and its run was exact."""
+    if not path.exists():
         return None
-    data = json.loads(DRAIN_RESULT.read_text())
-    return {
-        k: float(data[k])
-        for k in ("votes_per_s", "consumer_cpu_ms_per_1000", "postgres_cpu_ms_per_1000")
-    }
+    data = json.loads(path.read_text())
+    if not data.get("exact", False):
+        print(f"{path}: its drain was not exact; not used")
+        return None
+    fields = ("votes_per_s", "consumer_cpu_ms_per_1000", "postgres_cpu_ms_per_1000", "records")
+    print(f"{path}: {', '.join(f'{k} {data[k]}' for k in fields)}, measured {data['measured_at']}")
+    return {k: float(data[k]) for k in fields}
 
 
 def cores(cpu_ms_per_1000: float, rate: int) -> int:
@@ -253,6 +256,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument(
+        "--drain-result",
+        type=Path,
+        default=DRAIN_RESULT,
+        help="the consumer's and PostgreSQL's CPU per vote from make bench-drain",
+    )
     args = parser.parse_args()
     if args.duration < 30:
         parser.error("--duration must be at least 30 s (a steady load, not a burst)")
@@ -358,6 +367,12 @@ def main() -> None:
                 )
                 for q in empty:
                     print(f"  no data: {q.panel}: {q.expr}")
+                if empty:
+                    print(
+                        "  (this load only votes, all valid, on the Kafka path: no refusals, no"
+                        " results reads, no direct-path writer; tests/deploy/"
+                        "test_prometheus_dashboard.py gives every panel data)"
+                    )
     finally:
         if prometheus is not None:
             prometheus.stop()
@@ -370,12 +385,11 @@ def main() -> None:
 
     cpu = {t: end_cpu[t] - start_cpu[t] - idle.get(t, 0.0) * seconds for t in TIERS}
     run = Measured(stored, seconds, cpu, idle, kafka_bytes, wal, tables)
-    report(run)
+    report(run, drain_result(args.drain_result))
 
 
-def report(run: Measured) -> None:
+def report(run: Measured, drain: dict[str, float] | None) -> None:
     per_1000 = {t: run.per_1000(t) for t in TIERS}
-    drain = drain_result()
     steady_consumer = per_1000["consumer"]
     print()
     print(
@@ -404,7 +418,7 @@ def report(run: Measured) -> None:
         per_1000["consumer"] = drain["consumer_cpu_ms_per_1000"]
         per_1000["postgres"] = max(per_1000["postgres"], drain["postgres_cpu_ms_per_1000"])
         print(
-            f"consumer and PostgreSQL from {DRAIN_RESULT.relative_to(ROOT)} (make bench-drain,"
+            f"consumer and PostgreSQL from make bench-drain ({drain['records']:,.0f} records,"
             f" {drain['votes_per_s']:,.0f} votes/s): consumer"
             f" {drain['consumer_cpu_ms_per_1000']:.1f} CPU-ms/1000"
             f" (this run: {steady_consumer:.1f}), PostgreSQL"
@@ -413,8 +427,8 @@ def report(run: Measured) -> None:
         consumer_rate = drain["votes_per_s"]
     else:
         print(
-            f"no {DRAIN_RESULT.relative_to(ROOT)} (make bench-drain): the consumer's CPU is its"
-            " own during this steady run, a consumer waiting for HTTP rather than draining"
+            "no exact bench/drain-result.json (make bench-drain): the consumer's CPU is its own"
+            " during this steady run, a consumer waiting for HTTP rather than draining"
         )
         consumer_rate = 1000 * 1000 / steady_consumer  # votes/s one busy core stores
     broker_cluster = per_1000["broker"] * REPLICATION
@@ -427,6 +441,7 @@ def report(run: Measured) -> None:
     print(f"needs with {HEADROOM - 1:.0%} headroom (cores = CPU-s per s × {HEADROOM}, rounded up):")
     header = f"{'votes/s':>8} {'api':>5} {'broker':>7} {'consumer':>9} {'postgres':>9} {'cores':>6}"
     print(f"{header}  {'Kafka disk':>17}  {'PostgreSQL disk':>17}  consumers")
+    print(f"{'':>44}{'(MB/s with headroom, GB per hour at the rate)':>46}")
     lines = {}
     for rate in PEAKS:
         need = {
@@ -442,8 +457,8 @@ def report(run: Measured) -> None:
         print(
             f"{rate:>8} {need['api']:>5} {need['broker']:>7} {need['consumer']:>9}"
             f" {need['postgres']:>9} {total:>6}"
-            f"  {kafka_mb_s:>5.1f} MB/s {kafka_mb_s * 3.6:>5.0f} GB/h"
-            f"  {pg_mb_s:>5.1f} MB/s {pg_mb_s * 3.6:>5.0f} GB/h  {consumers}"
+            f"  {kafka_mb_s:>5.1f} MB/s {kafka_mb_s * 3.6 / HEADROOM:>5.0f} GB/h"
+            f"  {pg_mb_s:>5.1f} MB/s {pg_mb_s * 3.6 / HEADROOM:>5.0f} GB/h  {consumers:>9}"
         )
         lines[rate] = (
             f"capacity: {rate} votes/s needs {total} cores (api {need['api']}, broker"
