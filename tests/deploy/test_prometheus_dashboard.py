@@ -22,9 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
-from sqlalchemy import make_url
 
 from bench.common import Server, free_port
 from bench.kafka import ConsumerProcess, api_env, delete_topics, lag
@@ -34,12 +32,11 @@ from config import KafkaSettings
 from db.engine import make_engine
 from db.migrate import upgrade_to_head
 from pipeline.kafka import create_topics
+from tests.deploy import test_stack
 from tests.pipeline.conftest import BOOTSTRAP, broker_reachable
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
 
-PG_PORT = int(os.environ.get("PGPORT_DEV", "55432"))
-PG_ADMIN_URL = f"postgresql://paredao:paredao@127.0.0.1:{PG_PORT}/paredao"
 LOAD_S = 12.0  # votes and reads: enough for rate()s over [1m] scraped every second
 # The direct path's group-commit writer: no process of the Kafka stack has one.
 DIRECT_ONLY = ("paredao_vote_writer_queue_depth", "paredao_vote_batch_", "paredao_vote_commit_")
@@ -57,23 +54,17 @@ class Scraped:
     everything: Prometheus  # and an API on the direct path
 
 
+# A database of its own on the running PostgreSQL, dropped afterwards (skips, or fails in CI,
+# without PostgreSQL): the stack test's fixture.
+database = test_stack.database
+
+
 @pytest.fixture(scope="module")
-def database() -> Iterator[str]:
-    """A database of its own on the running PostgreSQL, migrated, dropped afterwards."""
-    name = f"prom_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        _unavailable(f"no PostgreSQL on 127.0.0.1:{PG_PORT} (deploy/postgres/start.sh): {exc}")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            url = make_url(f"postgresql+psycopg://paredao:paredao@127.0.0.1:{PG_PORT}/{name}")
-            rendered = url.render_as_string(hide_password=False)
-            upgrade_to_head(rendered)
-            yield rendered
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def database_url(database: str) -> str:
+    """That database migrated to the newest schema; its URL."""
+    url = f"postgresql+psycopg://paredao:paredao@127.0.0.1:{test_stack.PG_PORT}/{database}"
+    upgrade_to_head(url)
+    return url
 
 
 async def _load(apis: list[str], seconds: float) -> None:
@@ -103,7 +94,7 @@ async def _load(apis: list[str], seconds: float) -> None:
 
 
 @pytest.fixture(scope="module")
-def scraped(database: str) -> Iterator[Scraped]:
+def scraped(database_url: str) -> Iterator[Scraped]:
     if binary() is None:
         _unavailable(f"prometheus is not installed: run {INSTALL}")
     if not broker_reachable():
@@ -119,12 +110,12 @@ def scraped(database: str) -> Iterator[Scraped]:
     for folder in ("kafka-metrics", "direct-metrics"):
         (workdir / folder).mkdir()
     metrics_port = free_port()
-    engine = make_engine(database, pool_size=1)
+    engine = make_engine(database_url, pool_size=1)
     consumer = ConsumerProcess(
-        database, kafka, workdir, {"PAREDAO_CONSUMER_METRICS_PORT": str(metrics_port)}
+        database_url, kafka, workdir, {"PAREDAO_CONSUMER_METRICS_PORT": str(metrics_port)}
     )
     kafka_env = {
-        **api_env(database, kafka),
+        **api_env(database_url, kafka),
         "PROMETHEUS_MULTIPROC_DIR": str(workdir / "kafka-metrics"),
     }
     direct_env = {
