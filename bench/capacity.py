@@ -11,9 +11,11 @@ the load, is asked every expression of deploy/grafana/paredao.json.
 
 Measured per tier, from the start of the load until the consumer has stored the whole log:
 - CPU: utime+stime of every process of the tier (the process tree from its root: uvicorn and
-  its workers; the broker's JVM; the consumer; the postmaster and its backends), children
-  that exited included (cutime+cstime), from /proc/<pid>/stat; the broker's and PostgreSQL's
-  idle CPU over a few seconds before the load (they are shared) is taken off;
+  its workers; the broker's JVM; the consumer), children that exited included
+  (cutime+cstime), from /proc/<pid>/stat; for PostgreSQL, the backends of this run's
+  database and the server's checkpointer, background writer and WAL writer (the server is
+  shared: other databases' backends are not counted); the broker is shared too, so its idle
+  CPU (the quieter of 5 s before and 5 s after the load) is taken off;
 - bytes: the topic's log segments (the broker's log.dirs), PostgreSQL's WAL
   (pg_current_wal_lsn() difference) and its tables and indexes (pg_total_relation_size).
 Only the votes stored count (the recount once the lag is 0), checked against the 202s.
@@ -87,8 +89,21 @@ def _stats() -> dict[int, tuple[int, float]]:
     return out
 
 
-def tree_cpu_ms(roots: dict[str, int]) -> dict[str, float]:
-    """Per tier, the CPU ms of its root process and all its descendants."""
+# PostgreSQL's own processes that work for every database: their CPU counts in full.
+POSTGRES_SHARED = ("checkpointer", "background writer", "walwriter")
+
+
+def _title(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""
+
+
+def tree_cpu_ms(roots: dict[str, int], postgres: tuple[int, str]) -> dict[str, float]:
+    """Per tier, the CPU ms of its root process and all its descendants; and for "postgres"
+    (postmaster pid, database), the backends and autovacuum workers of that database and the
+    server's checkpointer, background writer and WAL writer (not other databases' backends)."""
     stats = _stats()
     children: dict[int, list[int]] = {}
     for pid, (parent, _) in stats.items():
@@ -103,6 +118,13 @@ def tree_cpu_ms(roots: dict[str, int]) -> dict[str, float]:
             total += stats[pid][1]
             todo.extend(children.get(pid, []))
         cpu[tier] = total
+    postmaster, database = postgres
+    titles = [_title(pid).split() for pid in children.get(postmaster, [])]
+    cpu["postgres"] = sum(
+        stats[pid][1]
+        for pid, words in zip(children.get(postmaster, []), titles, strict=True)
+        if database in words or " ".join(words[1:]) in POSTGRES_SHARED
+    )
     return cpu
 
 
@@ -216,12 +238,19 @@ def wait_drained(engine: Engine, kafka: KafkaSettings, timeout_s: float = 300) -
         time.sleep(0.1)
 
 
+def broker_idle_ms_per_s(roots: dict[str, int], postgres: tuple[int, str]) -> float:
+    """The shared broker's CPU for other topics and groups: ms per s over IDLE_S of no load."""
+    before = tree_cpu_ms(roots, postgres)["broker"]
+    time.sleep(IDLE_S)
+    return (tree_cpu_ms(roots, postgres)["broker"] - before) / IDLE_S
+
+
 @dataclass
 class Measured:
     votes: int
     seconds: float  # from the load's start until the lag was 0
-    cpu_ms: dict[str, float]  # per tier, idle CPU of the shared services taken off
-    idle_ms_per_s: dict[str, float]
+    cpu_ms: dict[str, float]  # per tier, the broker's idle CPU taken off
+    broker_idle_ms_per_s: float
     kafka_bytes: int
     wal_bytes: int
     table_bytes: int
@@ -322,30 +351,21 @@ def main() -> None:
                 )
                 prometheus.wait_scraped(2)
             pid, nominees = open_paredao(api.url)
-            roots = {
-                "api": api.process.pid,
-                "broker": broker,
-                "consumer": consumer.process.pid,
-                "postgres": postgres,
-            }
-
-            # The shared services' idle CPU (other topics, other databases, housekeeping).
-            before = tree_cpu_ms(roots)
-            time.sleep(IDLE_S)
-            after = tree_cpu_ms(roots)
-            idle = {t: (after[t] - before[t]) / IDLE_S for t in ("broker", "postgres")}
-
-            start_cpu, start_bytes = tree_cpu_ms(roots), topic_bytes(log_dirs, kafka.topic)
+            roots = {"api": api.process.pid, "broker": broker, "consumer": consumer.process.pid}
+            pg = (postgres, DATABASE)
+            idle_before = broker_idle_ms_per_s(roots, pg)
+            start_cpu, start_bytes = tree_cpu_ms(roots, pg), topic_bytes(log_dirs, kafka.topic)
             start_wal, start_tables = wal_lsn(engine), relation_bytes(engine)
             started = time.monotonic()
             lua_env = {"PAREDAO_ID": str(pid), "NOMINEES": ",".join(map(str, nominees))}
             r = wrk(api.url, "vote.lua", args.connections, args.duration, lua_env)
             wait_drained(engine, kafka)
             seconds = time.monotonic() - started
-            end_cpu = tree_cpu_ms(roots)
+            end_cpu = tree_cpu_ms(roots, pg)
             kafka_bytes = topic_bytes(log_dirs, kafka.topic) - start_bytes
             wal = wal_bytes(engine, start_wal)
             tables = relation_bytes(engine) - start_tables
+            idle_after = broker_idle_ms_per_s(roots, pg)
 
             stored = stored_votes(api.url, pid)
             acked, sent = int(r["accepted"]), int(r["sent"])
@@ -383,7 +403,10 @@ def main() -> None:
     if not counts_ok or stored == 0:
         raise SystemExit("the count check failed: no capacity figures from this run")
 
-    cpu = {t: end_cpu[t] - start_cpu[t] - idle.get(t, 0.0) * seconds for t in TIERS}
+    # The broker's CPU for other topics and groups: the quieter of the two idle spells.
+    idle = min(idle_before, idle_after)
+    cpu = {t: end_cpu[t] - start_cpu[t] for t in TIERS}
+    cpu["broker"] -= idle * seconds
     run = Measured(stored, seconds, cpu, idle, kafka_bytes, wal, tables)
     report(run, drain_result(args.drain_result))
 
@@ -394,8 +417,7 @@ def report(run: Measured, drain: dict[str, float] | None) -> None:
     print()
     print(
         f"measured over {run.votes:,} stored votes in {run.seconds:.1f} s"
-        f" (idle CPU taken off: broker {run.idle_ms_per_s['broker']:.0f} ms/s,"
-        f" postgres {run.idle_ms_per_s['postgres']:.0f} ms/s):"
+        f" (the broker's idle CPU taken off: {run.broker_idle_ms_per_s:.0f} ms/s):"
     )
     bytes_per_vote = {
         "api": 0.0,
