@@ -369,13 +369,18 @@ def main() -> None:
 
             stored = stored_votes(api.url, pid)
             acked, sent = int(r["accepted"]), int(r["sent"])
-            counts_ok = acked <= stored <= sent and r["other"] == 0
+            # wrk stops with at most one vote in flight per connection: those may be stored
+            # without their 202 read, so stored = acknowledged + (0 to c), never fewer.
+            in_flight = stored - acked
+            counts_ok = acked <= stored <= sent and in_flight <= args.connections
+            counts_ok &= r["other"] == 0
             print(
                 f"steady load: {sent} votes sent, {acked} acknowledged (202) in"
                 f" {r['duration_s']:.1f} s ({acked / r['duration_s']:,.0f}/s), p99"
                 f" {r['p99_ms']:.1f} ms, {r['other']:.0f} other answers; {stored} stored"
-                f" (lag 0 after {seconds:.1f} s) -> "
-                + ("OK: acknowledged ≤ stored ≤ sent" if counts_ok else "LOST OR EXTRA VOTES"),
+                f" (lag 0 after {seconds:.1f} s): stored - acknowledged = {in_flight}, the votes"
+                f" in flight at wrk's cut-off (0 to c={args.connections}) -> "
+                + ("OK" if counts_ok else "LOST OR EXTRA VOTES"),
                 flush=True,
             )
             if prometheus is not None:
