@@ -336,7 +336,7 @@ def main() -> None:
                 database_url,
                 kafka,
                 workdir,
-                {"PAREDAO_CONSUMER_METRICS_PORT": str(consumer_metrics_port)},
+                extra_env={"PAREDAO_CONSUMER_METRICS_PORT": str(consumer_metrics_port)},
             )
             wait_assigned(consumer)
             if binary() is None:

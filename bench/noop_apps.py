@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, status
 
-from views.votes import VoteCreate
+from views.api.votes import VoteCreate
 
 fastapi_noop = FastAPI()
 

@@ -5,17 +5,17 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from controllers.deps import AdminDep, NowDep, SessionDep
-from db import candidates as queries
 from model.candidate import CandidateStatus
-from views.candidates import (
+from services import candidates as queries
+from views.api.candidates import (
     CandidateCreate,
     CandidatePublic,
     CandidatesPublic,
     CandidateUpdate,
     check_adult,
 )
-from views.errors import error_responses
-from views.params import CandidateId, Limit, Offset
+from views.api.errors import error_responses
+from views.api.params import CandidateId, Limit, Offset
 
 router = APIRouter(prefix="/candidates", tags=["candidates"])
 admin = APIRouter(prefix="/candidates", tags=["candidates"], dependencies=[AdminDep])

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query, Request
 from controllers.deps import ChallengeThrottleDep, DifficultyDep, NowDep, SettingsDep
 from model.captcha import new_challenge
 from model.errors import RateLimited
-from views.errors import error_responses
-from views.params import MAX_ID
+from views.api.errors import error_responses
+from views.api.params import MAX_ID
 
 router = APIRouter(tags=["votes"])
 

@@ -12,8 +12,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from controllers.render import render_page
 from model.errors import DomainError
-from views.pages import ERROR_TITLES, page_error_message, render_page
+from views.web.wording import ERROR_TITLES, page_error_message
 
 
 def _code_for(status_code: int) -> str:

@@ -31,9 +31,9 @@ from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from controllers.errors import domain_error, http_error
-from db.engine import is_transient
 from model.errors import Unavailable
-from views.errors import ErrorBody
+from services.unit_of_work import is_transient
+from views.api.errors import ErrorBody
 
 log = logging.getLogger(__name__)
 

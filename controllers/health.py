@@ -4,7 +4,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from controllers.deps import ReadinessDep
-from views.errors import error_responses
+from views.api.errors import error_responses
 
 router = APIRouter(tags=["operations"])
 

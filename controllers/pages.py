@@ -5,9 +5,7 @@ only adds the captcha, the CPF mask and live countdowns. The pages call the same
 services as the JSON API. The production team's pages are in `controllers.production`.
 """
 
-import asyncio
 import uuid
-from datetime import datetime
 from typing import Annotated
 from urllib.parse import parse_qsl
 
@@ -15,41 +13,31 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
-from sqlalchemy import Engine
-from sqlmodel import Session
 from starlette.datastructures import Headers
 from starlette.routing import Match
 from starlette.types import Scope
 
 from controllers import candidates
 from controllers.deps import EngineDep, NowDep, ResultsDep, SessionDep, VotingDep
-from db import paredoes as paredao_queries
-from model.ballot import new_vote_id
-from model.errors import (
+from controllers.page_errors import (
     CaptchaNeedsJavaScript,
     CPFMissing,
-    DomainError,
-    DuplicateEmail,
-    Invalid,
     NomineeMissing,
     PayloadTooLarge,
     UnsupportedForm,
 )
+from controllers.render import render_page
+from model.ballot import new_vote_id
+from model.errors import DomainError, DuplicateEmail, Invalid
 from model.paredao import ParedaoStatus
+from services import paredoes as paredao_queries
 from services.results import ResultsReader
-from views.candidates import CandidateCreate, age_errors
-from views.pages import (
-    CANDIDATE_FIELDS,
-    STATE_CHOICES,
-    VOTE_ERROR_MESSAGES,
-    FieldError,
-    candidate_field_errors,
-    render_page,
-    vote_error_message,
-)
-from views.params import MAX_ID, ParedaoId
-from views.paredoes import ParedaoPublic
-from views.votes import VoteCreate
+from views.api.candidates import CandidateCreate, age_errors
+from views.api.params import MAX_ID, ParedaoId
+from views.api.paredoes import ParedaoPublic
+from views.api.votes import ResultsPublic, VoteCreate
+from views.web.forms import CANDIDATE_FIELDS, STATE_CHOICES, FieldError, candidate_field_errors
+from views.web.wording import VOTE_ERROR_MESSAGES, vote_error_message
 
 VOTER_COOKIE = "paredao_voter"
 MAX_FORM_BYTES = 64 * 1024
@@ -104,15 +92,9 @@ async def read_form(request: Request) -> dict[str, str]:
 FormDep = Annotated[dict[str, str], Depends(read_form)]
 
 
-def _read_paredao(engine: Engine, paredao_id: int, now: datetime) -> ParedaoPublic:
-    with Session(engine) as session:
-        return ParedaoPublic.build(*paredao_queries.get_paredao(session, paredao_id), now)
-
-
 async def load_paredao(paredao_id: ParedaoId, engine: EngineDep, now: NowDep) -> ParedaoPublic:
-    """The paredão of the page's path as the API shows it (404 if unknown), read off the
-    event loop."""
-    return await asyncio.to_thread(_read_paredao, engine, paredao_id, now)
+    """The paredão of the page's path as the API shows it (404 if unknown)."""
+    return ParedaoPublic.build(*await paredao_queries.load_paredao(engine, paredao_id), now)
 
 
 PageParedaoDep = Annotated[ParedaoPublic, Depends(load_paredao)]
@@ -144,7 +126,7 @@ async def _vote_page(
     """The vote form while the paredão is open; its result once closed."""
     results = None
     if paredao.status == ParedaoStatus.closed:
-        results = await reader.results(paredao.id)
+        results = ResultsPublic.of(await reader.results(paredao.id))
     context = {
         "paredao": paredao,
         "results": results,
@@ -228,7 +210,7 @@ async def vote_without_script(
         "paredao": paredao,
         "nominee": nominee,
         "mode": accepted.mode,
-        "results": await reader.results(paredao_id),
+        "results": ResultsPublic.of(await reader.results(paredao_id)),
     }
     response = render_page(request, "confirmation.html", context)
     response.set_cookie(VOTER_COOKIE, voter_id, max_age=365 * 86_400, httponly=True, samesite="lax")

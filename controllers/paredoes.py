@@ -4,22 +4,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from controllers.deps import (
-    AdminDep,
-    ClockDep,
-    ClosingDep,
-    NowDep,
-    ResultsDep,
-    SessionDep,
-    VotingDep,
-    after_commit,
-    forget,
-)
-from db import paredoes as queries
+from controllers.deps import AdminDep, ClockDep, LifecycleDep, NowDep, SessionDep
 from model.paredao import ParedaoStatus
-from views.errors import error_responses
-from views.params import Limit, Offset, ParedaoId
-from views.paredoes import ParedaoCreate, ParedaoPublic, ParedaoUpdate, ParedoesPublic
+from services import paredoes as queries
+from views.api.errors import error_responses
+from views.api.params import Limit, Offset, ParedaoId
+from views.api.paredoes import ParedaoCreate, ParedaoPublic, ParedaoUpdate, ParedoesPublic
 
 router = APIRouter(prefix="/paredoes", tags=["paredões"])
 admin = APIRouter(prefix="/paredoes", tags=["paredões"], dependencies=[AdminDep])
@@ -31,10 +21,11 @@ admin = APIRouter(prefix="/paredoes", tags=["paredões"], dependencies=[AdminDep
     summary="Create a paredão",
     responses=error_responses(401, 422),
 )
-def create_paredao(body: ParedaoCreate, session: SessionDep, now: NowDep) -> ParedaoPublic:
+async def create_paredao(
+    body: ParedaoCreate, lifecycle: LifecycleDep, now: NowDep
+) -> ParedaoPublic:
     """2 to 4 distinct housemates; 422 names any id that is not a housemate."""
-    paredao, nominees = queries.create_paredao(session, body.model_dump(), now)
-    return ParedaoPublic.build(paredao, nominees, now)
+    return ParedaoPublic.build(*await lifecycle.create(body.model_dump()), now)
 
 
 @router.get("", summary="List paredões")
@@ -74,19 +65,12 @@ def read_paredao(
     summary="Extend (or shorten) voting",
     responses=error_responses(401, 404, 409, 422),
 )
-def extend_voting(
-    paredao_id: ParedaoId,
-    body: ParedaoUpdate,
-    session: SessionDep,
-    now: NowDep,
-    results: ResultsDep,
-    voting: VotingDep,
+async def extend_voting(
+    paredao_id: ParedaoId, body: ParedaoUpdate, lifecycle: LifecycleDep, now: NowDep
 ) -> ParedaoPublic:
     """Move `closes_at`. A paredão that closed in a tie reopens until then (a tie is never
     broken arbitrarily); one with a decided outcome cannot be reopened (409)."""
-    paredao, nominees = queries.extend_voting(session, paredao_id, body.closes_at, now)
-    after_commit(session, lambda: forget(paredao_id, results, voting))
-    return ParedaoPublic.build(paredao, nominees, now)
+    return ParedaoPublic.build(*await lifecycle.extend(paredao_id, body.closes_at), now)
 
 
 @admin.post(
@@ -94,17 +78,12 @@ def extend_voting(
     summary="Open voting now",
     responses=error_responses(401, 404, 409),
 )
-def open_paredao(
-    paredao_id: ParedaoId,
-    session: SessionDep,
-    clock: ClockDep,
-    results: ResultsDep,
-    voting: VotingDep,
+async def open_paredao(
+    paredao_id: ParedaoId, lifecycle: LifecycleDep, clock: ClockDep
 ) -> ParedaoPublic:
     """`scheduled → open`; any other transition is a 409."""
-    paredao, nominees = queries.change_status(session, paredao_id, ParedaoStatus.open, clock)
-    after_commit(session, lambda: forget(paredao_id, results, voting))
-    return ParedaoPublic.build(paredao, nominees, clock())
+    opened = await lifecycle.open(paredao_id)
+    return ParedaoPublic.build(*opened, clock())  # read after it opened: it reads open
 
 
 @admin.post(
@@ -112,7 +91,9 @@ def open_paredao(
     summary="Close voting now",
     responses=error_responses(401, 404, 409, 503),
 )
-async def close_paredao(paredao_id: ParedaoId, closing: ClosingDep, now: NowDep) -> ParedaoPublic:
+async def close_paredao(
+    paredao_id: ParedaoId, lifecycle: LifecycleDep, now: NowDep
+) -> ParedaoPublic:
     """`open → closed`, freezing the outcome (in the answer); any other transition is a 409.
     This worker's next results and stats show the close at once; other workers within their
     cache time (about a second, `as_of` says how old).
@@ -120,5 +101,4 @@ async def close_paredao(paredao_id: ParedaoId, closing: ClosingDep, now: NowDep)
     On the Kafka path the answer reads `closing` (outcome pending) until the consumer has
     decided every vote logged before the close; 503 if the log cannot take the close
     markers now (the paredão stays `closing`; ask again)."""
-    paredao, nominees = await closing.close(paredao_id)
-    return ParedaoPublic.build(paredao, nominees, now)
+    return ParedaoPublic.build(*await lifecycle.close(paredao_id), now)

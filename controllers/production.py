@@ -9,16 +9,12 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from controllers.deps import (
-    ClockDep,
-    ClosingDep,
     EngineDep,
+    LifecycleDep,
     NowDep,
     ResultsDep,
     SessionDep,
     TemplatesDep,
-    VotingDep,
-    after_commit,
-    forget,
 )
 from controllers.pages import PageParedaoDep, PageRoute, load_paredao
 from controllers.production_session import (
@@ -27,22 +23,16 @@ from controllers.production_session import (
     ProducerDep,
     login_redirect,
 )
-from db import paredoes as paredao_queries
-from model.paredao import ParedaoStatus
+from controllers.render import render_page
+from services import paredoes as paredao_queries
 from services.producer_session import ProducerSession
 from services.results import ResultsReader
-from views.pages import (
-    NOMINEE_COLORS,
-    STATUS_LABELS,
-    format_int,
-    format_percent,
-    hourly_chart,
-    iso_utc,
-    render_page,
-)
-from views.params import ParedaoId
-from views.paredoes import ParedaoPublic
-from views.votes import RecountPublic, ResultsPublic, StatsPublic
+from views.api.params import ParedaoId
+from views.api.paredoes import ParedaoPublic
+from views.api.votes import RecountPublic, ResultsPublic, StatsPublic
+from views.web.chart import hourly_chart
+from views.web.formatting import NOMINEE_COLORS, format_int, format_percent, iso_utc
+from views.web.wording import STATUS_LABELS
 
 REFRESH_SECONDS = 5
 
@@ -98,6 +88,12 @@ def _dashboard_numbers(
     }
 
 
+async def _live(reader: ResultsReader, paredao_id: int) -> tuple[StatsPublic, ResultsPublic]:
+    """The dashboard's live numbers: the stats, and the results in full (never hidden)."""
+    stats = StatsPublic.of(await reader.stats(paredao_id))
+    return stats, ResultsPublic.of(await reader.results(paredao_id, reveal=True))
+
+
 async def _dashboard(
     request: Request,
     paredao: ParedaoPublic,
@@ -109,8 +105,7 @@ async def _dashboard(
     recounted_at: datetime | None = None,
     notice: str | None = None,
 ) -> Response:
-    stats = await reader.stats(paredao.id)
-    results = await reader.results(paredao.id, reveal=True)
+    stats, results = await _live(reader, paredao.id)
     context = {
         "paredao": paredao,
         "numbers": _dashboard_numbers(templates, stats, results),
@@ -150,22 +145,18 @@ async def dashboard(
 
 
 @router.post("/paredoes/{paredao_id}/abrir")
-def open_voting(
-    paredao_id: ParedaoId,
-    _producer: CSRFDep,
-    session: SessionDep,
-    clock: ClockDep,
-    reader: ResultsDep,
-    voting: VotingDep,
+async def open_voting(
+    paredao_id: ParedaoId, _producer: CSRFDep, lifecycle: LifecycleDep
 ) -> Response:
-    paredao_queries.change_status(session, paredao_id, ParedaoStatus.open, clock)
-    after_commit(session, lambda: forget(paredao_id, reader, voting))
+    await lifecycle.open(paredao_id)
     return RedirectResponse(f"/producao/paredoes/{paredao_id}?aviso=aberta", status_code=303)
 
 
 @router.post("/paredoes/{paredao_id}/encerrar")
-async def close_voting(paredao_id: ParedaoId, _producer: CSRFDep, closing: ClosingDep) -> Response:
-    await closing.close(paredao_id)
+async def close_voting(
+    paredao_id: ParedaoId, _producer: CSRFDep, lifecycle: LifecycleDep
+) -> Response:
+    await lifecycle.close(paredao_id)
     return RedirectResponse(f"/producao/paredoes/{paredao_id}?aviso=encerrada", status_code=303)
 
 
@@ -179,7 +170,7 @@ async def recount(
     now: NowDep,
 ) -> Response:
     """Count the raw votes again and show whether they match the tally."""
-    result = await reader.recount(paredao.id)
+    result = RecountPublic.of(await reader.recount(paredao.id))
     return await _dashboard(
         request, paredao, producer, reader, templates, recount=result, recounted_at=now
     )
@@ -190,8 +181,7 @@ async def dashboard_numbers(
     paredao_id: ParedaoId, _producer: ProducerDep, reader: ResultsDep, templates: TemplatesDep
 ) -> JSONResponse:
     """The dashboard's numbers for its auto-refresh (the session cookie, not a bearer token)."""
-    stats = await reader.stats(paredao_id)
-    results = await reader.results(paredao_id, reveal=True)
+    stats, results = await _live(reader, paredao_id)
     return JSONResponse(
         _dashboard_numbers(templates, stats, results), headers={"Cache-Control": "no-store"}
     )

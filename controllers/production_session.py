@@ -8,22 +8,22 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import Engine
 
 from config import Settings
 from controllers.deps import EngineDep, NowDep, SessionDep, SettingsDep
+from controllers.page_errors import CSRFFailed, LoginRequired
 from controllers.pages import FormDep, PageRoute
-from db import sessions
-from model.errors import CSRFFailed, LoginRequired
+from controllers.render import render_page
 from services.producer_session import (
     SESSION_COOKIE,
     SESSION_TTL,
     ProducerSession,
+    is_logged_out,
+    log_out,
     new_session,
     read_session,
     sign_session,
 )
-from views.pages import render_page
 
 router = APIRouter(prefix="/producao", route_class=PageRoute, include_in_schema=False)
 
@@ -41,14 +41,9 @@ async def producer_session(
         settings.admin_token.get_secret_value(),
         now,
     )
-    if producer is None or await asyncio.to_thread(_logged_out, engine, producer.session_id):
+    if producer is None or await asyncio.to_thread(is_logged_out, engine, producer):
         return None
     return producer
-
-
-def _logged_out(engine: Engine, session_id: str) -> bool:
-    with engine.connect() as connection:
-        return sessions.is_revoked(connection, session_id)
 
 
 MaybeProducerDep = Annotated[ProducerSession | None, Depends(producer_session)]
@@ -133,7 +128,7 @@ def _set_session_cookie(
 @router.post("/sair")
 def logout(producer: CSRFDep, session: SessionDep) -> Response:
     """End the session on the server too: its cookie, or any copy of it, is refused after."""
-    sessions.revoke(session.connection(), producer.session_id, producer.expires_at)
+    log_out(session, producer)
     response = RedirectResponse("/producao/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/producao", httponly=True, samesite="strict")
     return response

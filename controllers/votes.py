@@ -1,4 +1,5 @@
-"""Voting: the captcha challenge, casting a vote, results (public) and stats (admin).
+"""Votes: casting one, its status, results (public), stats, recount and replay (admin).
+The captcha challenge a vote may need is `controllers.captcha`'s.
 
 The vote has one door with two ways in. `POST /paredoes/{id}/votes` takes the live burst, and
 FastAPI's generic machinery (routing through every route, dependency solving, threadpool
@@ -27,10 +28,10 @@ from controllers.deps import (
 from controllers.errors import render_domain_error
 from model.ballot import Accepted
 from model.errors import DomainError
-from services.voting import VotingService
-from views.errors import error_responses
-from views.params import MAX_ID, ParedaoId
-from views.votes import (
+from services.app_services import app_services
+from views.api.errors import error_responses
+from views.api.params import MAX_ID, ParedaoId
+from views.api.votes import (
     RecountPublic,
     ReplayPublic,
     ResultsPublic,
@@ -92,7 +93,7 @@ async def read_vote(
 ) -> VoteStatusPublic:
     """For whoever holds the vote_id: `counted`, `refused` with the reason, or on the Kafka
     path `queued` while the consumer has not decided it (an id never sent reads the same)."""
-    return await voting.status(paredao_id, vote_id)
+    return VoteStatusPublic.of(await voting.status(paredao_id, vote_id))
 
 
 @router.get(
@@ -103,7 +104,7 @@ async def read_vote(
 )
 async def read_results(paredao_id: ParedaoId, reader: ResultsDep) -> Response:
     """Percentages per mode and final (weighted), and the outcome once closed; may be ~1 s old."""
-    return _json(await reader.results(paredao_id))
+    return _json(ResultsPublic.of(await reader.results(paredao_id)))
 
 
 @admin.get(
@@ -113,12 +114,12 @@ async def read_results(paredao_id: ParedaoId, reader: ResultsDep) -> Response:
     responses=error_responses(401, 404),
 )
 async def read_stats(paredao_id: ParedaoId, reader: ResultsDep) -> Response:
-    return _json(await reader.stats(paredao_id))
+    return _json(StatsPublic.of(await reader.stats(paredao_id)))
 
 
 def _json(answer: BaseModel) -> Response:
-    """The answer serialised by its own model: it was validated when it was built (and is
-    cached), so FastAPI's second validation of the response would only cost time."""
+    """The answer serialised by its own model: it was validated when it was built, so
+    FastAPI's second validation of the response would only cost time."""
     return Response(answer.model_dump_json(), media_type="application/json")
 
 
@@ -130,7 +131,7 @@ def _json(answer: BaseModel) -> Response:
 async def replay(paredao_id: ParedaoId, replayer: ReplayDep) -> ReplayPublic:
     """Decide every vote the log holds for this paredão again, with the consumer's own code,
     in a scratch database, and compare that tally with the stored one (Kafka path only)."""
-    return await replayer.replay(paredao_id)
+    return ReplayPublic.of(await replayer.replay(paredao_id))
 
 
 @admin.post(
@@ -140,7 +141,7 @@ async def replay(paredao_id: ParedaoId, replayer: ReplayDep) -> ReplayPublic:
 )
 async def recount(paredao_id: ParedaoId, reader: ResultsDep) -> RecountPublic:
     """Count every vote row again and report whether it matches the tally."""
-    return await reader.recount(paredao_id)
+    return RecountPublic.of(await reader.recount(paredao_id))
 
 
 # --- the lean way in ---------------------------------------------------------------------------
@@ -168,10 +169,11 @@ class LeanVotes:
         except ValidationError:
             return await self.app(scope, _replay(body, receive, more=False), send)
 
-        state = scope["app"].state
-        voting: VotingService = state.voting
+        services = app_services(scope["app"])
         try:
-            accepted = await voting.cast(int(match[1]), vote, state.clock(), _authorization(scope))
+            accepted = await services.voting.cast(
+                int(match[1]), vote, services.clock(), _authorization(scope)
+            )
         except DomainError as exc:
             return await render_domain_error(exc)(scope, receive, send)
         await accepted_response(accepted)(scope, receive, send)

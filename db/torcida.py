@@ -21,6 +21,11 @@ from model.ballot import Ballot
 from model.ratelimit import TORCIDA_WINDOW_MS, admit
 
 WINDOW = timedelta(milliseconds=TORCIDA_WINDOW_MS)
+# Memory holds every voter seen until this many; then the voters of the last `KEEP` stay.
+# Pruning by time at every batch would make batches of lagging partitions (older cast
+# times) rebuild their windows from the database again and again.
+MAX_VOTERS = 2_000_000
+KEEP = timedelta(minutes=10)
 
 
 def _ms(moment: datetime) -> int:
@@ -74,7 +79,7 @@ class PartitionWindows:
         self._recent: dict[Voter, tuple[int, ...]] = {}
         # Per paredão: every torcida vote stored from then on is in `_recent`.
         self._since: dict[int, datetime] = {}
-        self._pruned_at: datetime | None = None
+        self.loads = 0  # rebuilds from the database, for the consumer's log
 
     def forget(self) -> None:
         self._recent.clear()
@@ -104,14 +109,13 @@ class PartitionWindows:
                 recent[key] = decision.recent
             else:
                 refused[i] = decision.retry_after_s
-        newest = max(ballots[i].cast_at for i in indexes)
-        if self._pruned_at is None or newest - self._pruned_at > WINDOW:
-            self._prune(newest - WINDOW)
-            self._pruned_at = newest
+        if len(recent) > MAX_VOTERS:
+            self._prune(max(ballots[i].cast_at for i in indexes) - KEEP)
         return refused
 
     def _load(self, statements: VoteStatements, paredao_id: int, since: datetime) -> None:
         """Rebuild the paredão's windows from its torcida votes stored since `since`."""
+        self.loads += 1
         recent: dict[Voter, list[int]] = {}
         for voter_id, accepted_at in statements.torcida_votes_since(paredao_id, since):
             recent.setdefault((paredao_id, voter_id), []).append(_ms(accepted_at))

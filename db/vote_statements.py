@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel
 
 from model.ballot import Ballot
-from model.paredao import Paredao
+from model.paredao import Paredao, ParedaoNominee
 from model.vote import SpentCaptcha, TorcidaBudget, Vote, VoteTally
 
 VOTES = SQLModel.metadata.tables[Vote.__tablename__]
@@ -23,6 +23,7 @@ TALLY = SQLModel.metadata.tables[VoteTally.__tablename__]
 BUDGETS = SQLModel.metadata.tables[TorcidaBudget.__tablename__]
 SPENT = SQLModel.metadata.tables[SpentCaptcha.__tablename__]
 PAREDOES = SQLModel.metadata.tables[Paredao.__tablename__]
+NOMINEES = SQLModel.metadata.tables[ParedaoNominee.__tablename__]
 
 # A vote row's columns, in the order every statement writes them.
 VOTE_COLUMNS = (
@@ -85,6 +86,12 @@ class VoteStatements(Protocol):
         """Whether a vote with this ballot's CPF is stored in its paredão."""
         ...
 
+    def unico_votes_of_voters(self, indexes: Sequence[int]) -> dict[Voter, int]:
+        """How many votos únicos each of these ballots' (paredão, voter_id) has stored (those
+        with none are left out); on a database with concurrent writers each voter is locked
+        first, until the transaction ends, so that no other batch counts the same votes."""
+        ...
+
     def torcida_votes_since(self, paredao_id: int, since: datetime) -> list[tuple[str, datetime]]:
         """(voter_id, accepted_at) of the paredão's stored votos da torcida cast from `since`."""
         ...
@@ -101,6 +108,19 @@ def torcida_votes_since(
         )
     )
     return [(str(v), a) for v, a in rows]
+
+
+def nominees_of(connection: Connection, paredao_ids: set[int]) -> dict[int, frozenset[int]]:
+    """Each paredão's nominees (a paredão's nominees never change once it exists)."""
+    found: dict[int, set[int]] = {p: set() for p in paredao_ids}
+    rows = connection.execute(
+        select(NOMINEES.c.paredao_id, NOMINEES.c.candidate_id).where(
+            NOMINEES.c.paredao_id.in_(sorted(paredao_ids))
+        )
+    )
+    for paredao_id, candidate_id in rows:
+        found[paredao_id].add(candidate_id)
+    return {p: frozenset(c) for p, c in found.items()}
 
 
 def cpf_voted(connection: Connection, ballot: Ballot) -> bool:

@@ -4,15 +4,11 @@ import hashlib
 import hmac
 import re
 
-from model.errors import Invalid
+from model.errors import InvalidCPF
 
 # The 11 digits bare, or in the mask 000.000.000-00: nothing else, so that a sign, a space or
 # a stray separator is a mistake to show the voter, not something to read past.
 _WRITTEN = re.compile(r"[0-9]{11}|[0-9]{3}\.[0-9]{3}\.[0-9]{3}-[0-9]{2}")
-
-
-class InvalidCPF(Invalid):
-    code = "invalid_cpf"
 
 
 def _check_digit(digits: str) -> int:

@@ -1,4 +1,9 @@
-"""Domain errors: each carries the status code and the error code the API answers with."""
+"""Domain errors: each carries the status code and the error code the API answers with.
+
+`ERRORS_BY_CODE` lists every one by its code, so that a process that hears of an error only
+by its code (the vote writer's socket) rebuilds the same error: `error_from_code`. The web
+pages' own errors (forms, the production's session) are the controllers'
+(`controllers/page_errors.py`)."""
 
 from typing import Any
 
@@ -71,6 +76,13 @@ class AccountAlreadyVoted(Conflict):
     code = "account_already_voted"
 
 
+class DeviceAlreadyVoted(Conflict):
+    """Anonymous mode: this voter_id (a device) cast all the votos únicos it may cast in a
+    paredão (`PAREDAO_UNICO_PER_DEVICE`), whatever CPFs it sends."""
+
+    code = "device_already_voted"
+
+
 class VoteIdReused(Conflict):
     code = "vote_id_reused"
 
@@ -94,34 +106,49 @@ class Unavailable(DomainError):
         super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
 
 
-# --- errors of the web pages' forms and the production session ---------------------------------
+class InvalidCPF(Invalid):
+    code = "invalid_cpf"
 
 
-class UnsupportedForm(DomainError):
-    status_code = 415
-    code = "unsupported_form"
+class CPFKeyMissing(DomainError):
+    """The paredão hashes its CPFs with a key this server does not hold: a voto único would
+    be hashed differently from the ones already stored, so it is refused, never guessed."""
+
+    status_code = 503
+    code = "cpf_key_missing"
 
 
-class NomineeMissing(Invalid):
-    code = "nominee_missing"
+ERRORS_BY_CODE: dict[str, type[DomainError]] = {
+    cls.code: cls
+    for cls in (
+        DomainError,
+        NotFound,
+        Invalid,
+        InvalidCPF,
+        Conflict,
+        DuplicateEmail,
+        WrongTransition,
+        CandidateInUse,
+        Unauthorized,
+        Forbidden,
+        CaptchaFailed,
+        VotingNotOpen,
+        CPFAlreadyVoted,
+        AccountAlreadyVoted,
+        DeviceAlreadyVoted,
+        VoteIdReused,
+        RateLimited,
+        Unavailable,
+        CPFKeyMissing,
+    )
+}
 
 
-class CPFMissing(Invalid):
-    code = "cpf_missing"
-
-
-class CaptchaNeedsJavaScript(Forbidden):
-    code = "captcha_needs_javascript"
-
-
-class LoginRequired(Unauthorized):
-    code = "login_required"
-
-
-class CSRFFailed(Forbidden):
-    code = "csrf_failed"
-
-
-class PayloadTooLarge(DomainError):
-    status_code = 413
-    code = "payload_too_large"
+def error_from_code(code: str, detail: Any, retry_after_s: int | None = None) -> DomainError:
+    """The domain error whose code is `code`, with `detail` (and, for the errors that answer
+    with Retry-After, `retry_after_s`, 1 s when not given). A code no error has is a
+    `KeyError`: codes come only from this registry."""
+    cls = ERRORS_BY_CODE[code]
+    if issubclass(cls, RateLimited | Unavailable):
+        return cls(detail, 1 if retry_after_s is None else retry_after_s)
+    return cls(detail)

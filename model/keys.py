@@ -14,20 +14,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Self
 
-from model.errors import DomainError
+from model.errors import CPFKeyMissing
 
 # The shortest PAREDAO_SECRET_KEY and PAREDAO_ADMIN_TOKEN the server starts with.
 MIN_SECRET_LENGTH = 32
 _SALT = b"paredao/keys/v1"
 KEY_ID_LENGTH: Final = 16
-
-
-class CPFKeyMissing(DomainError):
-    """The paredão hashes its CPFs with a key this server does not hold: a voto único would
-    be hashed differently from the ones already stored, so it is refused, never guessed."""
-
-    status_code = 503
-    code = "cpf_key_missing"
 
 
 def hkdf_sha256(secret: bytes, *, salt: bytes, info: bytes, length: int = 32) -> bytes:

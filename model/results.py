@@ -15,10 +15,16 @@ HUNDRED = Fraction(100)
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Verdict:
+    """What the final percentages decide: who leaves (or wins), or the nominees tied."""
+
     kind: OutcomeKind
     candidate_id: int | None = None
     tied: tuple[int, ...] = ()
+
+
+# The name `db/results.py` still imports; `db.votes.Outcome` is a vote's, not this.
+Outcome = Verdict
 
 
 def round_half_up(value: Fraction, places: int = 2) -> float:
@@ -57,15 +63,15 @@ def final_percentages(
 
 def decide(
     kind: ParedaoKind, final: Mapping[int, Fraction] | None, nominees: Sequence[int]
-) -> Outcome:
+) -> Verdict:
     """Who leaves (or wins) by the exact final percentages; equal deciding values are a tie."""
     values = final or dict.fromkeys(nominees, Fraction(0))
     deciding = min(values.values()) if kind == ParedaoKind.save else max(values.values())
     chosen = tuple(n for n in nominees if values[n] == deciding)
     if len(chosen) > 1:
-        return Outcome(OutcomeKind.tie, None, chosen)
+        return Verdict(OutcomeKind.tie, None, chosen)
     result = OutcomeKind.winner if kind == ParedaoKind.final else OutcomeKind.eliminated
-    return Outcome(result, chosen[0])
+    return Verdict(result, chosen[0])
 
 
 @dataclass(frozen=True)

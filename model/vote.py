@@ -6,7 +6,6 @@ from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
-    ForeignKeyConstraint,
     Index,
     Integer,
     SmallInteger,
@@ -18,13 +17,14 @@ from sqlmodel import Column, Field, SQLModel
 
 from model.base import UTCDateTime, enum_type
 
+UNICO = "mode = 'unico'"
 # The votes the account index binds: votos únicos cast under a jwt subject's voter_id.
 UNICO_OF_AN_ACCOUNT = "mode = 'unico' AND voter_id LIKE 'sub:%'"
 
 
 class VoteMode(StrEnum):
     unico = "unico"  # one vote per CPF per paredão
-    torcida = "torcida"  # unlimited, at most 10 a minute per voter
+    torcida = "torcida"  # unlimited, at most TORCIDA_LIMIT a minute per voter (model.ratelimit)
 
 
 class VoteStatus(StrEnum):
@@ -38,12 +38,9 @@ class Vote(SQLModel, table=True):
 
     __tablename__ = "votes"
     __table_args__ = (
-        # Every vote names a nominee of its own paredão, which also makes the paredão exist.
-        ForeignKeyConstraint(
-            ["paredao_id", "nominee_id"],
-            ["paredao_nominees.paredao_id", "paredao_nominees.candidate_id"],
-            name="fk_votes_nominee_paredao_nominees",
-        ),
+        # Every vote names a nominee of its own paredão: checked for the whole batch by the
+        # transaction that stores it (`db.votes.decide_batch`), not by a foreign key, which
+        # PostgreSQL checks with one lookup per row (migration 0009).
         # Voto único: one per CPF per paredão, enforced by the database, race-free.
         Index(
             "uq_votes_paredao_id_cpf_hash",
@@ -64,6 +61,16 @@ class Vote(SQLModel, table=True):
             unique=True,
             sqlite_where=text(UNICO_OF_AN_ACCOUNT),
             postgresql_where=text(UNICO_OF_AN_ACCOUNT),
+        ),
+        # Anonymous mode: the votos únicos a device (voter_id) cast in a paredão, counted by
+        # each batch that holds one of its votos únicos (PAREDAO_UNICO_PER_DEVICE). The
+        # account index above cannot serve: its predicate leaves the device ids out.
+        Index(
+            "ix_votes_paredao_id_voter_id_unico",
+            "paredao_id",
+            "voter_id",
+            sqlite_where=text(UNICO),
+            postgresql_where=text(UNICO),
         ),
     )
 

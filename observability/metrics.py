@@ -1,4 +1,4 @@
-"""Every Prometheus metric the API and the consumer export, and the `/metrics` exposition.
+"""Every Prometheus metric the API exports, and the `/metrics` exposition.
 
 Multiprocess mode: when `PROMETHEUS_MULTIPROC_DIR` names a directory at start (`python
 main.py serve` with several workers sets one), each process writes its values into files

@@ -72,6 +72,8 @@ class VoteConsumer:
         # How long a batch waits to fill: a lone vote is decided this much later at most.
         poll_s: float = 0.05,
         close_check_s: float = 1.0,
+        # The votos únicos a voter_id may cast per paredão (anonymous mode; None: no limit).
+        unico_per_device: int | None = None,
     ) -> None:
         self._engine = writer_engine(engine)
         self._kafka = kafka
@@ -79,6 +81,7 @@ class VoteConsumer:
         self._batch_max = batch_max
         self._poll_s = poll_s
         self._close_check_s = close_check_s
+        self._unico_per_device = unico_per_device
         self.stats = ConsumerStats()
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
@@ -167,7 +170,12 @@ class VoteConsumer:
             try:
                 with self._engine.begin() as connection:
                     report = handle_batch(
-                        connection, self._kafka.topic, batch, self._clock(), self._windows
+                        connection,
+                        self._kafka.topic,
+                        batch,
+                        self._clock(),
+                        self._windows,
+                        unico_per_device=self._unico_per_device,
                     )
                     self._send_dead_letters(report)  # before the commit: never lost, maybe twice
             except BaseException:

@@ -15,6 +15,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from db import sessions
+
 SESSION_COOKIE = "paredao_producao"
 SESSION_TTL = timedelta(hours=8)
 
@@ -85,3 +90,14 @@ def read_session(
     except (binascii.Error, ValueError, KeyError, TypeError, OverflowError, OSError):
         return None
     return session if now < session.expires_at else None
+
+
+def is_logged_out(engine: Engine, producer: ProducerSession) -> bool:
+    """Whether the producer logged this session out (its cookie, or any copy, is refused)."""
+    with engine.connect() as connection:
+        return sessions.is_revoked(connection, producer.session_id)
+
+
+def log_out(session: Session, producer: ProducerSession) -> None:
+    """End the session on the server, in the request's unit of work."""
+    sessions.revoke(session.connection(), producer.session_id, producer.expires_at)

@@ -6,6 +6,7 @@ holds was lost or counted twice on the way into the database."""
 import asyncio
 import tempfile
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,16 @@ from model.paredao import Paredao, ParedaoNominee, ParedaoStatus
 from pipeline.codec import CloseMarker, UndecodableRecord, decode
 from pipeline.kafka import read_log
 from pipeline.vote_handler import Record, handle_batch
-from views.votes import ReplayPublic
+
+
+@dataclass(frozen=True)
+class ReplayReport:
+    paredao_id: int
+    matches: bool  # whether deciding the log's votes again gives the stored tally
+    log_votes: int  # votes of this paredão in the log (replays included)
+    tally_total: int
+    replay_total: int
+    differences: tuple[dict[str, object], ...]
 
 
 class ReplayService:
@@ -31,10 +41,10 @@ class ReplayService:
         self._kafka = kafka
         self._clock = clock
 
-    async def replay(self, paredao_id: int) -> ReplayPublic:
+    async def replay(self, paredao_id: int) -> ReplayReport:
         return await asyncio.to_thread(self._replay, paredao_id)
 
-    def _replay(self, paredao_id: int) -> ReplayPublic:
+    def _replay(self, paredao_id: int) -> ReplayReport:
         with Session(self._engine) as session:
             paredao, nominees = paredoes.get_paredao(session, paredao_id)
             stored = results.counts_of(session, paredao_id)
@@ -51,7 +61,7 @@ class ReplayService:
             finally:
                 scratch.dispose()
         keys = sorted(stored.keys() | replayed.keys())
-        differences: list[dict[str, object]] = [
+        differences: tuple[dict[str, object], ...] = tuple(
             {
                 "candidate_id": n,
                 "mode": m.value,
@@ -60,9 +70,9 @@ class ReplayService:
             }
             for n, m in keys
             if stored.get((n, m), 0) != replayed.get((n, m), 0)
-        ]
+        )
         kinds = Counter("marker" if _is_marker(r) else "vote" for r in mine)
-        return ReplayPublic(
+        return ReplayReport(
             paredao_id=paredao_id,
             matches=not differences,
             log_votes=kinds["vote"],

@@ -2,7 +2,9 @@
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import Engine
 
@@ -15,7 +17,38 @@ from observability import metrics
 from pipeline.sink import VoteSink
 from services.catalog import ParedaoCatalog
 from services.identity import VoterTokens
-from views.votes import VoteCreate, VoteStatusPublic
+
+
+class VoteChoice(Protocol):
+    """What a voter sends (the API's `VoteCreate`, already validated)."""
+
+    @property
+    def nominee_id(self) -> int: ...
+    @property
+    def mode(self) -> VoteMode: ...
+    @property
+    def voter_id(self) -> str: ...
+    @property
+    def cpf(self) -> str | None: ...
+    @property
+    def vote_id(self) -> uuid.UUID | None: ...
+    @property
+    def captcha_token(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class VoteState:
+    """What became of a vote: counted, refused (with the reason) or, on the Kafka path,
+    still queued (then the rest is None)."""
+
+    vote_id: uuid.UUID
+    paredao_id: int
+    status: VoteStatus
+    nominee_id: int | None = None
+    mode: VoteMode | None = None
+    accepted_at: datetime | None = None
+    reason: str | None = None
+    detail: str | None = None
 
 
 class VotingService:
@@ -40,7 +73,7 @@ class VotingService:
         self._queued = queued
 
     async def cast(
-        self, paredao_id: int, body: VoteCreate, now: datetime, authorization: str | None = None
+        self, paredao_id: int, body: VoteChoice, now: datetime, authorization: str | None = None
     ) -> Accepted:
         """Validate a vote cast at `now` against its paredão and hand it to the sink; returns
         once the sink holds it durably (or raises the refusal). Every answer is counted."""
@@ -58,7 +91,7 @@ class VotingService:
         return accepted
 
     async def _cast(
-        self, paredao_id: int, body: VoteCreate, now: datetime, authorization: str | None
+        self, paredao_id: int, body: VoteChoice, now: datetime, authorization: str | None
     ) -> Accepted:
         voter_id = body.voter_id
         if self._tokens is not None:
@@ -84,18 +117,18 @@ class VotingService:
         """Drop this worker's cached paredão (its schedule changed)."""
         self._catalog.forget(paredao_id)
 
-    async def status(self, paredao_id: int, vote_id: uuid.UUID) -> VoteStatusPublic:
+    async def status(self, paredao_id: int, vote_id: uuid.UUID) -> VoteState:
         """Whether a vote is counted, refused (with the reason) or, on the Kafka path, still
         queued; 404 for an unknown paredão, or an unknown vote on the direct path."""
         await self._catalog.get(paredao_id)
         return await asyncio.to_thread(self._status, paredao_id, vote_id)
 
-    def _status(self, paredao_id: int, vote_id: uuid.UUID) -> VoteStatusPublic:
+    def _status(self, paredao_id: int, vote_id: uuid.UUID) -> VoteState:
         with self._engine.connect() as connection:
             vote = find_vote(connection, paredao_id, vote_id)
             refusal = None if vote is not None else find_refusal(connection, paredao_id, vote_id)
         if vote is not None:
-            return VoteStatusPublic(
+            return VoteState(
                 vote_id=vote_id,
                 paredao_id=paredao_id,
                 status=VoteStatus.counted,
@@ -104,7 +137,7 @@ class VotingService:
                 accepted_at=vote.accepted_at,
             )
         if refusal is not None:
-            return VoteStatusPublic(
+            return VoteState(
                 vote_id=vote_id,
                 paredao_id=paredao_id,
                 status=VoteStatus.refused,
@@ -116,11 +149,4 @@ class VotingService:
             )
         if not self._queued:
             raise NotFound(f"paredão {paredao_id} has no vote {vote_id}")
-        return VoteStatusPublic(
-            vote_id=vote_id,
-            paredao_id=paredao_id,
-            status=VoteStatus.queued,
-            nominee_id=None,
-            mode=None,
-            accepted_at=None,
-        )
+        return VoteState(vote_id=vote_id, paredao_id=paredao_id, status=VoteStatus.queued)

@@ -28,11 +28,16 @@ from config import Settings
 from db.engine import make_engine
 from db.migrate import upgrade_to_head
 from main import create_app
+from tests.support.api import ADMIN as ADMIN
+from tests.support.api import ADMIN_TOKEN as ADMIN_TOKEN
+from tests.support.api import SECRET_KEY as SECRET_KEY
+from tests.support.api import application as application
+from tests.support.paredoes import make_housemates as apply_housemates
+from tests.support.paredoes import open_paredao_of
+from tests.support.server import ROOMY_VOTE_DEADLINE_S
 
-# As long as the server requires (PAREDAO_ADMIN_TOKEN and PAREDAO_SECRET_KEY: 32 or more).
-ADMIN_TOKEN = "test-admin-token-0123456789abcdefghij"
-SECRET_KEY = "test-secret-key-0123456789abcdefghijklm"
-ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+# The shared support's fixtures (`make_server`): loaded after this module, which it imports.
+pytest_plugins = ["tests.support.fixtures"]
 
 
 class Clock:
@@ -164,6 +169,9 @@ def settings(database_url: str) -> Settings:
         # A writer thread per app: the writer process (the default on a SQLite file) is
         # tested by tests/pipeline/test_writer_process.py and the live-server tests.
         PAREDAO_VOTE_WRITER="thread",
+        # Room for a vote on a slow, shared box (production answers 503 after 1.5 s): a test
+        # about the deadline sets its own.
+        PAREDAO_VOTE_DEADLINE_S=ROOMY_VOTE_DEADLINE_S,
     )
 
 
@@ -181,21 +189,6 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-def application(**overrides: Any) -> dict[str, Any]:
-    """A valid application body, with `overrides` applied."""
-    body: dict[str, Any] = {
-        "name": "Juliette Freire",
-        "email": "juliette@example.com",
-        "birth_date": "1989-12-03",
-        "state": "PB",
-        "city": "Campina Grande",
-        "bio": "Advogada e maquiadora.",
-        "photo_url": "https://example.com/juliette.jpg",
-    }
-    body.update(overrides)
-    return body
-
-
 def years_ago(years: int, days: int = 0) -> str:
     """The date `years` years (plus `days` days) before the tests' clock starts."""
     today = TEST_NOW.date()
@@ -208,24 +201,14 @@ def years_ago(years: int, days: int = 0) -> str:
 
 @pytest.fixture
 def make_housemates(client: httpx.AsyncClient) -> Callable[[int], Any]:
-    """Apply `n` candidates and promote them to housemates; returns their ids."""
+    """Apply `n` candidates and promote them to housemates ("Brother 0", "Brother 1", … in
+    the order made in this test); returns their ids."""
 
     made = 0
 
     async def make(n: int) -> list[int]:
         nonlocal made
-        ids = []
-        for i in range(made, made + n):
-            r = await client.post(
-                "/candidates", json=application(name=f"Brother {i}", email=f"b{i}@example.com")
-            )
-            assert r.status_code == 201, r.text
-            cid = r.json()["id"]
-            r = await client.patch(
-                f"/candidates/{cid}", json={"status": "housemate"}, headers=ADMIN
-            )
-            assert r.status_code == 200, r.text
-            ids.append(cid)
+        ids = await apply_housemates(client, n, first=made)
         made += n
         return ids
 
@@ -263,20 +246,7 @@ def open_paredao(client: httpx.AsyncClient, make_housemates: Callable[[int], Any
     """Create a paredão of `nominees` housemates (captcha off unless asked) and open it."""
 
     async def make(nominees: int = 3, **fields: Any) -> dict[str, Any]:
-        ids = await make_housemates(nominees)
-        body = {
-            "title": "Paredão",
-            "kind": "eliminate",
-            "nominee_ids": ids,
-            "require_captcha": False,
-        }
-        body.update(fields)
-        r = await client.post("/paredoes", json=body, headers=ADMIN)
-        assert r.status_code == 201, r.text
-        r = await client.post(f"/paredoes/{r.json()['id']}/open", headers=ADMIN)
-        assert r.status_code == 200, r.text
-        paredao: dict[str, Any] = r.json()
-        return paredao
+        return await open_paredao_of(client, await make_housemates(nominees), **fields)
 
     return make
 

@@ -1,12 +1,8 @@
 """Real server processes: two replicas on one database (SQLite file or PostgreSQL), and a
 SIGTERM during a burst."""
 
-import os
+import asyncio
 import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,68 +11,19 @@ import httpx
 import pytest
 
 from db.migrate import upgrade_to_head
-from tests.conftest import (
-    ADMIN,
-    ADMIN_TOKEN,
-    ON_POSTGRES,
-    SECRET_KEY,
-    application,
-    cpf,
-    empty_postgres,
+from tests.conftest import ADMIN, ON_POSTGRES, cpf, empty_postgres
+from tests.support.fixtures import MakeServer
+from tests.support.paredoes import make_paredao_at, nominee_ids
+
+# tests/browser/conftest.py takes its free port from here.
+from tests.support.ports import free_port as free_port
+from tests.support.server import LiveServer
+from tests.support.votes import (
+    VoteLoad,
+    assert_acknowledged_stored,
+    assert_tally_matches_recount,
+    stored_vote_ids,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    def __init__(self, database_url: str, workers: int = 1) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "PAREDAO_ADMIN_TOKEN": ADMIN_TOKEN,
-            "PAREDAO_SECRET_KEY": SECRET_KEY,
-            "PAREDAO_RESULTS_CACHE_S": "0",
-        }
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "main:create_app",
-                "--port",
-                str(self.port),
-                "--workers",
-                str(workers),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/paredoes", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        self.stop()
-        errors = self.process.stderr.read().decode() if self.process.stderr else ""
-        raise RuntimeError(f"server did not start: {errors}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=30)
 
 
 @pytest.fixture
@@ -91,35 +38,23 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+def started(server: LiveServer) -> LiveServer:
+    server.start()
+    return server
+
+
 @pytest.fixture
-def replicas(database: str) -> Iterator[tuple[Server, Server]]:
-    a, b = Server(database), Server(database)
-    try:
-        yield a, b
-    finally:
-        a.stop()
-        b.stop()
+def replicas(database: str, make_server: MakeServer) -> Iterator[tuple[LiveServer, LiveServer]]:
+    """Two servers of one worker each on one database (each is killed after the test)."""
+    yield started(make_server(database, workers=1)), started(make_server(database, workers=1))
 
 
-def open_paredao(api: str) -> tuple[int, int]:
-    ids = []
-    for i in range(2):
-        r = httpx.post(f"{api}/candidates", json=application(email=f"r{i}@x.com"))
-        ids.append(r.json()["id"])
-        httpx.patch(f"{api}/candidates/{ids[-1]}", json={"status": "housemate"}, headers=ADMIN)
-    r = httpx.post(
-        f"{api}/paredoes",
-        json={"title": "P", "kind": "eliminate", "nominee_ids": ids, "require_captcha": False},
-        headers=ADMIN,
-    )
-    pid = r.json()["id"]
-    assert httpx.post(f"{api}/paredoes/{pid}/open", headers=ADMIN).status_code == 200
-    return pid, ids[0]
-
-
-def test_rate_limit_and_cpf_are_exact_across_replicas(replicas: tuple[Server, Server]) -> None:
+def test_rate_limit_and_cpf_are_exact_across_replicas(
+    replicas: tuple[LiveServer, LiveServer],
+) -> None:
     a, b = replicas
-    pid, nominee = open_paredao(a.url)
+    paredao = make_paredao_at(a.url, 2)
+    pid, nominee = paredao["id"], nominee_ids(paredao)[0]
 
     def cast(i: int, body: dict[str, object]) -> int:
         server = (a, b)[i % 2]  # alternate: each replica takes half of the votes
@@ -136,35 +71,33 @@ def test_rate_limit_and_cpf_are_exact_across_replicas(replicas: tuple[Server, Se
     assert stats["total_votes"] == 11
 
 
-def test_sigterm_during_a_burst_keeps_every_acknowledged_vote(database: str) -> None:
-    server, reader = Server(database), Server(database)
-    try:
-        pid, nominee = open_paredao(server.url)
-
-        http = httpx.Client(timeout=5, limits=httpx.Limits(max_connections=32))
-
-        def cast(i: int) -> int:
-            body = {"nominee_id": nominee, "mode": "torcida", "voter_id": f"v{i}"}
-            try:
-                return http.post(f"{server.url}/paredoes/{pid}/votes", json=body).status_code
-            except httpx.TransportError:
-                return 0  # refused or cut off once the server stopped: not acknowledged
-
-        with http, ThreadPoolExecutor(32) as pool:
-            futures = [pool.submit(cast, i) for i in range(3000)]
-            time.sleep(0.5)
-            server.process.send_signal(signal.SIGTERM)
-            codes = [f.result() for f in futures]
+async def test_sigterm_during_a_burst_keeps_every_acknowledged_vote(
+    database: str, make_server: MakeServer
+) -> None:
+    server, reader = make_server(database, workers=1), make_server(database, workers=1)
+    await asyncio.to_thread(server.start)
+    await asyncio.to_thread(reader.start)
+    paredao = await asyncio.to_thread(make_paredao_at, server.url, 2)
+    load = VoteLoad(paredao["id"], nominee_ids(paredao)[:1])
+    stop = asyncio.Event()
+    async with httpx.AsyncClient(
+        base_url=server.url, timeout=30, limits=httpx.Limits(max_connections=32)
+    ) as http:
+        burst = asyncio.create_task(load.run(http, 32, stop=stop))
+        await load.until_acked(100)  # votes are flowing: stop it in the middle of the burst
+        assert server.process is not None
+        server.process.send_signal(signal.SIGTERM)
         # uvicorn shuts down gracefully, then re-raises SIGTERM to exit as the signal asks.
-        assert server.process.wait(timeout=30) in (0, -signal.SIGTERM)
-        acknowledged = codes.count(202)
-        assert 0 < acknowledged < 3000, codes.count(0)
-        assert set(codes) <= {0, 202, 503}
-        stats = httpx.get(f"{reader.url}/paredoes/{pid}/stats", headers=ADMIN).json()
-        # Every acknowledged vote is stored. A request cut off by the shutdown after its vote
-        # was stored (its 202 lost on the wire) may add to the count, never more than those.
-        cut_off = codes.count(0)
-        assert acknowledged <= stats["total_votes"] <= acknowledged + cut_off
-    finally:
-        server.stop()
-        reader.stop()
+        code = await asyncio.to_thread(server.process.wait, 60)
+        stop.set()
+        await asyncio.wait_for(burst, 60)
+    assert code in (0, -signal.SIGTERM)
+    answered = {a for a in load.answers if a.isdigit()}
+    assert answered <= {"202", "503"}, (load.answers, load.samples)
+    assert len(load.acked) < len(load.sent), "the server stopped before the burst ended"
+    # Every acknowledged vote is stored; a vote stored without its 202 is one the shutdown
+    # cut off on the wire (sent, no answer), never one that was refused or never sent.
+    stored = await asyncio.to_thread(stored_vote_ids, database, load.paredao_id)
+    assert_acknowledged_stored(load, stored)
+    assert stored - load.acked <= load.unanswered, "a vote answered 503 was stored"
+    await assert_tally_matches_recount(reader.url, load.paredao_id, len(stored))

@@ -1,1 +1,2 @@
-"""What the outside sees: request/response schemas, templates and static files."""
+"""What the outside sees, by audience: the JSON API's schemas (`views.api`) and the web
+pages (`views.web`, with `views/templates` and `views/static`)."""

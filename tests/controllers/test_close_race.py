@@ -5,7 +5,7 @@ every vote is either a 202 that is counted or a 409 that is not."""
 import asyncio
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,21 +35,46 @@ def clock() -> Clock:
     return TickingClock(TEST_NOW)
 
 
-@pytest.fixture
-def writing(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
-    """Each batch keeps the write lock a while after writing, as a large batch on a slow disk
-    would; the event is set while the first one holds it."""
-    write_batch = vote_queries.write_batch
-    holding = threading.Event()
+class Writing:
+    """The first batch keeps the write lock after writing, until the test releases it (as a
+    large batch on a slow disk would); every vote handed to the writer is counted."""
 
-    def slowly(connection: Connection, ballots: Sequence[Ballot]) -> list[Outcome]:
-        outcomes = write_batch(connection, ballots)
-        holding.set()
-        time.sleep(0.3)
+    def __init__(self) -> None:
+        self.holding = threading.Event()
+        self.release = threading.Event()
+        self.enqueued = 0
+
+
+@pytest.fixture
+def writing(monkeypatch: pytest.MonkeyPatch) -> Iterator[Writing]:
+    write_batch = vote_queries.write_batch
+    enqueue = group_commit.GroupCommitWriter.enqueue
+    state = Writing()
+
+    def slowly(connection: Connection, ballots: Sequence[Ballot], **rules: Any) -> list[Outcome]:
+        outcomes = write_batch(connection, ballots, **rules)
+        if not state.holding.is_set():
+            state.holding.set()
+            assert state.release.wait(60), "the test never released the lock"
         return outcomes
 
+    def counted(
+        writer: group_commit.GroupCommitWriter, ballot: Ballot, deadline: float | None = None
+    ) -> "asyncio.Future[Outcome]":
+        state.enqueued += 1
+        return enqueue(writer, ballot, deadline)
+
     monkeypatch.setattr(group_commit, "write_batch", slowly)
-    return holding
+    monkeypatch.setattr(group_commit.GroupCommitWriter, "enqueue", counted)
+    yield state
+    state.release.set()  # whatever happened, no writer thread is left waiting
+
+
+async def until(condition: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
+    give_up = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < give_up, f"timed out waiting for {what}"
+        await asyncio.sleep(0.005)
 
 
 def parse(moment: str) -> datetime:
@@ -57,7 +82,7 @@ def parse(moment: str) -> datetime:
 
 
 async def test_every_counted_vote_was_cast_before_closes_at(
-    client: httpx.AsyncClient, open_paredao: Any, settings: Any, writing: threading.Event
+    client: httpx.AsyncClient, open_paredao: Any, settings: Any, writing: Writing
 ) -> None:
     p = await open_paredao()
     nominee = p["nominees"][0]["candidate_id"]
@@ -69,18 +94,21 @@ async def test_every_counted_vote_was_cast_before_closes_at(
         )
 
     # A batch is being written (and holds the lock) when the close is asked; more votes are
-    # cast while the close waits for the lock, and race it for the lock after that batch.
-    first = asyncio.create_task(cast(range(20)))
-    await asyncio.to_thread(writing.wait, 5)
+    # cast while the close waits for the lock, and race it for the lock once it is released.
+    first = asyncio.create_task(cast(range(1)))
+    assert await asyncio.to_thread(writing.holding.wait, 30), "the first batch never wrote"
     close = asyncio.create_task(client.post(f"/paredoes/{p['id']}/close", headers=ADMIN))
-    await asyncio.sleep(0.05)
-    racing = await cast(range(20, 60))
-    closed = await close
+    racing_task = asyncio.create_task(cast(range(1, 41)))
+    await until(lambda: writing.enqueued == 41, "every racing vote handed to the writer")
+    # The race is on: the close and every racing vote are waiting while the lock is held.
+    assert not close.done() and not first.done()
+    writing.release.set()
+    closed, racing = await close, await racing_task
     votes = [*await first, *racing]
 
     assert closed.status_code == 200, closed.text
     closes_at = parse(closed.json()["closes_at"])
-    assert [r.status_code for r in votes[:20]] == [202] * 20  # stored before the close
+    assert votes[0].status_code == 202  # stored before the close
     assert {r.status_code for r in racing} <= {202, 409}
     assert all(r.json()["error"] == "voting_not_open" for r in racing if r.status_code == 409)
     accepted = {

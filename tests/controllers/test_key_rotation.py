@@ -30,6 +30,7 @@ from tests.conftest import (
     IsolatedSettings,
     cpf,
 )
+from tests.support.server import ROOMY_VOTE_DEADLINE_S
 
 NEW_SECRET = "the-rotated-secret-key-0123456789abcdefgh"
 OLDEST_SECRET = "a-secret-from-two-rotations-ago-0123456789"
@@ -41,6 +42,7 @@ def ring(database_url: str, secret: str, *previous: str) -> Settings:
         DATABASE_URL=database_url,
         PAREDAO_ADMIN_TOKEN=SecretStr(ADMIN_TOKEN),
         PAREDAO_SECRET_KEY=SecretStr(secret),
+        PAREDAO_VOTE_DEADLINE_S=ROOMY_VOTE_DEADLINE_S,  # a new writer process starts slowly
         **(fields if previous else {}),
     )
 

@@ -21,8 +21,9 @@ from tests.conftest import (
     application,
     cpf,
 )
-from views.pages import hourly_chart, time_left
-from views.votes import HourlyVotes, ModeVotes, NomineeStats, StatsPublic
+from views.api.votes import HourlyVotes, ModeVotes, NomineeStats, StatsPublic
+from views.web.chart import hourly_chart
+from views.web.formatting import time_left
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
@@ -212,6 +213,18 @@ class TestVoteWithoutJavaScript:
         assert r.status_code == 409
         assert "Este CPF já votou neste paredão" in r.text
         assert 'id="vote-form"' in r.text  # the vote page again, with the message
+        assert await total_votes(client, p["id"]) == 1
+
+    async def test_unico_once_per_device(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao(2)
+        a, b = nominees(p)
+        r = await vote_by_form(client, p["id"], nominee_id=str(a), mode="unico", cpf=cpf(5))
+        assert r.status_code == 200, r.text
+        r = await vote_by_form(client, p["id"], nominee_id=str(b), mode="unico", cpf=cpf(6))
+        assert r.status_code == 409
+        assert "Este aparelho já deu os votos únicos que pode dar neste paredão." in r.text
         assert await total_votes(client, p["id"]) == 1
 
     @pytest.mark.parametrize(

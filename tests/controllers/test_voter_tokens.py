@@ -192,6 +192,18 @@ class TestLimitsBindToTheSubject:
         r = await client.post(url, json=second, headers=bearer(token("b")))
         assert r.status_code == 202, r.text
 
+    async def test_accounts_sharing_a_device_each_vote_unico(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        # PAREDAO_UNICO_PER_DEVICE is the anonymous mode's: here the account binds the vote.
+        p = await open_paredao()
+        nominee = p["nominees"][0]["candidate_id"]
+        url = f"/paredoes/{p['id']}/votes"
+        for account, seed in (("a", 7), ("b", 8)):
+            body = vote(nominee, "shared-phone", mode="unico", cpf=cpf(seed))
+            r = await client.post(url, json=body, headers=bearer(token(account)))
+            assert r.status_code == 202, r.text
+
 
 class TestJwksFile:
     @pytest.fixture

@@ -112,7 +112,10 @@ def scraped(database_url: str) -> Iterator[Scraped]:
     metrics_port = free_port()
     engine = make_engine(database_url, pool_size=1)
     consumer = ConsumerProcess(
-        database_url, kafka, workdir, {"PAREDAO_CONSUMER_METRICS_PORT": str(metrics_port)}
+        database_url,
+        kafka,
+        workdir,
+        extra_env={"PAREDAO_CONSUMER_METRICS_PORT": str(metrics_port)},
     )
     kafka_env = {
         **api_env(database_url, kafka),

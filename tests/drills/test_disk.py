@@ -18,16 +18,14 @@ import httpx
 import pytest
 
 from tests.conftest import skip_on_postgres
-from tests.drills.support import (
-    LiveServer,
-    MakeServer,
-    VoteBurst,
-    assert_stored_once,
-    assert_tally_matches_recount,
-    open_paredao,
-)
+from tests.support.fixtures import MakeServer
+from tests.support.paredoes import make_paredao_at, nominee_ids
+from tests.support.server import LiveServer
+from tests.support.votes import VoteLoad, assert_stored_once
 
-pytestmark = [pytest.mark.drill, skip_on_postgres]
+# Past the sum of the drill's own bounded waits (server starts, loads, recounts): only a
+# hang ends it by its timeout.
+pytestmark = [pytest.mark.drill, skip_on_postgres, pytest.mark.timeout(600)]
 
 DISK_SIZE = "4m"
 SHIM = Path(__file__).with_name("fsync_fail.c")
@@ -101,7 +99,7 @@ def fsync_shim(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return library
 
 
-async def cast(server: LiveServer, burst: VoteBurst, count: int) -> Counter[str]:
+async def cast(server: LiveServer, burst: VoteLoad, count: int) -> Counter[str]:
     """Cast `count` new votes; the answers they got."""
     before = burst.answers.copy()
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
@@ -109,7 +107,7 @@ async def cast(server: LiveServer, burst: VoteBurst, count: int) -> Counter[str]
     return burst.answers - before
 
 
-async def until_accepted(server: LiveServer, burst: VoteBurst, timeout_s: float) -> float:
+async def until_accepted(server: LiveServer, burst: VoteLoad, timeout_s: float) -> float:
     """Cast votes until one is answered 202; how long that took."""
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
@@ -119,7 +117,7 @@ async def until_accepted(server: LiveServer, burst: VoteBurst, timeout_s: float)
     raise AssertionError(f"no vote accepted {timeout_s} s after the disk recovered")
 
 
-def assert_shed_properly(server: LiveServer, burst: VoteBurst, failing: Counter[str]) -> None:
+def assert_shed_properly(server: LiveServer, burst: VoteLoad, failing: Counter[str]) -> None:
     """While the disk failed: 503s (with Retry-After, in the error shape), never a 500."""
     assert set(failing) <= {"202", "503"}, (failing, burst.samples)
     assert failing["503"], f"the disk failed but no vote was shed: {failing}"
@@ -133,8 +131,8 @@ class TestFullDisk:
     ) -> None:
         server = make_server(small_disk, {})
         await asyncio.to_thread(server.start)
-        paredao_id, nominees = await asyncio.to_thread(open_paredao, server.url)
-        burst = VoteBurst(paredao_id, nominees)
+        paredao = await asyncio.to_thread(make_paredao_at, server.url, 2)
+        burst = VoteLoad(paredao["id"], nominee_ids(paredao))
         assert await cast(server, burst, 100) == {"202": 100}
 
         ballast = fill(small_disk)
@@ -147,9 +145,8 @@ class TestFullDisk:
         took = await until_accepted(server, burst, 10)
         assert await cast(server, burst, 100) == {"202": 100}
 
-        stored = assert_stored_once(server.database, burst)
-        assert not burst.shed & set(stored), "a vote answered 503 was stored"
-        await assert_tally_matches_recount(server.url, paredao_id, len(stored))
+        stored = await assert_stored_once(server.url, server.database_url, burst)
+        assert not burst.shed & stored, "a vote answered 503 was stored"
         print(
             f"full disk: {full}; accepted again {took:.2f} s after the space was freed; "
             f"{len(stored)} stored, none of the {len(burst.shed)} shed; "
@@ -167,8 +164,8 @@ class TestFailingFsync:
             {"LD_PRELOAD": str(fsync_shim), "DRILL_FSYNC_FAILS_WHILE": str(trigger)},
         )
         await asyncio.to_thread(server.start)
-        paredao_id, nominees = await asyncio.to_thread(open_paredao, server.url)
-        burst = VoteBurst(paredao_id, nominees)
+        paredao = await asyncio.to_thread(make_paredao_at, server.url, 2)
+        burst = VoteLoad(paredao["id"], nominee_ids(paredao))
         assert await cast(server, burst, 100) == {"202": 100}
 
         trigger.touch()
@@ -180,9 +177,8 @@ class TestFailingFsync:
         trigger.unlink()
         took = await until_accepted(server, burst, 10)
         assert await cast(server, burst, 100) == {"202": 100}
-        stored = assert_stored_once(server.database, burst)
-        assert not burst.shed & set(stored), "a vote answered 503 was stored"
-        await assert_tally_matches_recount(server.url, paredao_id, len(stored))
+        stored = await assert_stored_once(server.url, server.database_url, burst)
+        assert not burst.shed & stored, "a vote answered 503 was stored"
 
         # fsync fails again, and the server is killed before anything else is written; it
         # restarts on a working disk.
@@ -192,21 +188,19 @@ class TestFailingFsync:
         await asyncio.to_thread(server.kill)
         trigger.unlink()
         await asyncio.to_thread(server.start)
-        stored = assert_stored_once(server.database, burst)
-        await assert_tally_matches_recount(server.url, paredao_id, len(stored))
+        stored = await assert_stored_once(server.url, server.database_url, burst)
         # The last batches' frames were written to the WAL before their fsync failed, and
         # SQLite's recovery at the restart may take them: a 503 after a failed fsync means
         # "maybe stored" (which is why it says to retry with the same vote_id).
         shed = set(burst.shed)
-        shed_but_stored = shed & set(stored)
+        shed_but_stored = shed & stored
         # Sent again with their vote_ids, the shed votes are all taken, and counted once.
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             before = burst.answers.copy()
             await burst.again(http, shed)
         assert burst.answers - before == {"202": len(shed)}, burst.samples
-        stored = assert_stored_once(server.database, burst)
-        assert set(stored) == burst.acked
-        await assert_tally_matches_recount(server.url, paredao_id, len(stored))
+        stored = await assert_stored_once(server.url, server.database_url, burst)
+        assert stored == burst.acked
         print(
             f"fsync failing: {failing}, then {failing_again}; accepted again {took:.2f} s after "
             f"fsync worked; after the kill -9 and restart {len(shed_but_stored)} of the "

@@ -11,7 +11,8 @@ from pydantic import SecretStr, ValidationError
 import config
 import main
 from model.cpf import cpf_hash
-from model.keys import CPFKeyMissing, Keys, hkdf_sha256, key_id
+from model.errors import CPFKeyMissing
+from model.keys import Keys, hkdf_sha256, key_id
 from tests.conftest import ADMIN_TOKEN, SECRET_KEY, IsolatedSettings
 
 

@@ -2,6 +2,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -12,8 +13,8 @@ from altcha.v1 import solve_challenge
 
 from model.ballot import Accepted
 from model.captcha import new_challenge, verify
-from model.cpf import InvalidCPF, cpf_hash, normalize_cpf
-from model.errors import CaptchaFailed
+from model.cpf import cpf_hash, normalize_cpf
+from model.errors import CaptchaFailed, InvalidCPF
 from model.paredao import OutcomeKind, ParedaoKind
 from model.ratelimit import admit
 from model.results import (
@@ -26,7 +27,7 @@ from model.results import (
 )
 from model.vote import VoteMode
 from tests.conftest import cpf
-from views.votes import VoteAccepted, accepted_json
+from views.api.votes import VoteAccepted, accepted_json
 
 NOW = datetime(2026, 11, 21, 22, 0, tzinfo=UTC)
 PAREDAO = 7
@@ -67,8 +68,10 @@ class TestCPF:
             normalize_cpf(raw)
 
     def test_generated_cpfs_are_valid(self) -> None:
+        """The tests' CPF maker gives CPFs the rules take: their 11 digits, unmasked."""
         for seed in range(0, 10**9, 7_777_777):
-            normalize_cpf(cpf(seed))
+            masked = cpf(seed)
+            assert normalize_cpf(masked) == re.sub(r"\D", "", masked)
 
     def test_hash_is_keyed_and_scoped_to_the_paredao(self) -> None:
         digits = "52998224725"

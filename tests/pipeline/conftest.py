@@ -24,6 +24,7 @@ from db.engine import make_engine
 from main import create_app
 from pipeline.consumer import VoteConsumer
 from pipeline.kafka import create_topics
+from pipeline.vote_handler import BatchReport
 from tests.conftest import Clock
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
@@ -103,13 +104,22 @@ async def kafka_client(kafka_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 class RunningConsumer:
-    """A consumer group member on a thread of the test process."""
+    """A consumer group member on a thread of the test process (`on_batch` sees each batch
+    it stored, as the consumer's metrics do)."""
 
-    def __init__(self, database_url: str, kafka: KafkaSettings, clock: Clock) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        kafka: KafkaSettings,
+        clock: Clock,
+        on_batch: Callable[[BatchReport], None] | None = None,
+    ) -> None:
         self.engine = make_engine(database_url, pool_size=2)
         self.member = VoteConsumer(self.engine, kafka, clock, poll_s=0.1, close_check_s=0.2)
         self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.member.run, args=(self.stop,), daemon=True)
+        self.thread = threading.Thread(
+            target=self.member.run, args=(self.stop, on_batch), daemon=True
+        )
         self.thread.start()
 
     def close(self) -> None:

@@ -1,7 +1,6 @@
 """The consumer's own metrics, scraped over HTTP as Prometheus does: the votes it decided, the
 dead letters, and the lag (the log's end minus the offsets stored with the votes)."""
 
-import threading
 import uuid
 from collections.abc import Iterator
 
@@ -12,28 +11,23 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from config import KafkaSettings
 from db.engine import make_engine
-from pipeline.consumer import VoteConsumer
 from pipeline.consumer_metrics import ConsumerMetrics
 from tests.conftest import Clock
-from tests.pipeline.conftest import wait_until
-from tests.pipeline.test_kafka_path import make_paredao, nominees, vote
-from tests.test_replicas import free_port
+from tests.pipeline.conftest import RunningConsumer, wait_until
+from tests.pipeline.test_kafka_path import vote
+from tests.support.paredoes import make_paredao, nominee_ids
+from tests.support.ports import free_port
 
 
 class Member:
     """A consumer with its metrics served on a free port, on a thread of the test."""
 
     def __init__(self, database_url: str, kafka: KafkaSettings, clock: Clock) -> None:
-        self.engine = make_engine(database_url, pool_size=2)
+        self.engine = make_engine(database_url, pool_size=1)  # the lag's reads
         self.watch = ConsumerMetrics(self.engine, kafka, lag_every_s=0.2)
         self.port = free_port()
         self.watch.serve("127.0.0.1", self.port)
-        self.member = VoteConsumer(self.engine, kafka, clock, poll_s=0.1, close_check_s=0.2)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(
-            target=self.member.run, args=(self.stop,), kwargs={"on_batch": self.watch.observe}
-        )
-        self.thread.start()
+        self.running = RunningConsumer(database_url, kafka, clock, on_batch=self.watch.observe)
 
     def scrape(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         text = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text
@@ -44,8 +38,7 @@ class Member:
         }
 
     def close(self) -> None:
-        self.stop.set()
-        self.thread.join(timeout=30)
+        self.running.close()
         self.watch.close()
         self.engine.dispose()
 
@@ -69,10 +62,10 @@ async def test_votes_dead_letters_and_lag(
     before = member.scrape()
     p = await make_paredao(kafka_client, 2)
     for _ in range(5):
-        assert (await vote(kafka_client, p["id"], nominee_id=nominees(p)[0])).status_code == 202
+        assert (await vote(kafka_client, p["id"], nominee_id=nominee_ids(p)[0])).status_code == 202
     voter = uuid.uuid4().hex
     for _ in range(11):  # the 11th in a minute is refused by the torcida limit
-        r = await vote(kafka_client, p["id"], nominee_id=nominees(p)[1], voter_id=voter)
+        r = await vote(kafka_client, p["id"], nominee_id=nominee_ids(p)[1], voter_id=voter)
         assert r.status_code == 202
     producer = Producer({"bootstrap.servers": kafka.bootstrap})
     producer.produce(kafka.topic, value=b"\x00 not a vote", key=b"poison", partition=0)

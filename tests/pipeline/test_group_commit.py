@@ -3,8 +3,10 @@
 import asyncio
 import random
 import sqlite3
+import time
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -17,7 +19,10 @@ from sqlalchemy import text
 from config import Settings
 from db.engine import make_engine
 from main import create_app
-from tests.conftest import ADMIN, ADMIN_TOKEN, Clock, application, cpf
+from pipeline.group_commit import GroupCommitWriter
+from services.app_services import app_services
+from tests.conftest import ADMIN, ADMIN_TOKEN, Clock, cpf
+from tests.support.paredoes import make_paredao, nominee_ids
 
 
 def vote(
@@ -27,19 +32,8 @@ def vote(
 
 
 async def open_paredao(client: httpx.AsyncClient, nominees: int = 2) -> tuple[int, list[int]]:
-    ids = []
-    for i in range(nominees):
-        r = await client.post("/candidates", json=application(email=f"n{i}@x.com"))
-        ids.append(r.json()["id"])
-        await client.patch(f"/candidates/{ids[-1]}", json={"status": "housemate"}, headers=ADMIN)
-    r = await client.post(
-        "/paredoes",
-        json={"title": "P", "kind": "eliminate", "nominee_ids": ids, "require_captcha": False},
-        headers=ADMIN,
-    )
-    pid = r.json()["id"]
-    await client.post(f"/paredoes/{pid}/open", headers=ADMIN)
-    return pid, ids
+    paredao = await make_paredao(client, nominees)
+    return paredao["id"], nominee_ids(paredao)
 
 
 async def total_votes(client: httpx.AsyncClient, pid: int) -> int:
@@ -51,6 +45,14 @@ async def recount(client: httpx.AsyncClient, pid: int) -> dict[str, Any]:
     r = await client.post(f"/paredoes/{pid}/recount", headers=ADMIN)
     body: dict[str, Any] = r.json()
     return body
+
+
+async def until(condition: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
+    """Wait (bounded) until `condition` holds: on an event, not for a guessed time."""
+    give_up = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < give_up, f"timed out waiting for {what}"
+        await asyncio.sleep(0.005)
 
 
 @contextmanager
@@ -84,21 +86,25 @@ class TestLoadShedding:
         return settings.model_copy(update={"vote_queue_size": 2})
 
     async def test_full_queue_answers_503_with_retry_after_and_loses_nothing(
-        self, client: httpx.AsyncClient, database_url: str
+        self, client: httpx.AsyncClient, app: FastAPI, database_url: str
     ) -> None:
         pid, (a, _) = await open_paredao(client)
+        writer = app_services(app).sink
+        assert isinstance(writer, GroupCommitWriter)
         with write_blocked(database_url):
             first = asyncio.create_task(
                 client.post(f"/paredoes/{pid}/votes", json=vote(a, voter_id="first"))
             )
-            await asyncio.sleep(0.3)  # the writer has taken it and is blocked
+            await until(lambda: len(writer._committing) == 1, "the writer blocked on the first")
             burst = [
                 asyncio.create_task(
                     client.post(f"/paredoes/{pid}/votes", json=vote(a, voter_id=f"v{i}"))
                 )
                 for i in range(6)
             ]
-            await asyncio.sleep(0.3)
+            # The queue holds two, the writer's next batch waits for its turn: four are shed
+            # at once, and the others wait for the lock that is still held.
+            await until(lambda: sum(t.done() for t in burst) >= 4, "the votes shed")
             shed = [t.result() for t in burst if t.done()]
             assert len(shed) == 4
             for r in shed:
@@ -191,10 +197,14 @@ class TestCountExactness:
         answers = await asyncio.gather(*(send(v) for v in sends))
         acknowledged = {r.json()["vote_id"] for r in answers if r.status_code == 202}
         refused = {r.status_code for r in answers if r.status_code != 202}
-        # Duplicate CPFs (8 votes share each) and the torcida limit; and, on a loaded machine,
-        # votes past their deadline (503): never stored, as the recount below shows.
-        assert refused <= {409, 429, 503}
-        assert len(acknowledged) > 1000
+        # Duplicate CPFs (8 votes share each) are refused; the vote deadline leaves room for
+        # a loaded machine, so every other vote is taken: each CPF's first, every torcida vote
+        # (no voter sends more than the limit).
+        assert refused <= {409}, {r.text for r in answers if r.status_code != 202}
+        per_voter = Counter(v["voter_id"] for v in votes if v["mode"] == "torcida")
+        assert max(per_voter.values()) <= 10
+        cpfs = {v["cpf"] for v in votes if v["mode"] == "unico"}
+        assert len(acknowledged) == len(cpfs) + sum(per_voter.values())
         stored = await recount(client, pid)
         assert stored["matches"] is True
         assert stored["recount_total"] == stored["tally_total"] == len(acknowledged)
@@ -204,6 +214,13 @@ class TestCountExactness:
             if r.status_code == 202:
                 by_id.setdefault(r.json()["vote_id"], set()).add(r.text)
         assert all(len(texts) == 1 for texts in by_id.values())
+
+
+def _queued(app: FastAPI) -> int:
+    """The votes waiting in the app's writer thread's queue."""
+    sink = app_services(app).sink
+    assert isinstance(sink, GroupCommitWriter)
+    return sink._queue.qsize()
 
 
 class TestShutdown:
@@ -227,10 +244,10 @@ class TestShutdown:
                         for i in range(300)
                     ]
                     for _ in range(500):
-                        if app.state.writer._queue.qsize() >= 10:
+                        if _queued(app) >= 10:
                             break
                         await asyncio.sleep(0.001)
-                    assert app.state.writer._queue.qsize() >= 10
+                    assert _queued(app) >= 10
             # The lifespan has ended: the writer stopped after storing what it had taken.
             answers = await asyncio.gather(*tasks)
             codes = [r.status_code for r in answers]
@@ -239,7 +256,7 @@ class TestShutdown:
             assert accepted > 0
             async with app.router.lifespan_context(app):
                 assert await total_votes(client, pid) == accepted
-                await app.state.writer.stop()
+                await app_services(app).sink.stop()
                 r = await client.post(f"/paredoes/{pid}/votes", json=vote(a, voter_id="late"))
                 assert r.status_code == 503
                 assert "shutting down" in r.json()["detail"]

@@ -27,18 +27,20 @@ from tests.conftest import only_on_postgres
 from tests.pipeline.drills import (
     KAFKA_SCRIPTS,
     POSTGRES_SCRIPTS,
-    ConsumerProcess,
-    SteadyLoad,
-    VoteLoad,
     assert_every_acknowledged_vote_stored_once,
     eventually,
     run_script,
     stored_votes,
 )
-from tests.pipeline.test_kafka_path import make_paredao, nominees
+from tests.support.consumer import ConsumerProcess
+from tests.support.paredoes import make_paredao, nominee_ids
+from tests.support.votes import SteadyLoad, VoteLoad
 
 # A vote the brokers cannot take is answered 503 after this long (plus the API's margin).
 PRODUCE_TIMEOUT_S = 3.0
+# Past the sum of a drill's own bounded waits (each says what it waits for): only a hang ends
+# a drill by its timeout, never a slow, shared machine.
+DRILL_TIMEOUT_S = 900
 
 
 @pytest.fixture
@@ -87,7 +89,7 @@ def postgres_left_running() -> Iterator[None]:
 @pytest.fixture
 async def paredao(kafka_client: httpx.AsyncClient) -> tuple[int, list[int]]:
     p = await make_paredao(kafka_client, 2)
-    return p["id"], nominees(p)
+    return p["id"], nominee_ids(p)
 
 
 @pytest.fixture
@@ -98,7 +100,7 @@ async def steady_load(
     running: list[SteadyLoad] = []
 
     def start() -> SteadyLoad:
-        running.append(SteadyLoad(VoteLoad(kafka_client, *paredao)))
+        running.append(SteadyLoad(VoteLoad(*paredao), kafka_client))
         return running[-1]
 
     yield start
@@ -116,10 +118,10 @@ def engine(database_url: str) -> Iterator[Engine]:
 def assert_shed_or_acknowledged(load: VoteLoad) -> None:
     """Under a fault the API either logs the vote (202) or sheds it (503 + Retry-After)."""
     assert set(load.answers) <= {"202", "503"}, load.samples
-    assert load.without_retry_after == 0, load.answers
+    assert not load.faults, load.faults[:3]
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(DRILL_TIMEOUT_S)
 async def test_a_consumer_killed_mid_batch_and_restarted_loses_and_doubles_nothing(
     kafka_client: httpx.AsyncClient,
     kafka: KafkaSettings,
@@ -142,25 +144,23 @@ async def test_a_consumer_killed_mid_batch_and_restarted_loses_and_doubles_nothi
             return True
         return False
 
-    await eventually(killed_mid_batch, 30, "the first consumer in the middle of a batch")
+    await eventually(killed_mid_batch, 120, "the first consumer in the middle of a batch")
     stored_at_kill = stored_votes(engine, paredao_id)
-    await eventually(lambda: len(load.load.acked) >= stored_at_kill + 500, 30, "votes logged")
+    await eventually(lambda: len(load.load.acked) >= stored_at_kill + 500, 120, "votes logged")
 
     second = start_consumer("second")
     await asyncio.to_thread(second.wait_assigned)
-    await eventually(lambda: len(load.load.acked) >= 2500, 30, "a few thousand votes")
+    await eventually(lambda: len(load.load.acked) >= 2500, 120, "a few thousand votes")
     votes = await load.finish()
     assert_shed_or_acknowledged(votes)
-    await assert_every_acknowledged_vote_stored_once(
-        kafka_client, database_url, kafka, paredao_id, votes
-    )
+    await assert_every_acknowledged_vote_stored_once(kafka_client, database_url, kafka, votes)
     stored = stored_votes(engine, paredao_id)
     assert stored_at_kill < stored
     stats = second.stop()  # it counted the rest: what the first stored stays stored once
     assert stats["counted"] == stored - stored_at_kill, stats
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(DRILL_TIMEOUT_S)
 async def test_a_rebalance_between_two_consumers_loses_and_doubles_nothing(
     kafka_client: httpx.AsyncClient,
     kafka: KafkaSettings,
@@ -176,23 +176,21 @@ async def test_a_rebalance_between_two_consumers_loses_and_doubles_nothing(
     load = steady_load()
     await eventually(
         lambda: stored_votes(engine, paredao_id) >= 500,
-        30,
+        120,
         "the first member storing",
     )
     b = start_consumer("b")  # joins: the group rebalances during the burst
     await asyncio.to_thread(b.wait_assigned)
     mark = len(load.load.acked)
-    await eventually(lambda: len(load.load.acked) >= mark + 500, 30, "votes after the join")
+    await eventually(lambda: len(load.load.acked) >= mark + 500, 120, "votes after the join")
     assignments_of_b = b.assignments()
     stats_a = a.stop()  # leaves: its partitions move to b, votes still arriving
     await asyncio.to_thread(b.wait_assigned, assignments_of_b)
     mark = len(load.load.acked)
-    await eventually(lambda: len(load.load.acked) >= mark + 500, 30, "votes after the leave")
+    await eventually(lambda: len(load.load.acked) >= mark + 500, 120, "votes after the leave")
     votes = await load.finish()
     assert_shed_or_acknowledged(votes)
-    await assert_every_acknowledged_vote_stored_once(
-        kafka_client, database_url, kafka, paredao_id, votes
-    )
+    await assert_every_acknowledged_vote_stored_once(kafka_client, database_url, kafka, votes)
     stats_b = b.stop()
     assert stats_a["counted"] > 0 and stats_b["counted"] > 0, (stats_a, stats_b)
     stored = stored_votes(engine, paredao_id)
@@ -200,7 +198,7 @@ async def test_a_rebalance_between_two_consumers_loses_and_doubles_nothing(
 
 
 @only_on_postgres
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(DRILL_TIMEOUT_S)
 async def test_postgresql_restarted_under_load_the_consumer_backs_off_and_resumes(
     kafka_client: httpx.AsyncClient,
     kafka: KafkaSettings,
@@ -215,28 +213,29 @@ async def test_postgresql_restarted_under_load_the_consumer_backs_off_and_resume
     member = start_consumer("member", batch_max=200)
     await asyncio.to_thread(member.wait_assigned)
     load = steady_load()
-    await eventually(lambda: stored_votes(engine, paredao_id) >= 500, 30, "votes stored")
+    await eventually(lambda: stored_votes(engine, paredao_id) >= 500, 120, "votes stored")
     try:
         await asyncio.to_thread(run_script, POSTGRES_SCRIPTS / "stop.sh")
-        await asyncio.sleep(2)  # votes keep coming into the log; the consumer cannot store
+        # Votes keep coming into the log; the consumer cannot store them, and says so.
+        await eventually(
+            lambda: "database unavailable, retrying" in member.log(), 60, "the consumer backing off"
+        )
     finally:
         await asyncio.to_thread(run_script, POSTGRES_SCRIPTS / "start.sh")
     mark = len(load.load.acked)
-    await eventually(lambda: len(load.load.acked) >= mark + 500, 30, "votes after the restart")
+    await eventually(lambda: len(load.load.acked) >= mark + 500, 120, "votes after the restart")
     votes = await load.finish()
     # The API needs the database for the paredão (cached ~1 s): meanwhile the in-process app
     # raises psycopg's OperationalError (a 500 from a server), never a 202 it cannot keep.
     assert set(votes.answers) <= {"202", "503", "OperationalError"}, votes.samples
     assert member.process.poll() is None, member.log()[-3000:]  # it waited, it did not die
-    await assert_every_acknowledged_vote_stored_once(
-        kafka_client, database_url, kafka, paredao_id, votes
-    )
+    await assert_every_acknowledged_vote_stored_once(kafka_client, database_url, kafka, votes)
     stats = member.stop()
     assert stats["retries"] > 0, stats  # it did meet the outage, and backed off
     assert "database unavailable, retrying" in member.log()
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(DRILL_TIMEOUT_S)
 async def test_the_broker_stopped_for_seconds_sheds_with_503_then_recovers(
     kafka_client: httpx.AsyncClient,
     kafka: KafkaSettings,
@@ -249,29 +248,29 @@ async def test_the_broker_stopped_for_seconds_sheds_with_503_then_recovers(
     member = start_consumer("member")
     await asyncio.to_thread(member.wait_assigned)
     load = steady_load()
-    await eventually(lambda: len(load.load.acked) >= 300, 30, "votes logged")
+    await eventually(lambda: len(load.load.acked) >= 300, 120, "votes logged")
     try:
         await asyncio.to_thread(run_script, KAFKA_SCRIPTS / "stop.sh")
-        await eventually(lambda: load.load.answers["503"] >= 16, 15, "the API shedding")
-        await asyncio.sleep(2)
+        await eventually(lambda: load.load.answers["503"] >= 16, 60, "the API shedding")
+        # Down for a while: another round of votes shed while it stays down.
+        await eventually(lambda: load.load.answers["503"] >= 48, 60, "more votes shed")
     finally:
         await asyncio.to_thread(run_script, KAFKA_SCRIPTS / "start.sh")
     mark = len(load.load.acked)
-    await eventually(lambda: len(load.load.acked) >= mark + 300, 30, "votes after the restart")
+    await eventually(lambda: len(load.load.acked) >= mark + 300, 120, "votes after the restart")
     votes = await load.finish()
+    # Never a hang: every vote got its answer (the load finished within its bounded wait),
+    # and each one the brokers could not take is a 503 with Retry-After.
     assert_shed_or_acknowledged(votes)
-    # Never a hang: a vote the brokers cannot take is answered 503 within the timeout.
-    assert votes.slowest_s < PRODUCE_TIMEOUT_S + 3, votes.slowest_s
-    await assert_every_acknowledged_vote_stored_once(
-        kafka_client, database_url, kafka, paredao[0], votes
-    )
+    assert not votes.unanswered, votes.answers
+    await assert_every_acknowledged_vote_stored_once(kafka_client, database_url, kafka, votes)
     member.stop()
 
 
 POISON = b"\xff\x00 not a vote of ours"
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(DRILL_TIMEOUT_S)
 async def test_a_poison_record_goes_to_the_dead_letters_and_the_votes_around_it_count(
     kafka_client: httpx.AsyncClient,
     kafka: KafkaSettings,
@@ -282,14 +281,12 @@ async def test_a_poison_record_goes_to_the_dead_letters_and_the_votes_around_it_
 ) -> None:
     member = start_consumer("member")
     await asyncio.to_thread(member.wait_assigned)
-    votes = VoteLoad(kafka_client, *paredao)
-    await votes.cast(300)
+    votes = VoteLoad(*paredao)
+    await votes.run(kafka_client, count=300)
     poisoned = produce_poison(kafka)  # into every partition, between the votes
-    await votes.cast(300)
+    await votes.run(kafka_client, count=300)
     assert_shed_or_acknowledged(votes)
-    await assert_every_acknowledged_vote_stored_once(
-        kafka_client, database_url, kafka, paredao[0], votes
-    )
+    await assert_every_acknowledged_vote_stored_once(kafka_client, database_url, kafka, votes)
     ends = {p: end for p, _, end in consumer_lag(engine, kafka)}
     assert all(0 < o < ends[p] - 1 for p, o in poisoned.items()), (poisoned, ends)  # votes around
     letters = await asyncio.to_thread(read_dead_letters, kafka, len(poisoned))

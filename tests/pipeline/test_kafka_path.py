@@ -10,38 +10,9 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from config import KafkaSettings
-from tests.conftest import ADMIN, Clock, application, cpf, solve_captcha
+from tests.conftest import ADMIN, Clock, cpf, solve_captcha
 from tests.pipeline.conftest import RunningConsumer, wait_until
-
-
-async def make_paredao(
-    client: httpx.AsyncClient, nominees: int = 3, **fields: Any
-) -> dict[str, Any]:
-    """Apply, promote and nominate `nominees` housemates; create the paredão and open it."""
-    ids = []
-    for _ in range(nominees):
-        tag = uuid.uuid4().hex[:8]
-        r = await client.post(
-            "/candidates", json=application(name=f"Brother {tag}", email=f"{tag}@example.com")
-        )
-        assert r.status_code == 201, r.text
-        ids.append(r.json()["id"])
-        r = await client.patch(
-            f"/candidates/{ids[-1]}", json={"status": "housemate"}, headers=ADMIN
-        )
-        assert r.status_code == 200, r.text
-    body = {"title": "Paredão", "kind": "eliminate", "nominee_ids": ids, "require_captcha": False}
-    body.update(fields)
-    r = await client.post("/paredoes", json=body, headers=ADMIN)
-    assert r.status_code == 201, r.text
-    r = await client.post(f"/paredoes/{r.json()['id']}/open", headers=ADMIN)
-    assert r.status_code == 200, r.text
-    paredao: dict[str, Any] = r.json()
-    return paredao
-
-
-def nominees(p: dict[str, Any]) -> list[int]:
-    return [n["candidate_id"] for n in p["nominees"]]
+from tests.support.paredoes import make_paredao, nominee_ids
 
 
 async def status_of(client: httpx.AsyncClient, paredao_id: int, vote_id: str) -> dict[str, Any]:
@@ -72,7 +43,7 @@ class TestQueuedThenCounted:
         self, kafka_client: httpx.AsyncClient, consumer: RunningConsumer
     ) -> None:
         p = await make_paredao(kafka_client, 2)
-        r = await vote(kafka_client, p["id"], nominee_id=nominees(p)[0])
+        r = await vote(kafka_client, p["id"], nominee_id=nominee_ids(p)[0])
         assert r.status_code == 202, r.text
         assert r.json()["status"] == "queued"
         counted = await decided(kafka_client, p["id"], r.json()["vote_id"])
@@ -85,7 +56,7 @@ class TestQueuedThenCounted:
         self, kafka_client: httpx.AsyncClient
     ) -> None:
         p = await make_paredao(kafka_client, 2)  # no consumer runs in this test
-        r = await vote(kafka_client, p["id"], nominee_id=nominees(p)[0])
+        r = await vote(kafka_client, p["id"], nominee_id=nominee_ids(p)[0])
         assert r.status_code == 202
         assert (await status_of(kafka_client, p["id"], r.json()["vote_id"]))["status"] == "queued"
 
@@ -96,7 +67,7 @@ class TestQueuedThenCounted:
         vote_id = str(uuid.uuid4())
         for _ in range(2):
             r = await vote(
-                kafka_client, p["id"], nominee_id=nominees(p)[0], vote_id=vote_id, voter_id="v"
+                kafka_client, p["id"], nominee_id=nominee_ids(p)[0], vote_id=vote_id, voter_id="v"
             )
             assert r.status_code == 202
         assert (await decided(kafka_client, p["id"], vote_id))["status"] == "counted"
@@ -110,7 +81,7 @@ class TestRefusalsReachTheVoteStatus:
         self, kafka_client: httpx.AsyncClient, consumer: RunningConsumer, clock: Clock
     ) -> None:
         p = await make_paredao(kafka_client, 2, closes_at="2026-11-21T23:00:00Z")
-        a, b = nominees(p)
+        a, b = nominee_ids(p)
         voter_cpf = cpf(7)
         first = await vote(kafka_client, p["id"], nominee_id=a, mode="unico", cpf=voter_cpf)
         second = await vote(kafka_client, p["id"], nominee_id=b, mode="unico", cpf=voter_cpf)
@@ -147,7 +118,11 @@ class TestRefusalsReachTheVoteStatus:
         # One voter (one partition, so the log keeps their order) spends one token twice.
         one, two = [
             await vote(
-                kafka_client, p["id"], nominee_id=nominees(p)[0], voter_id="v", captcha_token=token
+                kafka_client,
+                p["id"],
+                nominee_id=nominee_ids(p)[0],
+                voter_id="v",
+                captcha_token=token,
             )
             for _ in range(2)
         ]
@@ -166,7 +141,7 @@ async def test_bbb25_fourth_paredao_through_kafka_equals_the_direct_path(
     finals = []
     for api, offset in ((kafka_client, 0), (client, 10_000)):
         p = await make_paredao(api, 3)
-        ids = nominees(p)
+        ids = nominee_ids(p)
         bodies = [
             {"nominee_id": ids[n], "mode": "unico", "cpf": cpf(offset + 1 + 1000 * n + i)}
             for n, count in enumerate(unico)
@@ -207,7 +182,7 @@ class TestClosing:
         clock: Clock,
     ) -> None:
         p = await make_paredao(kafka_client, 2)
-        a, b = nominees(p)
+        a, b = nominee_ids(p)
         consumer.stop.set()  # the consumer stops: the close must wait for these votes
         await asyncio.to_thread(consumer.thread.join, 30)
         acked = []
@@ -260,7 +235,7 @@ async def test_a_poison_record_goes_to_the_dead_letters(
     )
     producer.produce(kafka.topic, value=b"\x00 not a vote", key=b"poison", partition=0)
     assert producer.flush(10) == 0
-    r = await vote(kafka_client, p["id"], nominee_id=nominees(p)[0])
+    r = await vote(kafka_client, p["id"], nominee_id=nominee_ids(p)[0])
     assert (await decided(kafka_client, p["id"], r.json()["vote_id"]))["status"] == "counted"
     wait_until(lambda: consumer.member.stats.dead_letters == 1, what="the dead letter counted")
 
@@ -287,7 +262,7 @@ class TestReplayFromTheLog:
         self, kafka_client: httpx.AsyncClient, consumer: RunningConsumer
     ) -> None:
         p = await make_paredao(kafka_client, 2)
-        a, b = nominees(p)
+        a, b = nominee_ids(p)
         sent = [
             await vote(kafka_client, p["id"], nominee_id=n, voter_id=v)
             for n, v in [(a, "x"), (b, "y"), (a, "z")]

@@ -107,3 +107,24 @@ async def test_windows_of_different_voters_and_paredoes_are_apart(
         windows,
     )
     assert (report.counted, report.refused) == (3 * TORCIDA_LIMIT, 3)
+
+
+async def test_a_vote_older_than_what_memory_kept_rebuilds_it(
+    engine: Engine, client: httpx.AsyncClient, open_paredao: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Memory keeps one voter at most: every batch prunes, and a lagging partition's older
+    # vote must read its window from the database again, not from what memory dropped.
+    monkeypatch.setattr("db.torcida.MAX_VOTERS", 1)
+    monkeypatch.setattr("db.torcida.KEEP", timedelta(seconds=1))
+    p = await open_paredao(2)
+    nominee = p["nominees"][0]["candidate_id"]
+    log = Log()
+    windows = PartitionWindows()
+    seconds = [float(s) for s in range(1, TORCIDA_LIMIT + 1)]
+    first = handle(engine, votes(log, p["id"], nominee, "lagging", seconds), windows)
+    later = handle(engine, votes(log, p["id"], nominee, "ahead", [300, 301]), windows)
+    assert (first.counted, later.counted) == (TORCIDA_LIMIT, 2)
+    loads = windows.loads
+    late = handle(engine, votes(log, p["id"], nominee, "lagging", [30]), windows)
+    assert (late.counted, late.refused) == (0, 1)
+    assert windows.loads == loads + 1

@@ -153,3 +153,21 @@ async def test_the_result_freezes_when_every_partition_has_its_marker(
     results = (await client.get(f"/paredoes/{p['id']}/results")).json()
     assert results["status"] == "closed"
     assert results["outcome"] == {"kind": "eliminated", "candidate_id": a, "tied_candidate_ids": []}
+
+
+async def test_a_record_naming_no_nominee_of_its_paredao_is_refused(
+    engine: Engine, client: httpx.AsyncClient, open_paredao: Any
+) -> None:
+    # The API never logs one; a record written into the topic by anyone else may.
+    p, other = await open_paredao(2), await open_paredao(2)
+    stranger = other["nominees"][0]["candidate_id"]
+    log = Log()
+    report = handle(engine, [log.record(encode_ballot(ballot(p["id"], stranger, "v1")))])
+    assert (report.counted, report.refused) == (0, 1)
+    assert stored(engine, p["id"]) == 0
+    with engine.connect() as connection:
+        reason = connection.execute(
+            text("SELECT reason, detail FROM vote_refusals WHERE paredao_id = :p"), {"p": p["id"]}
+        ).one()
+    assert reason.reason == "validation_error"
+    assert f"candidate {stranger} is not a nominee of paredão {p['id']}" in reason.detail

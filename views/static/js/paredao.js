@@ -24,7 +24,7 @@
     return Date.now() + offsetMs;
   }
 
-  /** Time left in words, exactly as the server writes it (views/pages.py time_left). */
+  /** Time left in words, exactly as the server writes it (views/web/formatting.py time_left). */
   function timeLeft(untilMs, nowMs) {
     let seconds = Math.ceil((untilMs - nowMs) / 1000);
     if (seconds <= 0) return "encerrado";

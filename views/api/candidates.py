@@ -18,7 +18,7 @@ from pydantic import (
 
 from model.candidate import MINIMUM_AGE, UFS, CandidateStatus, age_on
 from model.errors import Invalid
-from views.params import Date
+from views.api.params import Date
 
 _DATE = TypeAdapter(date)
 

@@ -8,9 +8,18 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from model.ballot import Accepted
 from model.paredao import OutcomeKind, ParedaoStatus
+from model.ratelimit import TORCIDA_LIMIT
 from model.vote import VoteMode, VoteStatus
 from model.voter import MAX_VOTER_ID, normalize_voter_id
-from views.params import Id
+from views.api.params import Id
+
+
+class FromDomain(BaseModel):
+    """A public answer, made of the object a service returned (the same fields)."""
+
+    @classmethod
+    def of(cls, answer: object) -> Self:
+        return cls.model_validate(answer, from_attributes=True)
 
 
 class VoteCreate(BaseModel):
@@ -37,7 +46,9 @@ class VoteCreate(BaseModel):
     )
 
     nominee_id: Id = Field(description="The candidate_id of one of the paredão's nominees.")
-    mode: VoteMode = Field(description="unico: one per CPF; torcida: up to 10 a minute.")
+    mode: VoteMode = Field(
+        description=f"unico: one per CPF; torcida: up to {TORCIDA_LIMIT} a minute."
+    )
     voter_id: Annotated[
         str,
         StringConstraints(min_length=1, max_length=MAX_VOTER_ID),
@@ -98,7 +109,7 @@ def accepted_json(accepted: Accepted) -> bytes:
     ).encode()
 
 
-class VoteStatusPublic(BaseModel):
+class VoteStatusPublic(FromDomain):
     vote_id: uuid.UUID
     paredao_id: int
     status: VoteStatus = Field(
@@ -112,8 +123,9 @@ class VoteStatusPublic(BaseModel):
     )
     reason: str | None = Field(
         default=None,
-        description="Why it was refused: cpf_already_voted, rate_limited, voting_not_open, "
-        "captcha_failed, vote_id_reused, not_found.",
+        description="Why it was refused: cpf_already_voted, device_already_voted, "
+        "account_already_voted, rate_limited, voting_not_open, captcha_failed, "
+        "vote_id_reused, not_found.",
     )
     detail: str | None = None
 
@@ -136,7 +148,7 @@ class OutcomePublic(BaseModel):
     tied_candidate_ids: list[int] = Field(default_factory=list)
 
 
-class ResultsPublic(BaseModel):
+class ResultsPublic(FromDomain):
     paredao_id: int
     status: ParedaoStatus
     total_votes: int
@@ -164,7 +176,7 @@ class HourlyVotes(BaseModel):
     votes: int
 
 
-class StatsPublic(BaseModel):
+class StatsPublic(FromDomain):
     paredao_id: int
     total_votes: int
     as_of: datetime
@@ -172,7 +184,7 @@ class StatsPublic(BaseModel):
     hourly: list[HourlyVotes]
 
 
-class RecountPublic(BaseModel):
+class RecountPublic(FromDomain):
     paredao_id: int
     matches: bool = Field(description="Whether the tally equals the count of the raw votes.")
     tally_total: int
@@ -180,7 +192,7 @@ class RecountPublic(BaseModel):
     differences: list[dict[str, object]]
 
 
-class ReplayPublic(BaseModel):
+class ReplayPublic(FromDomain):
     paredao_id: int
     matches: bool = Field(
         description="Whether deciding the log's votes again gives the stored tally."

@@ -16,7 +16,7 @@ from model.paredao import (
     ParedaoStatus,
     effective_status,
 )
-from views.params import Fraction, Id, Moment
+from views.api.params import Fraction, Id, Moment
 
 
 class ParedaoCreate(BaseModel):

@@ -1,0 +1,109 @@
+"""A paredão's lifecycle: create it, open, close and extend its voting, and freeze its result
+once `closes_at` has passed. The one place that changes a paredão's status or schedule; each
+change is its own unit of work, after which this worker forgets its cached reads of it.
+
+Closing differs by ingestion path. Direct: the close freezes the result in one transaction,
+which holds the paredão's row (and SQLite's write lock), so no vote is stored in between.
+Kafka: votes acknowledged before the close may still be in the log; the paredão turns
+`closing`, a close marker goes into every partition, and the consumer freezes the result once
+it has read them all.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from db import paredoes
+from db.engine import writer_engine
+from db.paredoes import ParedaoWithNominees
+from model.clock import Clock
+from model.paredao import ParedaoStatus
+
+LogClose = Callable[[int], Awaitable[None]]
+
+
+class Forgets(Protocol):
+    """A cache of this worker's reads of paredões."""
+
+    def forget(self, paredao_id: int) -> None: ...
+
+
+def freeze_if_due(engine: Engine, paredao_id: int, now: datetime) -> None:
+    """Freeze the result of a paredão whose `closes_at` has passed and that nobody closed
+    (the direct path does it at the first read after `closes_at`)."""
+    with Session(writer_engine(engine)) as session, session.begin():
+        paredoes.finalize_if_due(session, paredao_id, now)
+
+
+class ParedaoLifecycle:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        *,
+        caches: Iterable[Forgets],
+        log_close: LogClose | None,
+    ) -> None:
+        self._engine = writer_engine(engine)  # new paredões take the engine's CPF key
+        self._clock = clock
+        self._caches = tuple(caches)  # this worker's cached reads of paredões
+        self._log_close = log_close  # None on the direct path
+
+    async def create(self, fields: dict[str, Any]) -> ParedaoWithNominees:
+        """A new paredão of 2 to 4 distinct housemates (422 names any that is not one)."""
+        return await self._change(None, lambda s: paredoes.create_paredao(s, fields, self._clock()))
+
+    async def open(self, paredao_id: int) -> ParedaoWithNominees:
+        """`scheduled → open` now; any other transition is a 409."""
+        return await self._change(
+            paredao_id,
+            lambda s: paredoes.change_status(s, paredao_id, ParedaoStatus.open, self._clock),
+        )
+
+    async def extend(self, paredao_id: int, closes_at: datetime) -> ParedaoWithNominees:
+        """Move `closes_at`. A paredão that closed in a tie reopens until then (a tie is
+        never broken arbitrarily); one with a decided outcome cannot be reopened (409)."""
+        return await self._change(
+            paredao_id, lambda s: paredoes.extend_voting(s, paredao_id, closes_at, self._clock())
+        )
+
+    async def close(self, paredao_id: int) -> ParedaoWithNominees:
+        """Close now (409 on a wrong transition). On the Kafka path the answer reads
+        `closing`; a `Unavailable` (503) there means the markers are not all written yet:
+        the paredão stays `closing`, and asking again (or the consumer) writes them."""
+        if self._log_close is None:
+            # The time is read under the row lock: see `db.paredoes.change_status`.
+            return await self._change(
+                paredao_id,
+                lambda s: paredoes.change_status(s, paredao_id, ParedaoStatus.closed, self._clock),
+            )
+        closing = await self._change(
+            paredao_id, lambda s: paredoes.begin_closing(s, paredao_id, self._clock)
+        )
+        await self._log_close(paredao_id)
+        self._forget(paredao_id)
+        return closing
+
+    async def _change(
+        self, paredao_id: int | None, change: Callable[[Session], ParedaoWithNominees]
+    ) -> ParedaoWithNominees:
+        """`change` in a unit of work of its own; then, for an existing paredão, this
+        worker's cached reads of it are forgotten."""
+        changed = await asyncio.to_thread(self._in_transaction, change)
+        if paredao_id is not None:
+            self._forget(paredao_id)
+        return changed
+
+    def _in_transaction(
+        self, change: Callable[[Session], ParedaoWithNominees]
+    ) -> ParedaoWithNominees:
+        with Session(self._engine, expire_on_commit=False) as session, session.begin():
+            return change(session)
+
+    def _forget(self, paredao_id: int) -> None:
+        for cache in self._caches:
+            cache.forget(paredao_id)

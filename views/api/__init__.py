@@ -1,0 +1,1 @@
+"""The JSON API's request and response schemas (Pydantic), and its parameters."""
