@@ -23,6 +23,7 @@ from db.migrate import upgrade_to_head
 from model.clock import system_clock
 from observability import metrics
 from observability.logs import log_config
+from services.audit import verify_chain
 
 
 def ensure_env_file(path: Path = Path(".env")) -> None:
@@ -155,6 +156,19 @@ def prune() -> None:
     )
 
 
+def audit_verify() -> None:
+    """Recompute the audit log's hash chain; exit 1 naming the first entry that does not match."""
+    settings = get_settings()
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        check = verify_chain(engine)
+    finally:
+        engine.dispose()
+    if check.broken_at is not None:
+        sys.exit(f"The audit log is broken at entry {check.broken_at}: {check.reason}.")
+    print(f"The audit log verifies: {check.entries} entries.", file=sys.stderr)
+
+
 COMMANDS = {
     "serve": serve,
     "migrate": migrate,
@@ -162,6 +176,7 @@ COMMANDS = {
     "kafka-topics": kafka_topics,
     "lag": lag,
     "prune": prune,
+    "audit-verify": audit_verify,
 }
 
 
