@@ -149,10 +149,15 @@ class ConsumerProcess:
     folder, so no `.env` is read)."""
 
     def __init__(
-        self, database_url: str, kafka: KafkaSettings, workdir: Path, batch_max: int | None = None
+        self,
+        database_url: str,
+        kafka: KafkaSettings,
+        workdir: Path,
+        batch_max: int | None = None,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PAREDAO_", "KAFKA_"))}
-        env.update(api_env(database_url, kafka))
+        env.update(api_env(database_url, kafka), **(extra_env or {}))
         if batch_max is not None:
             env["PAREDAO_CONSUMER_BATCH_MAX"] = str(batch_max)
         env["PYTHONPATH"] = str(ROOT)
