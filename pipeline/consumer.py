@@ -41,6 +41,7 @@ from db.engine import writer_engine
 from db.paredoes import closing_paredoes
 from db.torcida import PartitionWindows
 from model.clock import Clock
+from model.errors import DomainError
 from pipeline.codec import CloseMarker, encode_marker
 from pipeline.kafka import QUIET, partition_count, producer_config
 from pipeline.vote_handler import BatchReport, Decoded, Record, decode_batch, handle_batch
@@ -277,6 +278,9 @@ class VoteConsumer:
                 closing = closing_paredoes(session)
         except DBAPIError as exc:
             log.warning("could not check for paredões to close: %s", exc.orig)
+            return
+        except DomainError as exc:  # changed under us (extended, closed by the API): next turn
+            log.warning("could not begin a due close: %s", exc.detail)
             return
         for paredao_id in closing:
             if paredao_id in self._markers_sent:
