@@ -34,10 +34,10 @@ from model.certificate import CertificateKeys
 from model.clock import Clock, system_clock
 from observability import metrics
 from observability.logs import forget_in_logs
-from pipeline.group_commit import GroupCommitWriter
 from pipeline.sink import VoteSink
-from pipeline.writer_client import WriterClient
-from pipeline.writer_process import socket_path
+from pipeline.writer.client import WriterClient
+from pipeline.writer.group_commit import GroupCommitWriter
+from pipeline.writer.process import socket_path
 from services.app_services import AppServices
 from services.catalog import ParedaoCatalog
 from services.certificates import CertificateService
@@ -188,8 +188,8 @@ def vote_sink(
     the Kafka producer; on a SQLite file, the writer process (by default); else a writer
     thread of this process."""
     if settings.ingest == "kafka":
-        from pipeline.kafka import KafkaVoteSink  # the Kafka client only where it is used
-        from pipeline.probe import BrokerProbe
+        from pipeline.kafka.probe import BrokerProbe
+        from pipeline.kafka.producer import KafkaVoteSink  # the Kafka client only where it is used
 
         sink = KafkaVoteSink(settings.kafka)
         return sink, sink.log_close, BrokerProbe(settings.kafka).check

@@ -74,8 +74,8 @@ def serve() -> None:
 
 def consumer() -> None:
     """Run a member of the Kafka consumer group that stores the votes (until SIGTERM/SIGINT)."""
-    from pipeline.consumer import VoteConsumer
-    from pipeline.consumer_metrics import ConsumerMetrics
+    from pipeline.kafka.consumer import VoteConsumer
+    from pipeline.kafka.metrics import ConsumerMetrics
     from services.lifecycle import ParedaoLifecycle
 
     settings = get_settings()
@@ -113,7 +113,7 @@ def consumer() -> None:
 
 def kafka_topics() -> None:
     """Create the votes topic and its dead-letter topic (idempotent)."""
-    from pipeline.kafka import create_topics
+    from pipeline.kafka.producer import create_topics
 
     settings = get_settings()
     created = create_topics(settings.kafka)
@@ -132,7 +132,7 @@ def kafka_topics() -> None:
 
 def lag() -> None:
     """Print the consumer group's lag per partition (stored offsets vs the log's end)."""
-    from pipeline.kafka import consumer_lag
+    from pipeline.kafka.producer import consumer_lag
 
     settings = get_settings()
     engine = make_engine(settings.database_url, pool_size=1)

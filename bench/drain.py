@@ -1,7 +1,7 @@
 """The consumer's drain, without HTTP: how fast `python main.py consumer` stores a full log.
 
 Fills a fresh 6-partition topic with records produced straight into Kafka with the API's
-own encoder and record key (`pipeline.codec`), in a show's mix:
+own encoder and record key (`pipeline.kafka.codec`), in a show's mix:
 
 - 80 % votos da torcida from ~200,000 voter ids, spread over two hours; a few thousand
   voters send bursts past 10 a minute (≈ 5 % of all votes refused `rate_limited`);
@@ -53,8 +53,8 @@ from db.engine import make_engine
 from model.ballot import Ballot, new_vote_id
 from model.ratelimit import admit
 from model.vote import VoteMode
-from pipeline.codec import encode_ballot, record_key
-from pipeline.kafka import create_topics, producer_config
+from pipeline.kafka.codec import encode_ballot, record_key
+from pipeline.kafka.producer import create_topics, producer_config
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 TARGET = 50_000

@@ -31,7 +31,7 @@ from bench.votes import open_paredao
 from config import KafkaSettings
 from db.engine import make_engine
 from db.migrate import upgrade_to_head
-from pipeline.kafka import create_topics
+from pipeline.kafka.producer import create_topics
 from tests.deploy import test_stack
 from tests.pipeline.conftest import BOOTSTRAP, broker_reachable
 

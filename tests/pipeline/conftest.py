@@ -22,9 +22,9 @@ from sqlalchemy import text
 from config import KafkaSettings, Settings
 from db.engine import make_engine
 from main import create_app
-from pipeline.consumer import VoteConsumer
-from pipeline.kafka import create_topics
-from pipeline.vote_handler import BatchReport
+from pipeline.kafka.consumer import VoteConsumer
+from pipeline.kafka.handler import BatchReport
+from pipeline.kafka.producer import create_topics
 from services.lifecycle import ParedaoLifecycle
 from tests.conftest import Clock
 

@@ -18,7 +18,7 @@ from sqlmodel import col
 from config import KafkaSettings
 from db.engine import make_engine
 from model.vote import Vote
-from pipeline.kafka import consumer_lag
+from pipeline.kafka.producer import consumer_lag
 from tests.support.api import ADMIN
 from tests.support.votes import VoteLoad, assert_stored_once
 

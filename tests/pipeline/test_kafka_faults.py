@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 
 from config import KafkaSettings
 from db.engine import make_engine
-from pipeline.kafka import consumer_lag
+from pipeline.kafka.producer import consumer_lag
 from tests.conftest import only_on_postgres
 from tests.pipeline.drills import (
     KAFKA_SCRIPTS,

@@ -1,5 +1,5 @@
 """The consumer group (`python main.py consumer`): reads the votes topic in batches and
-stores each batch with `pipeline.vote_handler`, the votes and the partitions' next offsets in
+stores each batch with `pipeline.kafka.handler`, the votes and the partitions' next offsets in
 one database transaction.
 
 Exactly once: the offsets that count are the ones in the database, written with the votes;
@@ -42,9 +42,9 @@ from db.paredoes import closing_paredoes
 from db.torcida import PartitionWindows
 from model.clock import Clock
 from model.errors import DomainError
-from pipeline.codec import CloseMarker, encode_marker
-from pipeline.kafka import QUIET, partition_count, producer_config
-from pipeline.vote_handler import BatchReport, Decoded, Record, decode_batch, handle_batch
+from pipeline.kafka.codec import CloseMarker, encode_marker
+from pipeline.kafka.handler import BatchReport, Decoded, Record, decode_batch, handle_batch
+from pipeline.kafka.producer import QUIET, partition_count, producer_config
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
