@@ -119,28 +119,26 @@ class ParedaoPublic(BaseModel):
     @classmethod
     def build(cls, paredao: Paredao, nominees: Sequence[Candidate], now: datetime) -> Self:
         assert paredao.id is not None
-        return cls(
-            id=paredao.id,
-            title=paredao.title,
-            kind=paredao.kind,
-            status=effective_status(paredao.status, paredao.opens_at, paredao.closes_at, now),
-            opens_at=paredao.opens_at,
-            closes_at=paredao.closes_at,
-            unico_weight=paredao.unico_weight,
-            torcida_weight=paredao.torcida_weight,
-            require_captcha=paredao.require_captcha,
-            show_partial_results=paredao.show_partial_results,
-            created_at=paredao.created_at,
-            nominees=[
-                NomineePublic(candidate_id=c.id or 0, name=c.name, photo_url=c.photo_url)
-                for c in nominees
-            ],
-            outcome=ParedaoOutcome(
-                kind=paredao.outcome
-                if paredao.status == ParedaoStatus.closed and paredao.outcome
-                else OutcomeKind.pending,
-                candidate_id=paredao.outcome_candidate_id,
-            ),
+        # The paredão's own fields as stored and its derived torcida weight; the status as it
+        # is `now`, its nominees and its outcome (pending until closed) as the public sees them.
+        return cls.model_validate(
+            {
+                **paredao.model_dump(),
+                "torcida_weight": paredao.torcida_weight,
+                "status": effective_status(
+                    paredao.status, paredao.opens_at, paredao.closes_at, now
+                ),
+                "nominees": [
+                    NomineePublic(candidate_id=c.id or 0, name=c.name, photo_url=c.photo_url)
+                    for c in nominees
+                ],
+                "outcome": ParedaoOutcome(
+                    kind=paredao.outcome
+                    if paredao.status == ParedaoStatus.closed and paredao.outcome
+                    else OutcomeKind.pending,
+                    candidate_id=paredao.outcome_candidate_id,
+                ),
+            }
         )
 
 
