@@ -26,6 +26,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def terminate(process: subprocess.Popen[Any], timeout_s: float = 30) -> None:
+    """SIGTERM, as an orchestrator stops a process; SIGKILL if it is not gone in `timeout_s`."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class Server:
     """`uvicorn APP` (APP may carry flags: "--factory main:create_app") with N workers on a
     free loopback port, as a user would run it."""
@@ -51,12 +62,7 @@ class Server:
         raise RuntimeError(f"{app} did not start")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        terminate(self.process)
 
     def __enter__(self) -> "Server":
         return self
