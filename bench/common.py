@@ -26,8 +26,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def terminate(process: subprocess.Popen[Any], timeout_s: float = 30) -> None:
-    """SIGTERM, as an orchestrator stops a process; SIGKILL if it is not gone in `timeout_s`."""
+def terminate(process: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
+    """SIGTERM (a process of ours finishes its work and exits), SIGKILL after `timeout_s`."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
