@@ -26,15 +26,9 @@ from pipeline.consumer import VoteConsumer
 from pipeline.kafka import create_topics
 from pipeline.vote_handler import BatchReport
 from tests.conftest import Clock
+from tests.support.environment import unavailable
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
-
-
-def broker_unavailable(reason: str) -> None:
-    """Skip on a developer's machine; fail in CI, where the broker is part of the setup."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: the Kafka tests must run)", pytrace=False)
-    pytest.skip(reason)
 
 
 def broker_reachable(bootstrap: str = BOOTSTRAP) -> bool:
@@ -50,7 +44,7 @@ def broker_reachable(bootstrap: str = BOOTSTRAP) -> bool:
 def kafka(settings: Settings) -> Iterator[KafkaSettings]:
     """Fresh topics (3 partitions) and a consumer group for this test."""
     if not broker_reachable():
-        broker_unavailable(f"no Kafka broker at KAFKA_BOOTSTRAP={BOOTSTRAP}: deploy/kafka/start.sh")
+        unavailable(f"no Kafka broker at KAFKA_BOOTSTRAP={BOOTSTRAP}: deploy/kafka/start.sh")
     name = f"test-{uuid.uuid4().hex[:12]}"
     topics = KafkaSettings(
         bootstrap=BOOTSTRAP,
