@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
@@ -18,26 +18,22 @@ from model.paredao import (
 )
 from views.api.params import Fraction, Id, Moment
 
+# The new paredão the API documents (OpenAPI's example).
+PAREDAO_EXAMPLE: dict[str, Any] = {
+    "title": "4º Paredão",
+    "kind": "eliminate",
+    "nominee_ids": [1, 2, 3],
+    "opens_at": "2026-11-22T01:00:00Z",
+    "closes_at": "2026-11-25T01:30:00Z",
+    "unico_weight": 0.5,
+    "require_captcha": True,
+}
+
 
 class ParedaoCreate(BaseModel):
     """A new paredão: 2 to 4 distinct housemates, a kind, an optional schedule and weights."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "title": "4º Paredão",
-                    "kind": "eliminate",
-                    "nominee_ids": [1, 2, 3],
-                    "opens_at": "2026-11-22T01:00:00Z",
-                    "closes_at": "2026-11-25T01:30:00Z",
-                    "unico_weight": 0.5,
-                    "require_captcha": True,
-                }
-            ]
-        },
-    )
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [PAREDAO_EXAMPLE]})
 
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     kind: ParedaoKind = Field(
