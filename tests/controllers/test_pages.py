@@ -8,10 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from pydantic import SecretStr
 
-from main import create_app
 from tests.conftest import (
     ADMIN,
     ADMIN_TOKEN,
@@ -21,6 +19,7 @@ from tests.conftest import (
     application,
     cpf,
 )
+from tests.support.app import serving
 from views.api.votes import HourlyVotes, ModeVotes, NomineeStats, StatsPublic
 from views.web.chart import hourly_chart
 from views.web.formatting import time_left
@@ -422,11 +421,7 @@ class TestProductionLogin:
         settings = IsolatedSettings(
             DATABASE_URL=database_url, PAREDAO_SECRET_KEY=SecretStr(SECRET_KEY)
         )
-        app: FastAPI = create_app(settings)
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
-        ):
+        async with serving(settings) as c:
             r = await c.post("/producao/login", data={"token": ""})
             assert r.status_code == 503
             assert "PAREDAO_ADMIN_TOKEN" in r.text

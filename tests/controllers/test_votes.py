@@ -9,9 +9,10 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from main import create_app
+from config import Settings
 from services.app_services import app_services
 from tests.conftest import ADMIN, ON_POSTGRES, Clock, cpf, solve_captcha
+from tests.support.app import serving
 
 
 def vote(
@@ -40,6 +41,16 @@ async def stats(client: httpx.AsyncClient, paredao_id: int) -> dict[str, Any]:
 
 def nominees(paredao: dict[str, Any]) -> list[int]:
     return [n["candidate_id"] for n in paredao["nominees"]]
+
+
+async def closed_in_a_tie(client: httpx.AsyncClient, open_paredao: Any) -> dict[str, Any]:
+    """A paredão of two that got one vote each and was closed: a tie, to be extended."""
+    p: dict[str, Any] = await open_paredao(2)
+    for i, n in enumerate(nominees(p)):
+        await cast(client, p["id"], vote(n, voter_id=f"v{i}"))
+    await client.post(f"/paredoes/{p['id']}/close", headers=ADMIN)
+    assert (await results(client, p["id"]))["outcome"]["kind"] == "tie"
+    return p
 
 
 class TestCastVote:
@@ -511,12 +522,7 @@ class TestResults:
         self, app: Any, client: httpx.AsyncClient, open_paredao: Any, clock: Clock
     ) -> None:
         app_services(app).results.results_cache.ttl_s = 60
-        p = await open_paredao(2)
-        a, b = nominees(p)
-        for i, n in enumerate([a, b]):
-            await cast(client, p["id"], vote(n, voter_id=f"v{i}"))
-        await client.post(f"/paredoes/{p['id']}/close", headers=ADMIN)
-        assert (await results(client, p["id"]))["outcome"]["kind"] == "tie"
+        p = await closed_in_a_tie(client, open_paredao)
         r = await client.patch(
             f"/paredoes/{p['id']}", json={"closes_at": "2026-11-22T22:00:00Z"}, headers=ADMIN
         )
@@ -658,12 +664,8 @@ class TestExtendVoting:
     async def test_a_tie_is_reopened_by_extending_closes_at(
         self, client: httpx.AsyncClient, open_paredao: Any, clock: Clock
     ) -> None:
-        p = await open_paredao(2)
-        a, b = nominees(p)
-        for i, n in enumerate([a, b]):
-            await cast(client, p["id"], vote(n, voter_id=f"v{i}"))
-        await client.post(f"/paredoes/{p['id']}/close", headers=ADMIN)
-        assert (await results(client, p["id"]))["outcome"]["kind"] == "tie"
+        p = await closed_in_a_tie(client, open_paredao)
+        a, _ = nominees(p)
 
         r = await client.patch(
             f"/paredoes/{p['id']}", json={"closes_at": "2026-11-21T23:00:00Z"}, headers=ADMIN
@@ -720,16 +722,9 @@ TORCIDA = {"mode": "torcida", "voter_id": "v"}
 
 class TestDatabaseUnreachable:
     async def test_reads_and_votes_answer_503_not_500(
-        self, settings: Any, clock: Clock, tmp_path: Path
+        self, unreachable_settings: Settings, clock: Clock
     ) -> None:
-        gone = settings.model_copy(
-            update={"database_url": f"sqlite:///{tmp_path / 'missing' / 'paredao.db'}"}
-        )
-        app = create_app(gone, clock=clock)
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
-        ):
+        async with serving(unreachable_settings, clock) as c:
             for r in (
                 await c.get("/paredoes/1/results"),
                 await c.post(

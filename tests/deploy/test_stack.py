@@ -26,9 +26,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ADMIN, ADMIN_TOKEN, SECRET_KEY, application
 from tests.pipeline.conftest import BOOTSTRAP, broker_reachable
+from tests.support.deploy import run_script, started
 from tests.support.environment import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
+STACK_DIR = ROOT / "deploy" / "stack"
 PG_PORT = int(os.environ.get("PGPORT_DEV", "55432"))
 PG_ADMIN_URL = f"postgresql://paredao:paredao@127.0.0.1:{PG_PORT}/paredao"
 
@@ -62,15 +64,7 @@ class Stack:
     env: dict[str, str]
 
     def script(self, name: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(ROOT / "deploy" / "stack" / name)],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        return run_script(STACK_DIR / name, self.env, timeout_s=300)
 
 
 @pytest.fixture(scope="module")
@@ -124,22 +118,8 @@ def stack(database: str) -> Iterator[Stack]:
         run_dir,
         env,
     )
-    started = up.script("up.sh")
-    try:
-        assert started.returncode == 0, f"make up failed:\n{started.stderr}\n{_logs(run_dir)}"
+    with started(STACK_DIR / "up.sh", STACK_DIR / "down.sh", env, run_dir, timeout_s=300):
         yield up
-    finally:
-        stopped = up.script("down.sh")
-        logs = _logs(run_dir)
-        shutil.rmtree(run_dir, ignore_errors=True)
-        assert stopped.returncode == 0, f"make down failed:\n{stopped.stderr}\n{logs}"
-
-
-def _logs(run_dir: Path) -> str:
-    return "\n".join(
-        f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}"
-        for log in sorted((run_dir / "logs").glob("*.log"))
-    )
 
 
 def make_paredao(http: httpx.Client) -> dict[str, Any]:

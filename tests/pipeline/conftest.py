@@ -26,6 +26,7 @@ from pipeline.consumer import VoteConsumer
 from pipeline.kafka import create_topics
 from pipeline.vote_handler import BatchReport
 from tests.conftest import Clock
+from tests.support.app import running
 from tests.support.environment import unavailable
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
@@ -88,12 +89,7 @@ def kafka_app(kafka_settings: Settings, clock: Clock) -> FastAPI:
 
 @pytest.fixture
 async def kafka_client(kafka_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with (
-        kafka_app.router.lifespan_context(kafka_app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=kafka_app), base_url="http://test"
-        ) as c,
-    ):
+    async with running(kafka_app) as c:
         yield c
 
 

@@ -2,7 +2,6 @@
 operator runs them."""
 
 import os
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -10,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.deploy import run_script, started
 from tests.support.environment import ROOT
 from tests.support.ports import free_port
 
@@ -29,14 +29,7 @@ class Proxy:
 
     def script(self, name: str) -> subprocess.CompletedProcess[str]:
         """Run deploy/nginx/`name` with this NGINX's environment; the caller checks its exit."""
-        return subprocess.run(
-            [str(NGINX_DIR / name)],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        return run_script(NGINX_DIR / name, self.env, timeout_s=60)
 
 
 @contextmanager
@@ -60,11 +53,5 @@ def nginx_in_front(upstream_ports: Iterable[int], **env: str) -> Iterator[Proxy]
             **env,
         },
     )
-    started = proxy.script("start.sh")
-    try:
-        assert started.returncode == 0, f"deploy/nginx/start.sh failed:\n{started.stderr}"
+    with started(NGINX_DIR / "start.sh", NGINX_DIR / "stop.sh", proxy.env, run_dir, 60):
         yield proxy
-    finally:
-        stopped = proxy.script("stop.sh")
-        shutil.rmtree(run_dir, ignore_errors=True)
-        assert stopped.returncode == 0, f"deploy/nginx/stop.sh failed:\n{stopped.stderr}"
