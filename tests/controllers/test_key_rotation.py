@@ -19,7 +19,6 @@ from db.paredoes import create_paredao, with_cpf_key
 from model.errors import Invalid
 from model.keys import Keys
 from tests.conftest import (
-    ADMIN,
     ADMIN_TOKEN,
     SECRET_KEY,
     TEST_NOW,
@@ -28,6 +27,7 @@ from tests.conftest import (
     cpf,
 )
 from tests.support.app import serving
+from tests.support.paredoes import open_paredao_of
 from tests.support.server import ROOMY_VOTE_DEADLINE_S
 
 NEW_SECRET = "the-rotated-secret-key-0123456789abcdefgh"
@@ -100,19 +100,7 @@ class TestRotation:
     ) -> None:
         nominees = await make_housemates(2)
         async with serving(ring(database_url, NEW_SECRET, SECRET_KEY), clock) as after:
-            r = await after.post(
-                "/paredoes",
-                json={
-                    "title": "P",
-                    "kind": "eliminate",
-                    "nominee_ids": nominees,
-                    "require_captcha": False,
-                },
-                headers=ADMIN,
-            )
-            assert r.status_code == 201, r.text
-            paredao_id = r.json()["id"]
-            assert (await after.post(f"/paredoes/{paredao_id}/open", headers=ADMIN)).is_success
+            paredao_id = (await open_paredao_of(after, nominees))["id"]
             url = f"/paredoes/{paredao_id}/votes"
             body = unico(nominees[0], 1)
             assert (await after.post(url, json=body)).status_code == 202

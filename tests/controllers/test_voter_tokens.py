@@ -4,6 +4,7 @@ subject, whatever voter_id the body says. The tests mint their own keys and toke
 
 import base64
 import json
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -88,14 +89,23 @@ def vote(nominee: int, voter_id: str = "device", **extra: Any) -> dict[str, Any]
     return {"nominee_id": nominee, "mode": "torcida", "voter_id": voter_id, **extra}
 
 
+@dataclass(frozen=True)
+class Polls:
+    """An open paredão as a voter meets it: where its votes go, and a nominee to vote for."""
+
+    url: str
+    nominee: int
+
+
+@pytest.fixture
+async def polls(open_paredao: Any) -> Polls:
+    p = await open_paredao()
+    return Polls(f"/paredoes/{p['id']}/votes", p["nominees"][0]["candidate_id"])
+
+
 class TestVerification:
-    async def test_a_valid_token_votes(self, client: httpx.AsyncClient, open_paredao: Any) -> None:
-        p = await open_paredao()
-        r = await client.post(
-            f"/paredoes/{p['id']}/votes",
-            json=vote(p["nominees"][0]["candidate_id"]),
-            headers=bearer(token()),
-        )
+    async def test_a_valid_token_votes(self, client: httpx.AsyncClient, polls: Polls) -> None:
+        r = await client.post(polls.url, json=vote(polls.nominee), headers=bearer(token()))
         assert r.status_code == 202, r.text
 
     @pytest.mark.parametrize(
@@ -132,26 +142,20 @@ class TestVerification:
             assert r.headers["WWW-Authenticate"] == "Bearer"
 
     async def test_expiry_is_judged_on_the_apps_clock(
-        self, client: httpx.AsyncClient, open_paredao: Any, clock: Clock
+        self, client: httpx.AsyncClient, polls: Polls, clock: Clock
     ) -> None:
-        p = await open_paredao()
-        nominee = p["nominees"][0]["candidate_id"]
         valid = token()
         clock.advance(minutes=11)  # past exp plus the leeway
-        r = await client.post(
-            f"/paredoes/{p['id']}/votes", json=vote(nominee), headers=bearer(valid)
-        )
+        r = await client.post(polls.url, json=vote(polls.nominee), headers=bearer(valid))
         assert r.status_code == 401, r.text
         assert "expired" in r.json()["detail"]
 
 
 class TestLimitsBindToTheSubject:
     async def test_the_torcida_limit_follows_the_account_not_the_voter_id(
-        self, client: httpx.AsyncClient, open_paredao: Any
+        self, client: httpx.AsyncClient, polls: Polls
     ) -> None:
-        p = await open_paredao()
-        nominee = p["nominees"][0]["candidate_id"]
-        url = f"/paredoes/{p['id']}/votes"
+        url, nominee = polls.url, polls.nominee
         for i in range(10):  # a new device id each time: still one account
             r = await client.post(url, json=vote(nominee, f"device-{i}"), headers=bearer(token()))
             assert r.status_code == 202, r.text
@@ -163,11 +167,9 @@ class TestLimitsBindToTheSubject:
         assert r.status_code == 202, r.text
 
     async def test_a_cpf_votes_once_whichever_account_sends_it(
-        self, client: httpx.AsyncClient, open_paredao: Any
+        self, client: httpx.AsyncClient, polls: Polls
     ) -> None:
-        p = await open_paredao()
-        nominee = p["nominees"][0]["candidate_id"]
-        url = f"/paredoes/{p['id']}/votes"
+        url, nominee = polls.url, polls.nominee
         body = vote(nominee, mode="unico", cpf=cpf(7))
         assert (await client.post(url, json=body, headers=bearer(token("a")))).status_code == 202
         r = await client.post(url, json=body, headers=bearer(token("b")))
@@ -175,11 +177,9 @@ class TestLimitsBindToTheSubject:
         assert r.json()["error"] == "cpf_already_voted"
 
     async def test_an_account_votes_unico_once_whatever_cpf_it_sends(
-        self, client: httpx.AsyncClient, open_paredao: Any
+        self, client: httpx.AsyncClient, polls: Polls
     ) -> None:
-        p = await open_paredao()
-        nominee = p["nominees"][0]["candidate_id"]
-        url = f"/paredoes/{p['id']}/votes"
+        url, nominee = polls.url, polls.nominee
         first = vote(nominee, mode="unico", cpf=cpf(7))
         assert (await client.post(url, json=first, headers=bearer(token("a")))).status_code == 202
         second = vote(nominee, "another-device", mode="unico", cpf=cpf(8))
@@ -204,12 +204,8 @@ class TestJwksFile:
         path.write_text(json.dumps({"keys": keys}))
         return path
 
-    async def test_the_key_is_chosen_by_kid(
-        self, client: httpx.AsyncClient, open_paredao: Any
-    ) -> None:
-        p = await open_paredao()
-        url = f"/paredoes/{p['id']}/votes"
-        body = vote(p["nominees"][0]["candidate_id"])
+    async def test_the_key_is_chosen_by_kid(self, client: httpx.AsyncClient, polls: Polls) -> None:
+        url, body = polls.url, vote(polls.nominee)
         r = await client.post(url, json=body, headers=bearer(token(kid="current")))
         assert r.status_code == 202, r.text
         r = await client.post(url, json=body, headers=bearer(token(kid="old")))

@@ -13,6 +13,7 @@ from config import Settings
 from services.app_services import app_services
 from tests.conftest import ADMIN, ON_POSTGRES, Clock, cpf, solve_captcha
 from tests.support.app import serving
+from tests.support.paredoes import create_paredao
 
 
 def vote(
@@ -123,12 +124,8 @@ class TestCastVote:
 class TestVotingWindow:
     async def test_scheduled_is_409(self, client: httpx.AsyncClient, make_housemates: Any) -> None:
         ids = await make_housemates(2)
-        r = await client.post(
-            "/paredoes",
-            json={"title": "P", "kind": "eliminate", "nominee_ids": ids, "require_captcha": False},
-            headers=ADMIN,
-        )
-        r = await cast(client, r.json()["id"], vote(ids[0]))
+        scheduled = await create_paredao(client, ids)
+        r = await cast(client, scheduled["id"], vote(ids[0]))
         assert r.status_code == 409
         assert r.json()["error"] == "voting_not_open"
         assert "scheduled" in r.json()["detail"]
@@ -145,19 +142,10 @@ class TestVotingWindow:
         self, client: httpx.AsyncClient, make_housemates: Any, clock: Clock
     ) -> None:
         ids = await make_housemates(2)
-        r = await client.post(
-            "/paredoes",
-            json={
-                "title": "P",
-                "kind": "eliminate",
-                "nominee_ids": ids,
-                "require_captcha": False,
-                "opens_at": "2026-11-21T23:00:00Z",
-                "closes_at": "2026-11-22T00:00:00Z",
-            },
-            headers=ADMIN,
+        scheduled = await create_paredao(
+            client, ids, opens_at="2026-11-21T23:00:00Z", closes_at="2026-11-22T00:00:00Z"
         )
-        pid = r.json()["id"]
+        pid = scheduled["id"]
         clock.advance(minutes=59, seconds=59)
         assert (await cast(client, pid, vote(ids[0]))).status_code == 409
         clock.advance(seconds=1)  # 23:00:00
