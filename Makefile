@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-shifted-clock test-postgres lint format clean bench bench-kafka bench-drain kafka-start kafka-stop postgres-start postgres-stop browser up down nginx-start nginx-stop validate-deploy
+.PHONY: run test test-shifted-clock test-postgres lint format clean bench bench-kafka bench-drain capacity kafka-start kafka-stop postgres-start postgres-stop browser up down nginx-start nginx-stop validate-deploy
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,13 @@ bench-kafka: $(VENV)/.installed
 ## processes; the stored tally and refusals checked against the rules (EXACT or MISMATCH).
 bench-drain: $(VENV)/.installed
 	$(BIN)/python -m bench.drain
+
+## Capacity plan: the Kafka stack (API workers, broker, one consumer, PostgreSQL) under a
+## steady load for 30 s; CPU-ms per 1,000 votes and bytes per vote per tier from /proc, the
+## Kafka log and PostgreSQL's WAL and tables; the cores and disk 25k and 60k votes/s need.
+## Prometheus (deploy/prometheus/install.sh) scrapes it all and answers the dashboard's queries.
+capacity: $(VENV)/.installed
+	$(BIN)/python -m bench.capacity
 
 ## A local Apache Kafka broker (KRaft, from Maven Central jars) on 127.0.0.1:9092.
 kafka-start:

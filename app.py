@@ -13,8 +13,10 @@ from sqlalchemy import Engine, make_url
 
 from config import Settings, get_settings
 from controllers import (
+    audit,
     candidates,
     captcha,
+    certificates,
     health,
     pages,
     paredoes,
@@ -28,6 +30,7 @@ from controllers.errors import install_error_handlers
 from controllers.guards import install_guards
 from db.engine import make_engine
 from db.paredoes import with_cpf_key
+from model.certificate import CertificateKeys
 from model.clock import Clock, system_clock
 from observability import metrics
 from observability.logs import forget_in_logs
@@ -37,6 +40,7 @@ from pipeline.writer_client import WriterClient
 from pipeline.writer_process import socket_path
 from services.app_services import AppServices
 from services.catalog import ParedaoCatalog
+from services.certificates import CertificateService
 from services.difficulty import CaptchaDifficulty
 from services.health import Readiness
 from services.housekeeping import Housekeeper
@@ -101,6 +105,9 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             replay=(
                 ReplayService(engine, settings.kafka, clock) if settings.ingest == "kafka" else None
             ),
+            certificates=CertificateService(
+                engine, CertificateKeys.from_seeds(settings.keys.certificate_seeds)
+            ),
             readiness=readiness,
             challenge_throttle=challenge_throttle,
             captcha_difficulty=captcha_difficulty,
@@ -160,6 +167,8 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         captcha.router,
         votes.router,
         votes.admin,
+        certificates.router,
+        audit.admin,
         health.router,
         telemetry.router,
     )
@@ -191,6 +200,7 @@ def vote_sink(
                 f"--max-wait-s={settings.vote_batch_wait_s}",
                 f"--queue-size={settings.vote_queue_size}",
                 f"--busy-timeout-s={settings.db_busy_timeout_s}",
+                *device_limit_args(settings),
             ],
         )
         return writer, None, None
@@ -200,8 +210,15 @@ def vote_sink(
         max_wait_s=settings.vote_batch_wait_s,
         queue_size=settings.vote_queue_size,
         deadline_s=settings.vote_deadline_s,
+        unico_per_device=settings.device_unico_limit,
     )
     return thread, None, None
+
+
+def device_limit_args(settings: Settings) -> list[str]:
+    """The vote writer process's argument for the votos únicos per device (none in jwt mode)."""
+    limit = settings.device_unico_limit
+    return [] if limit is None else [f"--unico-per-device={limit}"]
 
 
 def sqlite_file(settings: Settings) -> str | None:

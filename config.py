@@ -154,6 +154,14 @@ class Settings(BaseSettings):
         "id); jwt: votes carry a bearer token of the show's identity provider, verified "
         "locally, and the limits bind to its subject.",
     )
+    unico_per_device: int = Field(
+        default=1,
+        ge=1,
+        validation_alias="PAREDAO_UNICO_PER_DEVICE",
+        description="anonymous mode: votos únicos a voter_id (a device) may cast per paredão, "
+        "each with its own CPF (a family sharing a phone may need more); past it, 409 "
+        "device_already_voted. Not used in jwt mode, where an account casts one.",
+    )
     jwt_key_file: Path | None = Field(
         default=None,
         validation_alias="PAREDAO_JWT_KEY_FILE",
@@ -212,6 +220,13 @@ class Settings(BaseSettings):
             produce_timeout_s=self.kafka_timeout_s,
             group_id=self.kafka_group,
         )
+
+    @property
+    def device_unico_limit(self) -> int | None:
+        """The votos únicos a voter_id may cast per paredão, where a device id is all that
+        identifies a voter (anonymous mode); None in jwt mode, where the account's own unique
+        index binds it to one."""
+        return self.unico_per_device if self.voter_auth == "anonymous" else None
 
     @field_validator("admin_token", "secret_key")
     @classmethod

@@ -23,6 +23,7 @@ from db.migrate import upgrade_to_head
 from model.clock import system_clock
 from observability import metrics
 from observability.logs import log_config
+from services.audit import verify_chain
 
 
 def ensure_env_file(path: Path = Path(".env")) -> None:
@@ -83,7 +84,11 @@ def consumer() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     member = VoteConsumer(
-        engine, settings.kafka, system_clock, batch_max=settings.consumer_batch_max
+        engine,
+        settings.kafka,
+        system_clock,
+        batch_max=settings.consumer_batch_max,
+        unico_per_device=settings.device_unico_limit,
     )
     watch = ConsumerMetrics(engine, settings.kafka)
     if settings.consumer_metrics_port:
@@ -151,6 +156,19 @@ def prune() -> None:
     )
 
 
+def audit_verify() -> None:
+    """Recompute the audit log's hash chain; exit 1 naming the first entry that does not match."""
+    settings = get_settings()
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        check = verify_chain(engine)
+    finally:
+        engine.dispose()
+    if check.broken_at is not None:
+        sys.exit(f"The audit log is broken at entry {check.broken_at}: {check.reason}.")
+    print(f"The audit log verifies: {check.entries} entries.", file=sys.stderr)
+
+
 COMMANDS = {
     "serve": serve,
     "migrate": migrate,
@@ -158,6 +176,7 @@ COMMANDS = {
     "kafka-topics": kafka_topics,
     "lag": lag,
     "prune": prune,
+    "audit-verify": audit_verify,
 }
 
 

@@ -230,7 +230,12 @@ def check(engine: Engine, pid: int, expected: Expected) -> tuple[bool, str]:
 
 
 def drain_run(
-    consumers: int, kafka: KafkaSettings, total: int, expected: Expected, workdir: Path
+    consumers: int,
+    kafka: KafkaSettings,
+    total: int,
+    expected: Expected,
+    workdir: Path,
+    batch_max: int | None = None,
 ) -> tuple[float, bool, float, float]:
     """A fresh database, `consumers` processes: (votes/s, exact, consumer and PostgreSQL
     CPU-ms per 1,000 records)."""
@@ -246,10 +251,10 @@ def drain_run(
     )
     engine = make_engine(url, pool_size=1)
     pg_before = cpu_ticks(postgres_pids())
-    folders = [workdir / f"c{consumers}-{i}" for i in range(consumers)]
+    folders = [workdir / f"c{consumers}-{batch_max}-{i}" for i in range(consumers)]
     for folder in folders:
         folder.mkdir()
-    processes = [ConsumerProcess(url, group, folder) for folder in folders]
+    processes = [ConsumerProcess(url, group, folder, batch_max) for folder in folders]
     try:
         deadline = time.monotonic() + 900
         while (done := stored(engine, group)) < total:
@@ -271,7 +276,8 @@ def drain_run(
     rate = total / seconds
     per_1000 = 1000 / total * 1000 / CLK_TCK
     print(
-        f"{consumers} consumer(s): {total} records in {seconds:.2f} s from assignment ->"
+        f"{consumers} consumer(s), batches of {batch_max or 'the default'}: {total} records"
+        f" in {seconds:.2f} s from assignment ->"
         f" {rate:,.0f} votes/s; {detail} -> {'EXACT' if ok else 'MISMATCH'}",
         flush=True,
     )
@@ -287,8 +293,14 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--consumers", default="1,2,3", help="consumer processes per run")
+    parser.add_argument(
+        "--batch-max",
+        default="",
+        help="records per consumer batch, a comma-separated list to compare (runs alternate)",
+    )
     args = parser.parse_args()
     runs = [int(n) for n in args.consumers.split(",")]
+    sizes: list[int | None] = [int(n) for n in args.batch_max.split(",") if n] or [None]
 
     start_services()
     workdir = Path(tempfile.mkdtemp(prefix="paredao-bench-drain-"))
@@ -301,8 +313,9 @@ def main() -> None:
         f" ({kafka.partitions} partitions) on {BOOTSTRAP}",
         flush=True,
     )
-    # The paredão every fresh database makes first is paredão 1 with nominees 1, 2, 3.
-    start = datetime.now(UTC) + timedelta(minutes=1)
+    # The paredão every fresh database makes first is paredão 1 with nominees 1, 2, 3; each run
+    # opens its own when it starts: the votes are cast from an hour on, after every opening.
+    start = datetime.now(UTC) + timedelta(hours=1)
     ballots, expected = make_log(args.records, 1, [1, 2, 3], start)
     modes = Counter(b.mode.value for b in ballots)
     print(
@@ -317,7 +330,10 @@ def main() -> None:
     results: dict[int, tuple[float, bool, float, float]] = {}
     try:
         for consumers in runs:
-            results[consumers] = drain_run(consumers, kafka, args.records, expected, workdir)
+            for size in sizes:
+                results[consumers] = drain_run(
+                    consumers, kafka, args.records, expected, workdir, size
+                )
     finally:
         delete_topics(kafka)
     print(f"load average at the end: {os.getloadavg()[0]:.2f} (other work on the machine counts)")

@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import IO
@@ -48,6 +49,7 @@ BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 TARGET_KAFKA_VS_SQLITE = 0.8
 TARGET_DRAIN = 50_000
 TARGET_POSTGRES_VS_SQLITE = 0.5
+TARGET_E2E_P99_MS = 250
 
 
 def start_services() -> None:
@@ -92,9 +94,18 @@ class ConsumerProcess:
     """`python main.py consumer`, configured by its environment alone (run in an empty
     folder, so no `.env` is read)."""
 
-    def __init__(self, database_url: str, kafka: KafkaSettings, workdir: Path) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        kafka: KafkaSettings,
+        workdir: Path,
+        batch_max: int | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PAREDAO_", "KAFKA_"))}
-        env.update(api_env(database_url, kafka))
+        env.update(api_env(database_url, kafka), **(extra_env or {}))
+        if batch_max is not None:
+            env["PAREDAO_CONSUMER_BATCH_MAX"] = str(batch_max)
         env["PYTHONPATH"] = str(ROOT)
         self.log_path = workdir / "consumer.log"
         self._log: IO[bytes] = self.log_path.open("wb")
@@ -216,18 +227,38 @@ def main() -> None:
             stored = stored_votes(api.url, pid)
             kafka_run = Run.of("Kafka API", r, stored)
 
-            latencies = asyncio.run(end_to_end(api.url, pid, nominees, args.samples))
+            # 202 → counted while the API runs at half the rate it just acknowledged: a
+            # background load of delayed connections, the samples in its middle.
+            half = kafka_run.rate / 2
+            background = 32
+            pause_ms = max(1, int(1000 * background / half - kafka_run.p50_ms))
+            lua_env = vote_env(pid, nominees)
+            with ThreadPoolExecutor(1) as pool:
+                load = pool.submit(
+                    wrk, api.url, "vote.lua", background, 20, {**lua_env, "DELAY_MS": str(pause_ms)}
+                )
+                time.sleep(2)
+                latencies = asyncio.run(end_to_end(api.url, pid, nominees, args.samples))
+                half_run = load.result()
             e2e_p50, e2e_p99 = percentile(latencies, 50), percentile(latencies, 99)
-            print(f"202 → counted, {len(latencies)} votes: p50 {e2e_p50:.1f}, p99 {e2e_p99:.1f} ms")
+            print(
+                f"202 → counted, {len(latencies)} votes, beside a load of"
+                f" {half_run['accepted'] / half_run['duration_s']:.0f} votes/s (half the top is"
+                f" {half:.0f}): p50 {e2e_p50:.1f}, p99 {e2e_p99:.1f} ms",
+                flush=True,
+            )
 
             # Exact run: each wrk thread sends a fixed number of votes, then only GETs, so
             # every vote is answered; once the lag is 0, stored must equal acknowledged.
             # A quarter of what the timed run managed, at most, so that every vote is answered
             # before wrk stops even with the consumer (and PostgreSQL) now taking CPU too.
             votes = min(args.exact_votes, int(kafka_run.rate * duration / 4))
+            deadline = time.monotonic() + 60
+            while lag(engine, kafka) and time.monotonic() < deadline:
+                time.sleep(0.1)
             before = stored_votes(api.url, pid)
             budget = {"VOTE_BUDGET": str(votes // 2)}
-            exact = wrk(api.url, "vote.lua", c, duration, {**vote_env(pid, nominees), **budget})
+            exact = wrk(api.url, "vote.lua", c, duration, {**lua_env, **budget})
             deadline = time.monotonic() + 60
             while lag(engine, kafka) and time.monotonic() < deadline:
                 time.sleep(0.1)
@@ -269,6 +300,8 @@ def main() -> None:
             "×",
         ),
     ]
+    verdict = "met" if e2e_p99 <= TARGET_E2E_P99_MS else "MISSED"
+    print(f"202 → counted p99 at half the top rate: {e2e_p99:.0f} ms (target ≤ 250) -> {verdict}")
     for label, value, target, unit in targets:
         verdict = "met" if value >= target else "MISSED"
         print(f"{label}: {value:,.2f}{unit} (target ≥ {target:,}{unit}) -> {verdict}")

@@ -84,6 +84,26 @@ def seed(path: Path, pid: int, nominees: list[int], total: int) -> None:
     db.close()
 
 
+def seeded_paredao(name: str, votes: int) -> tuple[Path, dict[str, str], int, list[int]]:
+    """A migrated SQLite file in a temporary folder (removed at exit, 1.7 GB at 10M votes)
+    holding one open paredão seeded with `votes` votes: the file, the server's environment,
+    the paredão's id and its nominees."""
+    path = Path(tempfile.mkdtemp(prefix=f"paredao-{name}-")) / f"{name}.db"
+    atexit.register(shutil.rmtree, path.parent, ignore_errors=True)
+    url = f"sqlite:///{path}"
+    upgrade_to_head(url)
+    env = {
+        "DATABASE_URL": url,
+        "PAREDAO_ADMIN_TOKEN": ADMIN_TOKEN,
+        "PAREDAO_SECRET_KEY": SECRET_KEY,
+    }
+    with Server("--factory main:create_app", 1, env) as api:
+        pid, nominees = open_paredao(api.url)
+    print(f"seeding {votes:,} votes into paredão {pid}")
+    seed(path, pid, nominees, votes)
+    return path, env, pid, nominees
+
+
 @contextmanager
 def nginx_in_front(api_port: int) -> Iterator[tuple[str, Path]]:
     """NGINX as deploy/nginx/start.sh runs it, in front of `api_port`: its URL and access log."""
@@ -163,19 +183,7 @@ def main() -> None:
     parser.add_argument("--nginx", action="store_true", help="read results through NGINX")
     args = parser.parse_args()
 
-    path = Path(tempfile.mkdtemp(prefix="paredao-reads-")) / "reads.db"
-    atexit.register(shutil.rmtree, path.parent, ignore_errors=True)  # 1.7 GB at 10M votes
-    url = f"sqlite:///{path}"
-    upgrade_to_head(url)
-    env = {
-        "DATABASE_URL": url,
-        "PAREDAO_ADMIN_TOKEN": ADMIN_TOKEN,
-        "PAREDAO_SECRET_KEY": SECRET_KEY,
-    }
-    with Server("--factory main:create_app", 1, env) as api:
-        pid, nominees = open_paredao(api.url)
-    print(f"seeding {args.votes:,} votes into paredão {pid}")
-    seed(path, pid, nominees, args.votes)
+    _path, env, pid, nominees = seeded_paredao("reads", args.votes)
     if args.nginx:
         through_nginx(pid, env, args.workers, args.duration)
         return

@@ -1,7 +1,8 @@
 -- wrk script: POST a voto da torcida with a distinct voter_id per request, and count answers.
 -- Environment: PAREDAO_ID, NOMINEES (comma-separated candidate ids), and VOTE_BUDGET: if set,
 -- each thread sends that many votes and then only cheap GETs, so that every vote is answered
--- before wrk stops (for an exact stored = acknowledged check).
+-- before wrk stops (for an exact stored = acknowledged check). DELAY_MS: each connection waits
+-- that long before each request, so the load runs at a rate below the server's top.
 sent = 0
 thread_id = 0  -- set per thread by setup()
 local budget = tonumber(os.getenv("VOTE_BUDGET") or "0")
@@ -11,6 +12,13 @@ local paredao = os.getenv("PAREDAO_ID") or "1"
 local nominees = {}
 for id in string.gmatch(os.getenv("NOMINEES") or "1,2", "[^,]+") do
   table.insert(nominees, id)
+end
+
+local pause = tonumber(os.getenv("DELAY_MS") or "0")
+if pause > 0 then
+  function delay()
+    return pause
+  end
 end
 
 function setup(thread)

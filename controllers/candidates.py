@@ -4,8 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from controllers.audit import ActorDep
 from controllers.deps import AdminDep, NowDep, SessionDep
 from model.candidate import CandidateStatus
+from services import audit
 from services import candidates as queries
 from views.api.candidates import (
     CandidateCreate,
@@ -75,11 +77,16 @@ def read_candidate(candidate_id: CandidateId, session: SessionDep) -> CandidateP
     responses=error_responses(401, 404, 409, 422),
 )
 def update_candidate(
-    candidate_id: CandidateId, body: CandidateUpdate, session: SessionDep, now: NowDep
+    candidate_id: CandidateId,
+    body: CandidateUpdate,
+    session: SessionDep,
+    now: NowDep,
+    actor: ActorDep,
 ) -> CandidatePublic:
     """Only the fields sent change, each validated as on application."""
     check_adult(body.birth_date, now.date())
     candidate = queries.update_candidate(session, candidate_id, _dump(body), now)
+    audit.record(session, actor, "candidate.update", f"candidate:{candidate_id}", now)
     return CandidatePublic.model_validate(candidate)
 
 
@@ -89,7 +96,10 @@ def update_candidate(
     summary="Delete a candidate",
     responses=error_responses(401, 404, 409),
 )
-def delete_candidate(candidate_id: CandidateId, session: SessionDep) -> Response:
+def delete_candidate(
+    candidate_id: CandidateId, session: SessionDep, now: NowDep, actor: ActorDep
+) -> Response:
     """A candidate who was ever a nominee cannot be deleted (409)."""
     queries.delete_candidate(session, candidate_id)
+    audit.record(session, actor, "candidate.delete", f"candidate:{candidate_id}", now)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -16,6 +16,7 @@ from config import Settings
 from model.clock import Clock
 from model.errors import Unauthorized, WrongTransition
 from services.app_services import AppServices, app_services
+from services.certificates import CertificateService
 from services.difficulty import CaptchaDifficulty
 from services.health import Readiness
 from services.lifecycle import ParedaoLifecycle
@@ -86,6 +87,7 @@ VotingDep = Annotated[VotingService, Depends(service(lambda s: s.voting))]
 ResultsDep = Annotated[ResultsReader, Depends(service(lambda s: s.results))]
 LifecycleDep = Annotated[ParedaoLifecycle, Depends(service(lambda s: s.lifecycle))]
 ReplayDep = Annotated[ReplayService, Depends(service(_replay))]
+CertificatesDep = Annotated[CertificateService, Depends(service(lambda s: s.certificates))]
 ReadinessDep = Annotated[Readiness, Depends(service(lambda s: s.readiness))]
 TemplatesDep = Annotated[Jinja2Templates, Depends(service(lambda s: s.templates))]
 ChallengeThrottleDep = Annotated[AddressThrottle, Depends(service(lambda s: s.challenge_throttle))]

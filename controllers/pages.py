@@ -9,7 +9,7 @@ import uuid
 from typing import Annotated
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
@@ -18,6 +18,7 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from controllers import candidates
+from controllers.certificates import page_certificate
 from controllers.deps import EngineDep, NowDep, ResultsDep, SessionDep, VotingDep
 from controllers.page_errors import (
     CaptchaNeedsJavaScript,
@@ -124,12 +125,14 @@ async def _vote_page(
     headers: dict[str, str] | None = None,
 ) -> Response:
     """The vote form while the paredão is open; its result once closed."""
-    results = None
+    results = certificate = None
     if paredao.status == ParedaoStatus.closed:
         results = ResultsPublic.of(await reader.results(paredao.id))
+        certificate = await page_certificate(request, paredao.id)
     context = {
         "paredao": paredao,
         "results": results,
+        "certificate": certificate,
         "error": error,
         "chosen": chosen or {},
         "vote_id": str(new_vote_id()),
@@ -210,11 +213,24 @@ async def vote_without_script(
         "paredao": paredao,
         "nominee": nominee,
         "mode": accepted.mode,
+        "vote_id": accepted.vote_id,
         "results": ResultsPublic.of(await reader.results(paredao_id)),
     }
     response = render_page(request, "confirmation.html", context)
     response.set_cookie(VOTER_COOKIE, voter_id, max_age=365 * 86_400, httponly=True, samesite="lax")
     return response
+
+
+@public.get("/paredoes/{paredao_id}/verificar")
+def verify_page(
+    request: Request,
+    paredao: PageParedaoDep,
+    vote_id: Annotated[uuid.UUID | None, Query(alias="voto")] = None,
+) -> Response:
+    """Checks a vote's receipt in the browser (static/js/verificar.js), trusting nothing of
+    the server's: the certificate's signature, then the vote's inclusion proof."""
+    context = {"paredao": paredao, "vote_id": vote_id, "base_url": str(request.base_url)}
+    return render_page(request, "verificar.html", context)
 
 
 @public.get("/inscricao")

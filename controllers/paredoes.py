@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from controllers.audit import ActorDep
 from controllers.deps import AdminDep, ClockDep, LifecycleDep, NowDep, SessionDep
 from model.paredao import ParedaoStatus
 from services import paredoes as queries
@@ -22,10 +23,10 @@ admin = APIRouter(prefix="/paredoes", tags=["paredões"], dependencies=[AdminDep
     responses=error_responses(401, 422),
 )
 async def create_paredao(
-    body: ParedaoCreate, lifecycle: LifecycleDep, now: NowDep
+    body: ParedaoCreate, lifecycle: LifecycleDep, now: NowDep, actor: ActorDep
 ) -> ParedaoPublic:
     """2 to 4 distinct housemates; 422 names any id that is not a housemate."""
-    return ParedaoPublic.build(*await lifecycle.create(body.model_dump()), now)
+    return ParedaoPublic.build(*await lifecycle.create(body.model_dump(), actor), now)
 
 
 @router.get("", summary="List paredões")
@@ -66,11 +67,15 @@ def read_paredao(
     responses=error_responses(401, 404, 409, 422),
 )
 async def extend_voting(
-    paredao_id: ParedaoId, body: ParedaoUpdate, lifecycle: LifecycleDep, now: NowDep
+    paredao_id: ParedaoId,
+    body: ParedaoUpdate,
+    lifecycle: LifecycleDep,
+    now: NowDep,
+    actor: ActorDep,
 ) -> ParedaoPublic:
     """Move `closes_at`. A paredão that closed in a tie reopens until then (a tie is never
     broken arbitrarily); one with a decided outcome cannot be reopened (409)."""
-    return ParedaoPublic.build(*await lifecycle.extend(paredao_id, body.closes_at), now)
+    return ParedaoPublic.build(*await lifecycle.extend(paredao_id, body.closes_at, actor), now)
 
 
 @admin.post(
@@ -79,10 +84,10 @@ async def extend_voting(
     responses=error_responses(401, 404, 409),
 )
 async def open_paredao(
-    paredao_id: ParedaoId, lifecycle: LifecycleDep, clock: ClockDep
+    paredao_id: ParedaoId, lifecycle: LifecycleDep, clock: ClockDep, actor: ActorDep
 ) -> ParedaoPublic:
     """`scheduled → open`; any other transition is a 409."""
-    opened = await lifecycle.open(paredao_id)
+    opened = await lifecycle.open(paredao_id, actor)
     return ParedaoPublic.build(*opened, clock())  # read after it opened: it reads open
 
 
@@ -92,7 +97,7 @@ async def open_paredao(
     responses=error_responses(401, 404, 409, 503),
 )
 async def close_paredao(
-    paredao_id: ParedaoId, lifecycle: LifecycleDep, now: NowDep
+    paredao_id: ParedaoId, lifecycle: LifecycleDep, now: NowDep, actor: ActorDep
 ) -> ParedaoPublic:
     """`open → closed`, freezing the outcome (in the answer); any other transition is a 409.
     This worker's next results and stats show the close at once; other workers within their
@@ -101,4 +106,4 @@ async def close_paredao(
     On the Kafka path the answer reads `closing` (outcome pending) until the consumer has
     decided every vote logged before the close; 503 if the log cannot take the close
     markers now (the paredão stays `closing`; ask again)."""
-    return ParedaoPublic.build(*await lifecycle.close(paredao_id), now)
+    return ParedaoPublic.build(*await lifecycle.close(paredao_id, actor), now)

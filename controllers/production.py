@@ -1,6 +1,7 @@
 """The production team's pages: every paredão, and each one's live dashboard (totals, per
 nominee per mode and final, votes per hour), with open, close and recount."""
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -8,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from controllers.certificates import page_certificate
 from controllers.deps import (
     EngineDep,
     LifecycleDep,
@@ -20,10 +22,12 @@ from controllers.pages import PageParedaoDep, PageRoute, load_paredao
 from controllers.production_session import (
     CSRFDep,
     MaybeProducerDep,
+    ProducerActorDep,
     ProducerDep,
     login_redirect,
 )
 from controllers.render import render_page
+from services import audit
 from services import paredoes as paredao_queries
 from services.producer_session import ProducerSession
 from services.results import ResultsReader
@@ -108,6 +112,7 @@ async def _dashboard(
     stats, results = await _live(reader, paredao.id)
     context = {
         "paredao": paredao,
+        "certificate": await page_certificate(request, paredao.id),
         "numbers": _dashboard_numbers(templates, stats, results),
         "results": results,
         "recount": recount,
@@ -146,17 +151,17 @@ async def dashboard(
 
 @router.post("/paredoes/{paredao_id}/abrir")
 async def open_voting(
-    paredao_id: ParedaoId, _producer: CSRFDep, lifecycle: LifecycleDep
+    paredao_id: ParedaoId, actor: ProducerActorDep, lifecycle: LifecycleDep
 ) -> Response:
-    await lifecycle.open(paredao_id)
+    await lifecycle.open(paredao_id, actor)
     return RedirectResponse(f"/producao/paredoes/{paredao_id}?aviso=aberta", status_code=303)
 
 
 @router.post("/paredoes/{paredao_id}/encerrar")
 async def close_voting(
-    paredao_id: ParedaoId, _producer: CSRFDep, lifecycle: LifecycleDep
+    paredao_id: ParedaoId, actor: ProducerActorDep, lifecycle: LifecycleDep
 ) -> Response:
-    await lifecycle.close(paredao_id)
+    await lifecycle.close(paredao_id, actor)
     return RedirectResponse(f"/producao/paredoes/{paredao_id}?aviso=encerrada", status_code=303)
 
 
@@ -164,13 +169,18 @@ async def close_voting(
 async def recount(
     request: Request,
     producer: CSRFDep,
+    actor: ProducerActorDep,
     paredao: PageParedaoDep,
     reader: ResultsDep,
     templates: TemplatesDep,
     now: NowDep,
+    session: SessionDep,
 ) -> Response:
     """Count the raw votes again and show whether they match the tally."""
     result = RecountPublic.of(await reader.recount(paredao.id))
+    await asyncio.to_thread(
+        audit.record, session, actor, "paredao.recount", f"paredao:{paredao.id}", now
+    )
     return await _dashboard(
         request, paredao, producer, reader, templates, recount=result, recounted_at=now
     )

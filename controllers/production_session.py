@@ -14,6 +14,7 @@ from controllers.deps import EngineDep, NowDep, SessionDep, SettingsDep
 from controllers.page_errors import CSRFFailed, LoginRequired
 from controllers.pages import FormDep, PageRoute
 from controllers.render import render_page
+from services import audit
 from services.producer_session import (
     SESSION_COOKIE,
     SESSION_TTL,
@@ -73,6 +74,14 @@ async def check_csrf(producer: ProducerDep, form: FormDep) -> ProducerSession:
 CSRFDep = Annotated[ProducerSession, Depends(check_csrf)]
 
 
+async def producer_actor(producer: CSRFDep, settings: SettingsDep) -> str:
+    """Who acts through a production form, for the audit log: `session:` + a fingerprint."""
+    return audit.session_actor(settings.keys.audit, producer.session_id)
+
+
+ProducerActorDep = Annotated[str, Depends(producer_actor)]
+
+
 def _safe_next(target: str | None) -> str:
     """Where to go after logging in: only a production page of this site."""
     if target and target.startswith("/producao") and "//" not in target and "\\" not in target:
@@ -93,7 +102,9 @@ def login_form(
 
 
 @router.post("/login")
-def login(request: Request, form: FormDep, settings: SettingsDep, now: NowDep) -> Response:
+def login(
+    request: Request, form: FormDep, settings: SettingsDep, now: NowDep, session: SessionDep
+) -> Response:
     """Trade the admin token for a signed, HttpOnly, SameSite=Strict session cookie."""
     target = _safe_next(form.get("next"))
     if settings.admin_token is None:
@@ -105,8 +116,11 @@ def login(request: Request, form: FormDep, settings: SettingsDep, now: NowDep) -
     if not hmac.compare_digest(form.get("token", "").encode(), token.encode()):
         context = {"next": target, "error": "Token incorreto. Confira e tente de novo."}
         return render_page(request, "producao_login.html", context, status_code=401)
+    producer = new_session(now)
+    actor = audit.session_actor(settings.keys.audit, producer.session_id)
+    audit.record(session, actor, "production.login", actor, now)
     response = RedirectResponse(target, status_code=303)
-    _set_session_cookie(request, response, settings, new_session(now))
+    _set_session_cookie(request, response, settings, producer)
     return response
 
 
@@ -126,9 +140,12 @@ def _set_session_cookie(
 
 
 @router.post("/sair")
-def logout(producer: CSRFDep, session: SessionDep) -> Response:
+def logout(
+    producer: CSRFDep, session: SessionDep, actor: ProducerActorDep, now: NowDep
+) -> Response:
     """End the session on the server too: its cookie, or any copy of it, is refused after."""
     log_out(session, producer)
+    audit.record(session, actor, "production.logout", actor, now)
     response = RedirectResponse("/producao/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/producao", httponly=True, samesite="strict")
     return response

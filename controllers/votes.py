@@ -10,6 +10,7 @@ itself (a body that fails validation, another content type) goes on to that rout
 body replayed, so errors and docs stay exactly those of the route.
 """
 
+import asyncio
 import re
 import uuid
 from typing import Annotated, Any
@@ -18,16 +19,19 @@ from fastapi import APIRouter, Header, Response, status
 from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from controllers.audit import ActorDep
 from controllers.deps import (
     AdminDep,
     NowDep,
     ReplayDep,
     ResultsDep,
+    SessionDep,
     VotingDep,
 )
 from controllers.errors import render_domain_error
 from model.ballot import Accepted
 from model.errors import DomainError
+from services import audit
 from services.app_services import app_services
 from views.api.errors import error_responses
 from views.api.params import MAX_ID, ParedaoId
@@ -128,10 +132,16 @@ def _json(answer: BaseModel) -> Response:
     summary="Recount from the Kafka log",
     responses=error_responses(401, 404, 409),
 )
-async def replay(paredao_id: ParedaoId, replayer: ReplayDep) -> ReplayPublic:
+async def replay(
+    paredao_id: ParedaoId, replayer: ReplayDep, session: SessionDep, now: NowDep, actor: ActorDep
+) -> ReplayPublic:
     """Decide every vote the log holds for this paredão again, with the consumer's own code,
     in a scratch database, and compare that tally with the stored one (Kafka path only)."""
-    return ReplayPublic.of(await replayer.replay(paredao_id))
+    replayed = ReplayPublic.of(await replayer.replay(paredao_id))
+    await asyncio.to_thread(
+        audit.record, session, actor, "paredao.replay", f"paredao:{paredao_id}", now
+    )
+    return replayed
 
 
 @admin.post(
@@ -139,9 +149,15 @@ async def replay(paredao_id: ParedaoId, replayer: ReplayDep) -> ReplayPublic:
     summary="Recount from the raw votes",
     responses=error_responses(401, 404),
 )
-async def recount(paredao_id: ParedaoId, reader: ResultsDep) -> RecountPublic:
+async def recount(
+    paredao_id: ParedaoId, reader: ResultsDep, session: SessionDep, now: NowDep, actor: ActorDep
+) -> RecountPublic:
     """Count every vote row again and report whether it matches the tally."""
-    return RecountPublic.of(await reader.recount(paredao_id))
+    recounted = RecountPublic.of(await reader.recount(paredao_id))
+    await asyncio.to_thread(
+        audit.record, session, actor, "paredao.recount", f"paredao:{paredao_id}", now
+    )
+    return recounted
 
 
 # --- the lean way in ---------------------------------------------------------------------------

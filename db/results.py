@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select, type_coerce
 from sqlmodel import Session
 
+from db.certificates import certify
 from db.votes import TALLY, VOTES
 from model.base import UTCDateTime
 from model.candidate import Candidate, CandidateStatus
@@ -78,7 +79,8 @@ def recount_by_hour(session: Session, paredao_id: int) -> HourlyCounts:
 def freeze(
     session: Session, paredao: Paredao, nominee_ids: Sequence[int], now: datetime
 ) -> Outcome:
-    """Close `paredao` for good: decide the outcome from the tally and apply it to the nominee.
+    """Close `paredao` for good: decide the outcome from the tally, apply it to the nominee and
+    build the paredão's certificate (`db.certificates`).
 
     Runs in the caller's transaction, which holds the paredão's row (and, on SQLite, the
     write lock), so no vote can be stored in between.
@@ -100,4 +102,5 @@ def freeze(
         )
         candidate.updated_at = now
     session.flush()
+    certify(session, paredao, nominee_ids, outcome, now)
     return outcome

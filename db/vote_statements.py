@@ -86,6 +86,12 @@ class VoteStatements(Protocol):
         """Whether a vote with this ballot's CPF is stored in its paredão."""
         ...
 
+    def unico_votes_of_voters(self, indexes: Sequence[int]) -> dict[Voter, int]:
+        """How many votos únicos each of these ballots' (paredão, voter_id) has stored (those
+        with none are left out); on a database with concurrent writers each voter is locked
+        first, until the transaction ends, so that no other batch counts the same votes."""
+        ...
+
     def torcida_votes_since(self, paredao_id: int, since: datetime) -> list[tuple[str, datetime]]:
         """(voter_id, accepted_at) of the paredão's stored votos da torcida cast from `since`."""
         ...

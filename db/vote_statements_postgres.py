@@ -70,6 +70,22 @@ INSERT = (
     " WHERE x.idx IS NULL AND NOT EXISTS (SELECT 1 FROM inserted AS i"
     " WHERE i.paredao_id = b.paredao_id AND i.vote_id = b.vote_id)"
 )
+# The (paredão, voter) of the ballots asked about (`idx`), each locked for the transaction in
+# one order (no deadlocks): a concurrent batch of the same voter waits, then counts our votes.
+LOCK_VOTERS = (
+    "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT"
+    " hashtextextended(paredao_id || ':' || voter_id, 0) AS k FROM vote_batch"
+    " JOIN unnest(%s::integer[]) AS w(idx) USING (idx) ORDER BY k) AS voters"
+)
+# Their stored votos únicos, through ix_votes_paredao_id_voter_id_unico; a statement of its
+# own, after the locks, so that its snapshot sees what the batches waited for committed.
+UNICO_VOTES = (
+    "SELECT b.paredao_id, b.voter_id, count(*) AS votes FROM"
+    " (SELECT DISTINCT paredao_id, voter_id FROM vote_batch"
+    " JOIN unnest(%s::integer[]) AS w(idx) USING (idx)) AS b"
+    " JOIN votes AS v ON v.paredao_id = b.paredao_id AND v.voter_id = b.voter_id"
+    " AND v.mode = 'unico' GROUP BY b.paredao_id, b.voter_id"
+)
 
 
 class PostgresVoteStatements:
@@ -164,6 +180,13 @@ class PostgresVoteStatements:
 
     def cpf_voted(self, index: int) -> bool:
         return cpf_voted(self._connection, self._ballots[index])
+
+    def unico_votes_of_voters(self, indexes: Sequence[int]) -> dict[Voter, int]:
+        if not indexes:
+            return {}
+        self._connection.exec_driver_sql(LOCK_VOTERS, (list(indexes),))
+        rows = self._connection.exec_driver_sql(UNICO_VOTES, (list(indexes),))
+        return {(row.paredao_id, row.voter_id): row.votes for row in rows}
 
     def torcida_votes_since(self, paredao_id: int, since: datetime) -> list[tuple[str, datetime]]:
         return torcida_votes_since(self._connection, paredao_id, since)

@@ -164,6 +164,22 @@ class SQLiteVoteStatements:
     def cpf_voted(self, index: int) -> bool:
         return cpf_voted(self._connection, self._ballots[index])
 
+    def unico_votes_of_voters(self, indexes: Sequence[int]) -> dict[Voter, int]:
+        # The only writer: nothing to lock. The index on votos únicos by voter answers it.
+        voters: dict[int, set[str]] = {}
+        for i in indexes:
+            voters.setdefault(self._ballots[i].paredao_id, set()).add(self._ballots[i].voter_id)
+        counts: dict[Voter, int] = {}
+        for paredao_id, voter_ids in sorted(voters.items()):
+            ids = json.dumps(sorted(voter_ids))
+            rows = self._cursor().execute(
+                "SELECT voter_id, count(*) FROM votes WHERE paredao_id = ? AND mode = 'unico'"
+                " AND voter_id IN (SELECT value FROM json_each(?)) GROUP BY voter_id",
+                (paredao_id, ids),
+            )
+            counts.update({(paredao_id, v): n for v, n in rows})
+        return counts
+
     def torcida_votes_since(self, paredao_id: int, since: datetime) -> list[tuple[str, datetime]]:
         return torcida_votes_since(self._connection, paredao_id, since)
 

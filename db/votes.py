@@ -1,10 +1,11 @@
 """Storing a batch of votes in one transaction, and deciding each vote's fate inside it.
 
 Everything that decides whether a vote counts (the voting window, replays, the captcha, the
-rate limit, one CPF per paredão) is decided here, once for both databases and both paths,
-inside the transaction that stores the vote, so that an acknowledged vote is always counted
-and a refused one never is. The SQL each decision needs is the database's own
-(`db.vote_statements`); where the torcida limit is kept is the caller's (`db.torcida`).
+rate limit, one CPF per paredão, the votos únicos of a device) is decided here, once for both
+databases and both paths, inside the transaction that stores the vote, so that an
+acknowledged vote is always counted and a refused one never is. The SQL each decision needs
+is the database's own (`db.vote_statements`); where the torcida limit is kept is the
+caller's (`db.torcida`).
 """
 
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from db.vote_statements import (
     SPENT,
     TALLY,
     VOTES,
+    Voter,
     VoteStatements,
     for_batch,
     hour_of,
@@ -30,6 +32,7 @@ from model.errors import (
     AccountAlreadyVoted,
     CaptchaFailed,
     CPFAlreadyVoted,
+    DeviceAlreadyVoted,
     DomainError,
     Invalid,
     NotFound,
@@ -83,14 +86,65 @@ def _reused(ballot: Ballot) -> VoteIdReused:
     return VoteIdReused(f"vote_id {ballot.vote_id} was already used for a different vote")
 
 
+def _cpf_refusal(ballot: Ballot) -> CPFAlreadyVoted:
+    return CPFAlreadyVoted(f"this CPF already voted in paredão {ballot.paredao_id}")
+
+
 def _unico_conflict(statements: VoteStatements, index: int, ballot: Ballot) -> DomainError:
     """Why a voto único was not inserted: its CPF voted in this paredão, or (jwt mode) its
     account did, with another CPF. One read, for refused votes only."""
     if statements.cpf_voted(index):
-        return CPFAlreadyVoted(f"this CPF already voted in paredão {ballot.paredao_id}")
+        return _cpf_refusal(ballot)
     return AccountAlreadyVoted(
         f"this account already cast its voto único in paredão {ballot.paredao_id}"
     )
+
+
+def _voter(ballot: Ballot) -> Voter:
+    return (ballot.paredao_id, ballot.voter_id)
+
+
+def _device_refusal(ballot: Ballot, limit: int | None) -> DeviceAlreadyVoted:
+    cast = "its voto único" if limit == 1 else f"the {limit} votos únicos a device may cast"
+    return DeviceAlreadyVoted(
+        f"this device (voter_id) already cast {cast} in paredão {ballot.paredao_id}"
+    )
+
+
+class _DeviceLimit:
+    """At most `limit` votos únicos per (paredão, voter_id): the stored ones, then the
+    batch's in order. `used` starts as the stored counts (locked by the batch)."""
+
+    def __init__(self, limit: int, used: dict[Voter, int]) -> None:
+        self._limit = limit
+        self._used = used
+
+    def admit(
+        self, ballots: Sequence[Ballot], indexes: Sequence[int]
+    ) -> tuple[list[int], list[int]]:
+        """(admitted, held back) of these indexes; only votos únicos are held back. An
+        admitted vote takes its place until `stored` says whether it was stored."""
+        admitted: list[int] = []
+        held: list[int] = []
+        taken: dict[Voter, int] = {}
+        for i in indexes:
+            b = ballots[i]
+            if b.mode != VoteMode.unico:
+                admitted.append(i)
+                continue
+            voter = _voter(b)
+            if self._used.get(voter, 0) + taken.get(voter, 0) < self._limit:
+                taken[voter] = taken.get(voter, 0) + 1
+                admitted.append(i)
+            else:
+                held.append(i)
+        return admitted, held
+
+    def stored(self, ballot: Ballot) -> None:
+        """A vote admitted is stored: it counts against its device from now on."""
+        if ballot.mode == VoteMode.unico:
+            voter = _voter(ballot)
+            self._used[voter] = self._used.get(voter, 0) + 1
 
 
 def decide_batch(
@@ -99,6 +153,7 @@ def decide_batch(
     torcida: TorcidaLimit = _STORED_BUDGETS,
     *,
     look_up_every_vote_id: bool = False,
+    unico_per_device: int | None = None,
 ) -> list[Decision]:
     """Decide and store a batch of ballots inside the caller's transaction.
 
@@ -107,6 +162,10 @@ def decide_batch(
 
     A vote_id the server chose is new unless `look_up_every_vote_id` (a log read again may
     hold any vote twice): only the clients' are looked up among the stored votes.
+
+    `unico_per_device` (anonymous mode, `PAREDAO_UNICO_PER_DEVICE`): the votos únicos a
+    voter_id may cast per paredão, counting those stored and those earlier in the batch;
+    None: no such limit (jwt mode, where an account's unique index allows one).
 
     Returns one decision per ballot, in order: `COUNTED` (stored now as a new vote), an
     `Accepted` replay of a stored vote, or the `DomainError` that refuses it. Nothing here
@@ -177,22 +236,48 @@ def decide_batch(
         )
 
     todo = pending()
-    not_inserted = statements.insert_counted(todo)
-    for i in todo:
-        if i not in not_inserted:
-            outcomes[i] = COUNTED
-            continue
-        b = ballots[i]
-        # Not inserted: another writer stored the same vote_id since we looked (PostgreSQL),
-        # or, for a voto único, this CPF (or account) already voted.
-        looked_up = look_up_every_vote_id or b.client_vote_id
-        row = statements.stored_votes([i]).get(i) if looked_up else None
-        if row is not None:
-            outcomes[i] = _replay_outcome(b, row)
-        elif b.mode == VoteMode.unico:
-            outcomes[i] = _unico_conflict(statements, i, b)
-        else:
-            raise RuntimeError(f"vote {b.vote_id} was neither stored nor in conflict")
+    devices = None
+    if unico_per_device is not None:
+        unicos = [i for i in todo if ballots[i].mode == VoteMode.unico]
+        devices = _DeviceLimit(unico_per_device, statements.unico_votes_of_voters(unicos))
+    candidates = todo
+    while candidates:
+        admitted, held = (candidates, []) if devices is None else devices.admit(ballots, candidates)
+        not_inserted = statements.insert_counted(admitted)
+        for i in admitted:
+            b = ballots[i]
+            if i not in not_inserted:
+                outcomes[i] = COUNTED
+                if devices is not None:
+                    devices.stored(b)
+                continue
+            # Not inserted: another writer stored the same vote_id since we looked
+            # (PostgreSQL), or, for a voto único, this CPF (or account) already voted.
+            looked_up = look_up_every_vote_id or b.client_vote_id
+            row = statements.stored_votes([i]).get(i) if looked_up else None
+            if row is not None:
+                outcomes[i] = _replay_outcome(b, row)
+            elif b.mode == VoteMode.unico:
+                outcomes[i] = _unico_conflict(statements, i, b)
+            else:
+                raise RuntimeError(f"vote {b.vote_id} was neither stored nor in conflict")
+        # A voto único held back for an earlier one of its device that was then refused (its
+        # CPF had voted) may have room after all: judged again, in order, against what is
+        # stored now. The rest are refused: for their CPF if it voted (the plainer answer to
+        # one voter sending it twice), else for their device.
+        refused_devices = {
+            _voter(ballots[i])
+            for i in admitted
+            if i in not_inserted and ballots[i].mode == VoteMode.unico
+        }
+        candidates = [i for i in held if _voter(ballots[i]) in refused_devices]
+        for i in held:
+            if _voter(ballots[i]) not in refused_devices:
+                outcomes[i] = (
+                    _cpf_refusal(ballots[i])
+                    if statements.cpf_voted(i)
+                    else _device_refusal(ballots[i], unico_per_device)
+                )
 
     for i, first in echoes.items():
         original = outcomes[first]
@@ -214,13 +299,17 @@ def _accepted(b: Ballot, replay: bool = False) -> Accepted:
 
 
 def write_batch(
-    connection: Connection, ballots: Sequence[Ballot], torcida: TorcidaLimit = _STORED_BUDGETS
+    connection: Connection,
+    ballots: Sequence[Ballot],
+    torcida: TorcidaLimit = _STORED_BUDGETS,
+    unico_per_device: int | None = None,
 ) -> list[Outcome]:
     """`decide_batch`, each ballot answered: `Accepted` (stored now, or a replay of a stored
     vote) or the `DomainError` that refuses it."""
+    decisions = decide_batch(connection, ballots, torcida, unico_per_device=unico_per_device)
     return [
         _accepted(b) if isinstance(d, Counted) else d
-        for b, d in zip(ballots, decide_batch(connection, ballots, torcida), strict=True)
+        for b, d in zip(ballots, decisions, strict=True)
     ]
 
 

@@ -76,6 +76,13 @@ class AccountAlreadyVoted(Conflict):
     code = "account_already_voted"
 
 
+class DeviceAlreadyVoted(Conflict):
+    """Anonymous mode: this voter_id (a device) cast all the votos únicos it may cast in a
+    paredão (`PAREDAO_UNICO_PER_DEVICE`), whatever CPFs it sends."""
+
+    code = "device_already_voted"
+
+
 class VoteIdReused(Conflict):
     code = "vote_id_reused"
 
@@ -128,6 +135,7 @@ ERRORS_BY_CODE: dict[str, type[DomainError]] = {
         VotingNotOpen,
         CPFAlreadyVoted,
         AccountAlreadyVoted,
+        DeviceAlreadyVoted,
         VoteIdReused,
         RateLimited,
         Unavailable,

@@ -1,5 +1,6 @@
 """Keys derived from the server's secrets, one per purpose, with HKDF-SHA256 (RFC 5869): the
-CPF's keyed hash, captcha signatures and the producer's session cookie each get their own key,
+CPF's keyed hash, captcha signatures, the producer's session cookie, the audit log's actor
+fingerprints and the results' certificates (an Ed25519 seed) each get their own key,
 so that a key exposed by one use signs or hashes nothing else.
 
 The CPF key has a ring: the current `PAREDAO_SECRET_KEY` and the previous secrets
@@ -49,9 +50,13 @@ class Keys:
     cpf: bytes  # HMAC of the CPF (the only form in which a CPF is stored): the current key
     captcha: bytes  # signatures of captcha challenges
     session: bytes  # the production team's session cookie
+    audit: bytes  # fingerprints of who acted, in the audit log (never the token itself)
     # Every CPF key by its key id, the current secret's first, then the previous secrets' in
     # the order they were given (newest first, the oldest last).
     cpf_ring: Mapping[str, bytes] = field(repr=False)
+    # The seeds of the certificates' Ed25519 signing keys: the current secret's first, then
+    # the previous secrets', so a certificate signed before a rotation still verifies.
+    certificate_seeds: tuple[bytes, ...] = field(repr=False)
 
     @classmethod
     def derive(cls, secret: bytes, previous: Sequence[bytes] = ()) -> Self:
@@ -66,7 +71,9 @@ class Keys:
             cpf=cpf,
             captcha=_derive(secret, "captcha"),
             session=_derive(secret, "producer-session"),
+            audit=_derive(secret, "audit-actor"),
             cpf_ring=ring,
+            certificate_seeds=tuple(_derive(s, "certificate-signing") for s in (secret, *previous)),
         )
 
     @property

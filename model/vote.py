@@ -17,6 +17,7 @@ from sqlmodel import Column, Field, SQLModel
 
 from model.base import UTCDateTime, enum_type
 
+UNICO = "mode = 'unico'"
 # The votes the account index binds: votos únicos cast under a jwt subject's voter_id.
 UNICO_OF_AN_ACCOUNT = "mode = 'unico' AND voter_id LIKE 'sub:%'"
 
@@ -60,6 +61,16 @@ class Vote(SQLModel, table=True):
             unique=True,
             sqlite_where=text(UNICO_OF_AN_ACCOUNT),
             postgresql_where=text(UNICO_OF_AN_ACCOUNT),
+        ),
+        # Anonymous mode: the votos únicos a device (voter_id) cast in a paredão, counted by
+        # each batch that holds one of its votos únicos (PAREDAO_UNICO_PER_DEVICE). The
+        # account index above cannot serve: its predicate leaves the device ids out.
+        Index(
+            "ix_votes_paredao_id_voter_id_unico",
+            "paredao_id",
+            "voter_id",
+            sqlite_where=text(UNICO),
+            postgresql_where=text(UNICO),
         ),
     )
 

@@ -72,8 +72,12 @@ class GroupCommitWriter:
         queue_size: int = 10_000,
         in_flight: int | None = None,
         deadline_s: float = 1.5,
+        unico_per_device: int | None = None,
     ) -> None:
+        """`unico_per_device`: the votos únicos a voter_id may cast per paredão (anonymous
+        mode, `Settings.device_unico_limit`); None: no such limit (`db.votes.decide_batch`)."""
         self._engine = writer_engine(engine)
+        self._unico_per_device = unico_per_device
         # SQLite writes one transaction at a time: one batch at a time. PostgreSQL commits
         # concurrent transactions together: while one batch waits on its round trips and its
         # commit, others are written (their locks are taken in one order, the tally sharded).
@@ -210,7 +214,11 @@ class GroupCommitWriter:
                     if not claimed:
                         break
                     self._bound_lock_waits(connection, claimed)
-                    outcomes = write_batch(connection, [p.ballot for p in claimed])
+                    outcomes = write_batch(
+                        connection,
+                        [p.ballot for p in claimed],
+                        unico_per_device=self._unico_per_device,
+                    )
             except OperationalError as exc:  # deadlock, serialization failure, lock timeout
                 self._release(claimed)  # rolled back: nothing of theirs was stored
                 if attempt == TRANSIENT_RETRIES or not is_transient(exc):

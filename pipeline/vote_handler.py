@@ -71,13 +71,16 @@ def handle_batch(
     records: Sequence[Record] | Decoded,
     now: datetime,
     windows: PartitionWindows | None = None,
+    unico_per_device: int | None = None,
 ) -> BatchReport:
     """Decide and store `records` (all of `topic`) in the caller's transaction; nothing here
     commits. Undecodable records are reported in `dead` for the dead-letter topic: their
     offsets are stored all the same, so they never stop the group.
 
     `windows` holds the torcida limit of the partitions this consumer owns: the caller
-    forgets it when the transaction does not commit (a fresh one is used when not given)."""
+    forgets it when the transaction does not commit (a fresh one is used when not given).
+    `unico_per_device`: the votos únicos a voter_id may cast per paredão (anonymous mode;
+    None: no such limit), as on the direct path."""
     report = BatchReport()
     decoded = records if isinstance(records, Decoded) else decode_batch(records)
     fence = stored_offsets(connection, topic, {r.partition for r in decoded.records})
@@ -103,7 +106,11 @@ def handle_batch(
     # Anything read from the log may have been stored already (the same vote sent twice):
     # every one is looked up, whoever chose its vote_id.
     decisions = decide_batch(
-        connection, ballots, windows or PartitionWindows(), look_up_every_vote_id=True
+        connection,
+        ballots,
+        windows or PartitionWindows(),
+        look_up_every_vote_id=True,
+        unico_per_device=unico_per_device,
     )
     for ballot, decision in zip(ballots, decisions, strict=True):
         if isinstance(decision, Counted):

@@ -182,6 +182,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--deadline-s", type=float, default=1.5)
     parser.add_argument("--grace-s", type=float, default=30.0)
     parser.add_argument("--busy-timeout-s", type=float, default=5.0)
+    parser.add_argument(
+        "--unico-per-device",
+        type=int,
+        default=None,
+        help="votos únicos a voter_id may cast per paredão (anonymous mode); absent: no limit",
+    )
     args = parser.parse_args(argv)
     logging.config.dictConfig(log_config())  # the API's JSON lines
     lock = hold_lock(args.socket)
@@ -203,6 +209,7 @@ def main(argv: list[str] | None = None) -> None:
         max_wait_s=args.max_wait_s,
         queue_size=args.queue_size,
         deadline_s=args.deadline_s,
+        unico_per_device=args.unico_per_device,
     )
     runner(server.serve())
     metrics.process_exiting()  # its live gauges (the queue depth) leave with it

@@ -7,7 +7,9 @@ the socket is the server's own, in the database's directory, open to its user on
 
     worker → writer: (seq, deadline, *model.ballot.BALLOT_FIELDS)
     writer → worker: (seq, 0, accepted_at_us, replay)             the vote is stored
-                     (seq, 1, error_class, detail, headers)        the vote is refused
+                     (seq, 1, error_code, detail, retry_after_s)   the vote is refused
+
+A refusal is rebuilt by its code from the API's one registry (`model.errors.error_from_code`).
 
 `deadline` is the worker's `time.monotonic()` deadline: one clock for every process of the
 machine. Times travel as microseconds since the Unix epoch, in UTC.
@@ -23,12 +25,6 @@ from model.errors import DomainError
 
 HEADER = struct.Struct(">I")
 STORED, REFUSED = 0, 1
-# The refusals a writer answers are rebuilt by class name: only the API's own errors.
-REFUSALS: dict[str, type[DomainError]] = {
-    name: cls
-    for name, cls in vars(errors).items()
-    if isinstance(cls, type) and issubclass(cls, DomainError)
-}
 
 
 def frame(items: list[tuple[Any, ...]]) -> bytes:
@@ -63,10 +59,10 @@ def ballot_of(item: tuple[Any, ...]) -> tuple[int, float, Ballot]:
 def outcome_item(seq: int, outcome: Accepted | DomainError) -> tuple[Any, ...]:
     if isinstance(outcome, Accepted):
         return (seq, STORED, micros(outcome.accepted_at), outcome.replay)
-    name = type(outcome).__name__
-    if name not in REFUSALS:  # never expected: answered as a failure to store
-        name, outcome = "Unavailable", errors.Unavailable("the vote could not be stored")
-    return (seq, REFUSED, name, str(outcome.detail), outcome.headers)
+    if outcome.code not in errors.ERRORS_BY_CODE:  # never expected: a failure to store
+        outcome = errors.Unavailable("the vote could not be stored")
+    retry_after = outcome.headers.get("Retry-After")
+    return (seq, REFUSED, outcome.code, str(outcome.detail), retry_after)
 
 
 def outcome_of(item: tuple[Any, ...], ballot: Ballot) -> Accepted | DomainError:
@@ -80,9 +76,5 @@ def outcome_of(item: tuple[Any, ...], ballot: Ballot) -> Accepted | DomainError:
             moment(item[2]),
             replay=item[3],
         )
-    cls = REFUSALS[item[2]]
-    refusal = cls.__new__(cls)
-    DomainError.__init__(refusal, item[3], headers=item[4])
-    if cls is errors.RateLimited:
-        refusal.retry_after_s = int(item[4]["Retry-After"])  # type: ignore[attr-defined]
-    return refusal
+    _, _, code, detail, retry_after = item
+    return errors.error_from_code(code, detail, None if retry_after is None else int(retry_after))

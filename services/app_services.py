@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from config import Settings
 from model.clock import Clock
 from pipeline.sink import VoteSink
+from services.certificates import CertificateService
 from services.difficulty import CaptchaDifficulty
 from services.health import Readiness
 from services.lifecycle import ParedaoLifecycle
@@ -29,6 +30,7 @@ class AppServices:
     results: ResultsReader
     lifecycle: ParedaoLifecycle
     replay: ReplayService | None  # the Kafka path only
+    certificates: CertificateService  # frozen results' certificates and their proofs
     readiness: Readiness
     challenge_throttle: AddressThrottle
     captcha_difficulty: CaptchaDifficulty

@@ -22,6 +22,7 @@ from db.engine import writer_engine
 from db.paredoes import ParedaoWithNominees
 from model.clock import Clock
 from model.paredao import ParedaoStatus
+from services import audit
 
 LogClose = Callable[[int], Awaitable[None]]
 
@@ -53,25 +54,35 @@ class ParedaoLifecycle:
         self._caches = tuple(caches)  # this worker's cached reads of paredões
         self._log_close = log_close  # None on the direct path
 
-    async def create(self, fields: dict[str, Any]) -> ParedaoWithNominees:
-        """A new paredão of 2 to 4 distinct housemates (422 names any that is not one)."""
-        return await self._change(None, lambda s: paredoes.create_paredao(s, fields, self._clock()))
+    # Each change is done by an `actor` (`services.audit`), appended to the audit log in the
+    # change's own transaction.
 
-    async def open(self, paredao_id: int) -> ParedaoWithNominees:
+    async def create(self, fields: dict[str, Any], actor: str) -> ParedaoWithNominees:
+        """A new paredão of 2 to 4 distinct housemates (422 names any that is not one)."""
+        return await self._change(
+            None,
+            lambda s: paredoes.create_paredao(s, fields, self._clock()),
+            (actor, "paredao.create"),
+        )
+
+    async def open(self, paredao_id: int, actor: str) -> ParedaoWithNominees:
         """`scheduled → open` now; any other transition is a 409."""
         return await self._change(
             paredao_id,
             lambda s: paredoes.change_status(s, paredao_id, ParedaoStatus.open, self._clock),
+            (actor, "paredao.open"),
         )
 
-    async def extend(self, paredao_id: int, closes_at: datetime) -> ParedaoWithNominees:
+    async def extend(self, paredao_id: int, closes_at: datetime, actor: str) -> ParedaoWithNominees:
         """Move `closes_at`. A paredão that closed in a tie reopens until then (a tie is
         never broken arbitrarily); one with a decided outcome cannot be reopened (409)."""
         return await self._change(
-            paredao_id, lambda s: paredoes.extend_voting(s, paredao_id, closes_at, self._clock())
+            paredao_id,
+            lambda s: paredoes.extend_voting(s, paredao_id, closes_at, self._clock()),
+            (actor, "paredao.update"),
         )
 
-    async def close(self, paredao_id: int) -> ParedaoWithNominees:
+    async def close(self, paredao_id: int, actor: str) -> ParedaoWithNominees:
         """Close now (409 on a wrong transition). On the Kafka path the answer reads
         `closing`; a `Unavailable` (503) there means the markers are not all written yet:
         the paredão stays `closing`, and asking again (or the consumer) writes them."""
@@ -80,29 +91,38 @@ class ParedaoLifecycle:
             return await self._change(
                 paredao_id,
                 lambda s: paredoes.change_status(s, paredao_id, ParedaoStatus.closed, self._clock),
+                (actor, "paredao.close"),
             )
         closing = await self._change(
-            paredao_id, lambda s: paredoes.begin_closing(s, paredao_id, self._clock)
+            paredao_id,
+            lambda s: paredoes.begin_closing(s, paredao_id, self._clock),
+            (actor, "paredao.close"),
         )
         await self._log_close(paredao_id)
         self._forget(paredao_id)
         return closing
 
     async def _change(
-        self, paredao_id: int | None, change: Callable[[Session], ParedaoWithNominees]
+        self,
+        paredao_id: int | None,
+        change: Callable[[Session], ParedaoWithNominees],
+        done_by: tuple[str, str],
     ) -> ParedaoWithNominees:
-        """`change` in a unit of work of its own; then, for an existing paredão, this
-        worker's cached reads of it are forgotten."""
-        changed = await asyncio.to_thread(self._in_transaction, change)
+        """`change` in a unit of work of its own, with its audit entry (actor, action); then,
+        for an existing paredão, this worker's cached reads of it are forgotten."""
+        changed = await asyncio.to_thread(self._in_transaction, change, done_by)
         if paredao_id is not None:
             self._forget(paredao_id)
         return changed
 
     def _in_transaction(
-        self, change: Callable[[Session], ParedaoWithNominees]
+        self, change: Callable[[Session], ParedaoWithNominees], done_by: tuple[str, str]
     ) -> ParedaoWithNominees:
         with Session(self._engine, expire_on_commit=False) as session, session.begin():
-            return change(session)
+            changed = change(session)
+            actor, action = done_by
+            audit.record(session, actor, action, f"paredao:{changed[0].id}", self._clock())
+            return changed
 
     def _forget(self, paredao_id: int) -> None:
         for cache in self._caches:

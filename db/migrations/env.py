@@ -5,7 +5,9 @@ import re
 from alembic import context
 from sqlmodel import SQLModel
 
+import model.audit
 import model.candidate
+import model.certificate
 import model.paredao
 import model.session
 import model.vote

@@ -51,8 +51,8 @@ def writing(monkeypatch: pytest.MonkeyPatch) -> Iterator[Writing]:
     enqueue = group_commit.GroupCommitWriter.enqueue
     state = Writing()
 
-    def slowly(connection: Connection, ballots: Sequence[Ballot]) -> list[Outcome]:
-        outcomes = write_batch(connection, ballots)
+    def slowly(connection: Connection, ballots: Sequence[Ballot], **rules: Any) -> list[Outcome]:
+        outcomes = write_batch(connection, ballots, **rules)
         if not state.holding.is_set():
             state.holding.set()
             assert state.release.wait(60), "the test never released the lock"

@@ -214,6 +214,18 @@ class TestVoteWithoutJavaScript:
         assert 'id="vote-form"' in r.text  # the vote page again, with the message
         assert await total_votes(client, p["id"]) == 1
 
+    async def test_unico_once_per_device(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao(2)
+        a, b = nominees(p)
+        r = await vote_by_form(client, p["id"], nominee_id=str(a), mode="unico", cpf=cpf(5))
+        assert r.status_code == 200, r.text
+        r = await vote_by_form(client, p["id"], nominee_id=str(b), mode="unico", cpf=cpf(6))
+        assert r.status_code == 409
+        assert "Este aparelho já deu os votos únicos que pode dar neste paredão." in r.text
+        assert await total_votes(client, p["id"]) == 1
+
     @pytest.mark.parametrize(
         ("fields", "status", "message"),
         [

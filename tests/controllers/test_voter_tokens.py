@@ -192,6 +192,16 @@ class TestLimitsBindToTheSubject:
         r = await client.post(url, json=second, headers=bearer(token("b")))
         assert r.status_code == 202, r.text
 
+    async def test_accounts_sharing_a_device_each_vote_unico(
+        self, client: httpx.AsyncClient, polls: Polls
+    ) -> None:
+        # PAREDAO_UNICO_PER_DEVICE is the anonymous mode's: here the account binds the vote.
+        url, nominee = polls.url, polls.nominee
+        for account, seed in (("a", 7), ("b", 8)):
+            body = vote(nominee, "shared-phone", mode="unico", cpf=cpf(seed))
+            r = await client.post(url, json=body, headers=bearer(token(account)))
+            assert r.status_code == 202, r.text
+
 
 class TestJwksFile:
     @pytest.fixture

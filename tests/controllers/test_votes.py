@@ -215,6 +215,113 @@ class TestVotoUnico:
         assert (await stats(client, p["id"]))["total_votes"] == 1
 
 
+async def cast_unico(
+    client: httpx.AsyncClient, paredao_id: int, nominee_id: int, voter_id: str, seed: int
+) -> httpx.Response:
+    """A voto único from `voter_id` with the CPF made from `seed`."""
+    return await cast(client, paredao_id, vote(nominee_id, "unico", voter_id, cpf=cpf(seed)))
+
+
+async def unico_burst(
+    client: httpx.AsyncClient, paredao: dict[str, Any], voter_id: str, votes: int
+) -> list[int]:
+    """The status codes of `votes` concurrent votos únicos from one device, each its own CPF."""
+    pid, nominee = paredao["id"], nominees(paredao)[0]
+    answers = await asyncio.gather(
+        *(cast_unico(client, pid, nominee, voter_id, 100 + i) for i in range(votes))
+    )
+    assert {r.json()["error"] for r in answers if r.status_code == 409} <= {"device_already_voted"}
+    return sorted(r.status_code for r in answers)
+
+
+class TestVotosUnicosPerDevice:
+    """Anonymous mode: a voter_id casts at most PAREDAO_UNICO_PER_DEVICE votos únicos per
+    paredão (default 1), whatever valid CPFs it computes."""
+
+    async def test_a_second_cpf_from_one_device_is_409(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        pid, (a, b, _) = p["id"], nominees(p)
+        assert (await cast_unico(client, pid, a, "phone", 1)).status_code == 202
+        r = await cast_unico(client, pid, b, "phone", 2)
+        assert r.status_code == 409
+        assert r.json() == {
+            "error": "device_already_voted",
+            "detail": f"this device (voter_id) already cast its voto único in paredão {pid}",
+        }
+        # Another device, another paredão, and votos da torcida are not bound by it.
+        assert (await cast_unico(client, pid, b, "tablet", 2)).status_code == 202
+        assert (await cast(client, pid, vote(b, "torcida", "phone"))).status_code == 202
+        other = await open_paredao(2)
+        r = await cast_unico(client, other["id"], nominees(other)[0], "phone", 3)
+        assert r.status_code == 202
+        assert (await stats(client, pid))["total_votes"] == 3
+
+    async def test_the_vote_is_refused_not_the_cpf(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        pid, a = p["id"], nominees(p)[0]
+        await cast_unico(client, pid, a, "phone", 1)
+        assert (await cast_unico(client, pid, a, "phone", 2)).status_code == 409
+        # The CPF the device was refused with votes from its owner's own device.
+        assert (await cast_unico(client, pid, a, "own", 2)).status_code == 202
+
+    async def test_a_refused_cpf_leaves_the_device_its_vote(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        pid, a = p["id"], nominees(p)[0]
+        await cast_unico(client, pid, a, "first", 1)
+        r = await cast_unico(client, pid, a, "phone", 1)
+        assert r.json()["error"] == "cpf_already_voted"
+        assert (await cast_unico(client, pid, a, "phone", 2)).status_code == 202
+
+    async def test_a_replay_of_the_devices_vote_is_still_202(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        body = vote(nominees(p)[0], "unico", "phone", cpf=cpf(1), vote_id=str(uuid.uuid4()))
+        first = await cast(client, p["id"], body)
+        again = await cast(client, p["id"], body)
+        assert (again.status_code, again.json()) == (202, first.json())
+
+    async def test_a_concurrent_burst_from_one_device_stores_one(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        assert await unico_burst(client, p, "bot", 20) == [202] + [409] * 19
+        assert (await stats(client, p["id"]))["total_votes"] == 1
+
+
+class TestTwoVotosUnicosPerDevice:
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return settings.model_copy(update={"unico_per_device": 2})
+
+    async def test_a_shared_phone_casts_two(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        pid, (a, b, _) = p["id"], nominees(p)
+        assert (await cast_unico(client, pid, a, "family", 11)).status_code == 202
+        assert (await cast_unico(client, pid, b, "family", 12)).status_code == 202
+        r = await cast_unico(client, pid, a, "family", 13)
+        assert r.status_code == 409
+        assert r.json()["detail"] == (
+            f"this device (voter_id) already cast the 2 votos únicos a device may cast "
+            f"in paredão {pid}"
+        )
+
+    async def test_a_concurrent_burst_from_one_device_stores_two(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        assert await unico_burst(client, p, "bot", 20) == [202] * 2 + [409] * 18
+        assert (await stats(client, p["id"]))["total_votes"] == 2
+
+
 class TestIdempotency:
     async def test_replay_is_answered_the_same_and_counted_once(
         self, client: httpx.AsyncClient, open_paredao: Any, clock: Clock

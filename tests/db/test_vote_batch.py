@@ -1,5 +1,6 @@
 """The vote batch judges each ballot at the moment it was cast, however late it is written."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,9 +12,9 @@ from db.engine import make_engine, writer_engine
 from db.results import hourly_of
 from db.votes import write_batch
 from model.ballot import Accepted, Ballot, new_vote_id
-from model.errors import VotingNotOpen
+from model.errors import DeviceAlreadyVoted, VotingNotOpen
 from model.vote import VoteMode
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, only_on_postgres
 
 OPENS_AT = datetime(2026, 11, 21, 22, 0, tzinfo=UTC)  # the tests' clock, when it is opened
 CLOSES_AT = datetime(2026, 11, 22, 0, 0, tzinfo=UTC)
@@ -67,3 +68,34 @@ async def test_window_and_hour_come_from_cast_at(
     recount = (await client.post(f"/paredoes/{p['id']}/recount", headers=ADMIN)).json()
     assert recount["matches"] is True
     assert recount["tally_total"] == 2
+
+
+@only_on_postgres
+async def test_concurrent_batches_of_one_device_store_its_limit(
+    client: httpx.AsyncClient, open_paredao: Any, database_url: str
+) -> None:
+    """Two writers, each with a voto único of one device: the second waits for the first's
+    commit and counts its vote (PAREDAO_UNICO_PER_DEVICE=1), never both stored."""
+    p = await open_paredao(2)
+    first = ballot(p["id"], p["nominees"][0]["candidate_id"], OPENS_AT, "phone")
+    first = first._replace(mode=VoteMode.unico, cpf_hash="a" * 64)
+    second = first._replace(vote_id=new_vote_id(), cpf_hash="b" * 64)
+    engine = make_engine(database_url, pool_size=2)
+    answers: list[Any] = []
+    try:
+        with engine.begin() as holder:
+            assert isinstance(write_batch(holder, [first], unico_per_device=1)[0], Accepted)
+
+            def concurrently() -> None:
+                with engine.begin() as connection:
+                    answers.extend(write_batch(connection, [second], unico_per_device=1))
+
+            racer = threading.Thread(target=concurrently)
+            racer.start()
+            racer.join(0.5)
+            assert racer.is_alive(), "the second writer waits for the first's device lock"
+        racer.join(10)
+        assert not racer.is_alive()
+    finally:
+        engine.dispose()
+    assert len(answers) == 1 and isinstance(answers[0], DeviceAlreadyVoted)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from model.ballot import Ballot
+from model.ballot import Ballot, uuid_of
 from model.captcha import SolvedCaptcha
 from model.vote import VoteMode
 from pipeline.codec import CloseMarker, UndecodableRecord, decode, encode_ballot, encode_marker
@@ -110,3 +110,11 @@ def test_anything_else_is_undecodable(value: bytes | None) -> None:
 def test_a_naive_cast_at_is_not_written() -> None:
     with pytest.raises(ValueError, match="time zone"):
         encode_ballot(ballot(cast_at=datetime(2026, 11, 21, 22, 30)))
+
+
+def test_the_fast_uuid_is_the_uuid() -> None:
+    value = uuid.uuid4()
+    fast = uuid_of(value.bytes)
+    assert (fast, str(fast), hash(fast), fast.version) == (value, str(value), hash(value), 4)
+    with pytest.raises(ValueError, match="16 bytes"):
+        uuid_of(b"\x00" * 15)

@@ -78,8 +78,13 @@ class TestRefusalsReachTheVoteStatus:
         p = await make_paredao(kafka_client, 2, closes_at="2026-11-21T23:00:00Z")
         a, b = nominee_ids(p)
         voter_cpf = cpf(7)
-        first = await cast_vote(kafka_client, p["id"], nominee_id=a, mode="unico", cpf=voter_cpf)
-        second = await cast_vote(kafka_client, p["id"], nominee_id=b, mode="unico", cpf=voter_cpf)
+        # One voter_id: one partition, so the log keeps the order and the first one counts.
+        first = await cast_vote(
+            kafka_client, p["id"], nominee_id=a, mode="unico", cpf=voter_cpf, voter_id="citizen"
+        )
+        second = await cast_vote(
+            kafka_client, p["id"], nominee_id=b, mode="unico", cpf=voter_cpf, voter_id="citizen"
+        )
         burst = [
             await cast_vote(kafka_client, p["id"], nominee_id=a, voter_id="fan") for _ in range(11)
         ]

@@ -86,6 +86,9 @@ async def test_the_writer_process_answers_as_the_writer_thread(
         assert (await c.post(f"/paredoes/{pid}/votes", json=unico)).status_code == 202
         twice = await c.post(f"/paredoes/{pid}/votes", json={**unico, "voter_id": "y"})
         assert (twice.status_code, twice.json()["error"]) == (409, "cpf_already_voted")
+        # The device's limit travels to the writer process, and its refusal back.
+        again_x = await c.post(f"/paredoes/{pid}/votes", json={**unico, "cpf": cpf(8)})
+        assert (again_x.status_code, again_x.json()["error"]) == (409, "device_already_voted")
 
         answers = [
             await c.post(f"/paredoes/{pid}/votes", json=vote(nominee, "carla")) for _ in range(11)

@@ -20,6 +20,8 @@ from services.results import ResultsReader
 from tests.conftest import Clock
 from views.api.paredoes import ParedaoCreate
 
+ACTOR = "admin:0123456789abcdef"  # who changes the paredões (services.audit)
+
 
 class Forgotten:
     """A cache that remembers what it was told to forget."""
@@ -78,14 +80,14 @@ class TestDirectPath:
     ) -> None:
         caches = (Forgotten(), Forgotten())
         lifecycle = ParedaoLifecycle(engine, clock, caches=caches, log_close=None)
-        paredao, _ = await lifecycle.create(_fields(_nominees(engine, clock), clock))
+        paredao, _ = await lifecycle.create(_fields(_nominees(engine, clock), clock), ACTOR)
         assert paredao.id is not None
         assert caches[0].ids == []  # nothing was cached of a paredão that did not exist
-        opened, _ = await lifecycle.open(paredao.id)
+        opened, _ = await lifecycle.open(paredao.id, ACTOR)
         assert opened.status == ParedaoStatus.open
-        extended, _ = await lifecycle.extend(paredao.id, clock() + timedelta(hours=2))
+        extended, _ = await lifecycle.extend(paredao.id, clock() + timedelta(hours=2), ACTOR)
         assert extended.closes_at == clock() + timedelta(hours=2)
-        closed, _ = await lifecycle.close(paredao.id)
+        closed, _ = await lifecycle.close(paredao.id, ACTOR)
         assert (closed.status, closed.outcome) == (ParedaoStatus.closed, OutcomeKind.tie)
         assert _status(engine, paredao.id) == ParedaoStatus.closed
         assert all(cache.ids == [paredao.id] * 3 for cache in caches)
@@ -94,9 +96,9 @@ class TestDirectPath:
         self, engine: Engine, clock: Clock
     ) -> None:
         lifecycle = ParedaoLifecycle(engine, clock, caches=(), log_close=None)
-        paredao, _ = await lifecycle.create(_fields(_nominees(engine, clock), clock))
+        paredao, _ = await lifecycle.create(_fields(_nominees(engine, clock), clock), ACTOR)
         assert paredao.id is not None
-        await lifecycle.open(paredao.id)
+        await lifecycle.open(paredao.id, ACTOR)
         clock.advance(hours=2)
         reader = ResultsReader(engine, clock, ttl_s=0, freeze_if_due=partial(freeze_if_due, engine))
         results = await reader.results(paredao.id)
@@ -115,10 +117,10 @@ class TestKafkaPath:
 
         cache = Forgotten()
         lifecycle = ParedaoLifecycle(engine, clock, caches=(cache,), log_close=log_close)
-        paredao, _ = await lifecycle.create(_fields(_nominees(engine, clock), clock))
+        paredao, _ = await lifecycle.create(_fields(_nominees(engine, clock), clock), ACTOR)
         assert paredao.id is not None
-        await lifecycle.open(paredao.id)
-        closing, _ = await lifecycle.close(paredao.id)
+        await lifecycle.open(paredao.id, ACTOR)
+        closing, _ = await lifecycle.close(paredao.id, ACTOR)
         assert closing.status == ParedaoStatus.closing
         # The markers go into the log once `closing` is committed; the caches are forgotten
         # before and after (a read in between shows `closing`).
@@ -127,9 +129,9 @@ class TestKafkaPath:
 
     async def test_the_results_reader_only_reads(self, engine: Engine, clock: Clock) -> None:
         lifecycle = ParedaoLifecycle(engine, clock, caches=(), log_close=None)
-        paredao, _ = await lifecycle.create(_fields(_nominees(engine, clock), clock))
+        paredao, _ = await lifecycle.create(_fields(_nominees(engine, clock), clock), ACTOR)
         assert paredao.id is not None
-        await lifecycle.open(paredao.id)
+        await lifecycle.open(paredao.id, ACTOR)
         clock.advance(hours=2)
         reader = ResultsReader(engine, clock, ttl_s=0, freeze_if_due=None)
         results = await reader.results(paredao.id)

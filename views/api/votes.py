@@ -116,8 +116,9 @@ class VoteStatusPublic(FromDomain):
     )
     reason: str | None = Field(
         default=None,
-        description="Why it was refused: cpf_already_voted, rate_limited, voting_not_open, "
-        "captcha_failed, vote_id_reused, not_found.",
+        description="Why it was refused: cpf_already_voted, device_already_voted, "
+        "account_already_voted, rate_limited, voting_not_open, captcha_failed, "
+        "vote_id_reused, not_found.",
     )
     detail: str | None = None
 

@@ -24,6 +24,7 @@ VOTE_ERROR_MESSAGES: dict[str, str] = {
     "voting_not_open:closed": "A votação deste paredão já foi encerrada. Seu voto não foi contado.",
     "voting_not_open:scheduled": "A votação deste paredão ainda não começou.",
     "cpf_already_voted": "Este CPF já votou neste paredão: o voto único é um por pessoa.",
+    "device_already_voted": "Este aparelho já deu os votos únicos que pode dar neste paredão.",
     "invalid_cpf": "CPF inválido: confira os números digitados.",
     "cpf_missing": "Para o voto único, informe seu CPF.",
     "nominee_missing": "Escolha em quem você quer votar.",

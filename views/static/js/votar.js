@@ -383,6 +383,12 @@
     form.hidden = true;
     errorBox.hidden = true;
     confirmation.hidden = false;
+    // The vote_id is the voter's receipt: with it, the vote is checked against the certificate.
+    const receipt = confirmation.querySelector("[data-receipt]");
+    receipt.querySelector("[data-receipt-id]").textContent = accepted.vote_id;
+    receipt.querySelector("[data-receipt-link]").href =
+      `/paredoes/${paredaoId}/verificar?voto=${encodeURIComponent(accepted.vote_id)}`;
+    receipt.hidden = false;
     const taken = accepted.status === "queued" ? "recebido" : "registrado";
     confirmation.querySelector("[data-vote-status]").hidden = true;
     confirmation.querySelector("[data-confirmation-title]").textContent = `Seu voto para ${name} foi ${taken}`;
