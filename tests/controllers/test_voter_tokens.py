@@ -96,6 +96,10 @@ class Polls:
     url: str
     nominee: int
 
+    async def send(self, client: httpx.AsyncClient, body: Any, signed: str) -> httpx.Response:
+        """POST `body` as a vote, with the token `signed` as its bearer."""
+        return await client.post(self.url, json=body, headers=bearer(signed))
+
 
 @pytest.fixture
 async def polls(open_paredao: Any) -> Polls:
@@ -105,7 +109,7 @@ async def polls(open_paredao: Any) -> Polls:
 
 class TestVerification:
     async def test_a_valid_token_votes(self, client: httpx.AsyncClient, polls: Polls) -> None:
-        r = await client.post(polls.url, json=vote(polls.nominee), headers=bearer(token()))
+        r = await polls.send(client, vote(polls.nominee), token())
         assert r.status_code == 202, r.text
 
     @pytest.mark.parametrize(
@@ -146,7 +150,7 @@ class TestVerification:
     ) -> None:
         valid = token()
         clock.advance(minutes=11)  # past exp plus the leeway
-        r = await client.post(polls.url, json=vote(polls.nominee), headers=bearer(valid))
+        r = await polls.send(client, vote(polls.nominee), valid)
         assert r.status_code == 401, r.text
         assert "expired" in r.json()["detail"]
 
@@ -155,51 +159,45 @@ class TestLimitsBindToTheSubject:
     async def test_the_torcida_limit_follows_the_account_not_the_voter_id(
         self, client: httpx.AsyncClient, polls: Polls
     ) -> None:
-        url, nominee = polls.url, polls.nominee
         for i in range(10):  # a new device id each time: still one account
-            r = await client.post(url, json=vote(nominee, f"device-{i}"), headers=bearer(token()))
+            r = await polls.send(client, vote(polls.nominee, f"device-{i}"), token())
             assert r.status_code == 202, r.text
-        r = await client.post(url, json=vote(nominee, "device-new"), headers=bearer(token()))
+        r = await polls.send(client, vote(polls.nominee, "device-new"), token())
         assert r.status_code == 429, r.text
-        r = await client.post(
-            url, json=vote(nominee, "device-0"), headers=bearer(token("account-2"))
-        )
+        r = await polls.send(client, vote(polls.nominee, "device-0"), token("account-2"))
         assert r.status_code == 202, r.text
 
     async def test_a_cpf_votes_once_whichever_account_sends_it(
         self, client: httpx.AsyncClient, polls: Polls
     ) -> None:
-        url, nominee = polls.url, polls.nominee
-        body = vote(nominee, mode="unico", cpf=cpf(7))
-        assert (await client.post(url, json=body, headers=bearer(token("a")))).status_code == 202
-        r = await client.post(url, json=body, headers=bearer(token("b")))
+        body = vote(polls.nominee, mode="unico", cpf=cpf(7))
+        assert (await polls.send(client, body, token("a"))).status_code == 202
+        r = await polls.send(client, body, token("b"))
         assert r.status_code == 409
         assert r.json()["error"] == "cpf_already_voted"
 
     async def test_an_account_votes_unico_once_whatever_cpf_it_sends(
         self, client: httpx.AsyncClient, polls: Polls
     ) -> None:
-        url, nominee = polls.url, polls.nominee
-        first = vote(nominee, mode="unico", cpf=cpf(7))
-        assert (await client.post(url, json=first, headers=bearer(token("a")))).status_code == 202
-        second = vote(nominee, "another-device", mode="unico", cpf=cpf(8))
-        r = await client.post(url, json=second, headers=bearer(token("a")))
+        first = vote(polls.nominee, mode="unico", cpf=cpf(7))
+        assert (await polls.send(client, first, token("a"))).status_code == 202
+        second = vote(polls.nominee, "another-device", mode="unico", cpf=cpf(8))
+        r = await polls.send(client, second, token("a"))
         assert r.status_code == 409, r.text
         assert r.json()["error"] == "account_already_voted"
         # The same CPF is still refused as a CPF, and another account still votes único.
-        r = await client.post(url, json=first, headers=bearer(token("a")))
+        r = await polls.send(client, first, token("a"))
         assert r.json()["error"] == "cpf_already_voted"
-        r = await client.post(url, json=second, headers=bearer(token("b")))
+        r = await polls.send(client, second, token("b"))
         assert r.status_code == 202, r.text
 
     async def test_accounts_sharing_a_device_each_vote_unico(
         self, client: httpx.AsyncClient, polls: Polls
     ) -> None:
         # PAREDAO_UNICO_PER_DEVICE is the anonymous mode's: here the account binds the vote.
-        url, nominee = polls.url, polls.nominee
         for account, seed in (("a", 7), ("b", 8)):
-            body = vote(nominee, "shared-phone", mode="unico", cpf=cpf(seed))
-            r = await client.post(url, json=body, headers=bearer(token(account)))
+            body = vote(polls.nominee, "shared-phone", mode="unico", cpf=cpf(seed))
+            r = await polls.send(client, body, token(account))
             assert r.status_code == 202, r.text
 
 
@@ -215,12 +213,12 @@ class TestJwksFile:
         return path
 
     async def test_the_key_is_chosen_by_kid(self, client: httpx.AsyncClient, polls: Polls) -> None:
-        url, body = polls.url, vote(polls.nominee)
-        r = await client.post(url, json=body, headers=bearer(token(kid="current")))
+        body = vote(polls.nominee)
+        r = await polls.send(client, body, token(kid="current"))
         assert r.status_code == 202, r.text
-        r = await client.post(url, json=body, headers=bearer(token(kid="old")))
+        r = await polls.send(client, body, token(kid="old"))
         assert r.status_code == 401  # signed by the provider, but not with the "old" key
-        r = await client.post(url, json=body, headers=bearer(token(kid="unknown")))
+        r = await polls.send(client, body, token(kid="unknown"))
         assert r.status_code == 401
         assert "key we do not know" in r.json()["detail"]
 
