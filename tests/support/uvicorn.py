@@ -31,18 +31,21 @@ class UvicornApp:
                 command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
             )
 
+    def answers(self) -> bool:
+        """Whether GET /paredoes answers 200 now."""
+        try:
+            return httpx.get(f"{self.url}/paredoes", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
     def wait_ready(self, timeout_s: float = 30) -> None:
-        """Return once GET /paredoes answers 200; stopped, and an error, if it never does."""
+        """Return once it answers; stopped, and an error, if it exits or never does."""
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and self.process.poll() is None:
-            try:
-                if httpx.get(f"{self.url}/paredoes", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
+        while not self.answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"uvicorn on :{self.port} did not start:\n{self.log()}")
             time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"uvicorn on :{self.port} did not start:\n{self.log()}")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
