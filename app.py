@@ -34,10 +34,10 @@ from model.certificate import CertificateKeys
 from model.clock import Clock, system_clock
 from observability import metrics
 from observability.logs import forget_in_logs
-from pipeline.group_commit import GroupCommitWriter
 from pipeline.sink import VoteSink
-from pipeline.writer_client import WriterClient
-from pipeline.writer_process import socket_path
+from pipeline.writer.client import WriterClient
+from pipeline.writer.group_commit import GroupCommitWriter
+from pipeline.writer.process import socket_path
 from services.app_services import AppServices
 from services.catalog import ParedaoCatalog
 from services.certificates import CertificateService
@@ -80,7 +80,10 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         sink, log_close, broker_check = vote_sink(settings, engine)
         keyed = with_cpf_key(engine, settings.keys.cpf_key_id)  # for new paredões
         voting = VotingService(
-            ParedaoCatalog(engine),
+            ParedaoCatalog(
+                engine,
+                outage_grace_s=settings.kafka_outage_grace_s if settings.ingest == "kafka" else 0,
+            ),
             sink,
             settings.keys,
             engine,
@@ -185,8 +188,8 @@ def vote_sink(
     the Kafka producer; on a SQLite file, the writer process (by default); else a writer
     thread of this process."""
     if settings.ingest == "kafka":
-        from pipeline.kafka import KafkaVoteSink  # the Kafka client only where it is used
-        from pipeline.probe import BrokerProbe
+        from pipeline.kafka.probe import BrokerProbe
+        from pipeline.kafka.producer import KafkaVoteSink  # the Kafka client only where it is used
 
         sink = KafkaVoteSink(settings.kafka)
         return sink, sink.log_close, BrokerProbe(settings.kafka).check

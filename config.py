@@ -181,6 +181,15 @@ class Settings(BaseSettings):
     kafka_min_insync: int = Field(default=1, ge=1, validation_alias="PAREDAO_KAFKA_MIN_INSYNC")
     kafka_timeout_s: float = Field(default=5.0, gt=0, validation_alias="PAREDAO_KAFKA_TIMEOUT_S")
     kafka_group: str = Field(default="paredao-votes", validation_alias="PAREDAO_KAFKA_GROUP")
+    kafka_outage_grace_s: float = Field(
+        default=300,
+        ge=0,
+        validation_alias="PAREDAO_KAFKA_OUTAGE_GRACE_S",
+        description="Kafka path: while the database cannot be reached (a restart, a "
+        "failover), votes for a paredão this worker read within this many seconds are still "
+        "logged and answered 202 queued from what it read; the consumer decides them when the "
+        "database is back. Any other vote is a 503 with Retry-After (0: every vote then).",
+    )
     consumer_batch_max: int = Field(
         default=5000, ge=1, validation_alias="PAREDAO_CONSUMER_BATCH_MAX"
     )

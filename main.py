@@ -74,8 +74,9 @@ def serve() -> None:
 
 def consumer() -> None:
     """Run a member of the Kafka consumer group that stores the votes (until SIGTERM/SIGINT)."""
-    from pipeline.consumer import VoteConsumer
-    from pipeline.consumer_metrics import ConsumerMetrics
+    from pipeline.kafka.consumer import VoteConsumer
+    from pipeline.kafka.metrics import ConsumerMetrics
+    from services.lifecycle import ParedaoLifecycle
 
     settings = get_settings()
     logging.config.dictConfig(log_config())
@@ -83,10 +84,14 @@ def consumer() -> None:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    # The consumer begins the close of due paredões through the lifecycle; their markers it
+    # writes itself (no API close to log here: log_close=None).
+    lifecycle = ParedaoLifecycle(engine, system_clock, caches=(), log_close=None)
     member = VoteConsumer(
         engine,
         settings.kafka,
         system_clock,
+        close_due=lifecycle.begin_due_closes,
         batch_max=settings.consumer_batch_max,
         unico_per_device=settings.device_unico_limit,
     )
@@ -108,7 +113,7 @@ def consumer() -> None:
 
 def kafka_topics() -> None:
     """Create the votes topic and its dead-letter topic (idempotent)."""
-    from pipeline.kafka import create_topics
+    from pipeline.kafka.producer import create_topics
 
     settings = get_settings()
     created = create_topics(settings.kafka)
@@ -127,7 +132,7 @@ def kafka_topics() -> None:
 
 def lag() -> None:
     """Print the consumer group's lag per partition (stored offsets vs the log's end)."""
-    from pipeline.kafka import consumer_lag
+    from pipeline.kafka.producer import consumer_lag
 
     settings = get_settings()
     engine = make_engine(settings.database_url, pool_size=1)

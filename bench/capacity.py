@@ -55,7 +55,7 @@ from bench.prometheus import INSTALL, Prometheus, ask_dashboard, binary
 from bench.votes import open_paredao, stored_votes
 from config import KafkaSettings
 from db.engine import make_engine
-from pipeline.kafka import create_topics
+from pipeline.kafka.producer import create_topics
 
 DATABASE = "paredao_capacity"
 POSTGRES_PORT = int(os.environ.get("PGPORT_DEV", "55432"))

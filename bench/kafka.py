@@ -40,7 +40,7 @@ from config import KafkaSettings
 from db.consumer import read_offsets
 from db.engine import make_engine
 from db.migrate import upgrade_to_head
-from pipeline.kafka import consumer_lag, create_topics
+from pipeline.kafka.producer import consumer_lag, create_topics
 
 POSTGRES_ADMIN_URL = "postgresql+psycopg://paredao:paredao@127.0.0.1:55432/postgres"
 BENCH_DATABASES = ("paredao_bench", "paredao_bench_kafka")  # direct path, Kafka path

@@ -13,7 +13,9 @@ every request before anything reads its body, the lean vote path included:
   sniffing of our JSON as HTML) and `Referrer-Policy: same-origin` (no address of ours leaks
   to another site).
 - **No bare 500**: an exception that escaped every handler is answered in our error shape
-  (and raised on, so the server logs it).
+  (and raised on, so the server logs it); a database that cannot answer now (down,
+  restarting, every connection taken) is a 503 with Retry-After wherever it was met, the
+  lean vote path and the other middlewares included, not only in the routes.
 - **uvicorn's own limit answers in our shape too.** `python main.py serve` gives uvicorn a
   `--limit-concurrency` past ours, which also counts idle keep-alive connections; past it
   uvicorn answers with its module-level `service_unavailable` app, a plain-text 503 without
@@ -24,15 +26,15 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from controllers.errors import domain_error, http_error
+from controllers.errors import domain_error, http_error, render_domain_error
 from model.errors import Unavailable
-from services.unit_of_work import is_transient
+from services.unit_of_work import UNAVAILABLE_ERRORS, is_transient
 from views.api.errors import ErrorBody
 
 log = logging.getLogger(__name__)
@@ -95,6 +97,12 @@ class Guards:
                 receive = _replay(body, receive)
             try:
                 await self.app(scope, receive, send_with_headers)
+            except UNAVAILABLE_ERRORS as exc:
+                if started:
+                    raise
+                await render_domain_error(database_unavailable(exc))(
+                    scope, receive, send_with_headers
+                )
             except Exception:
                 if started:
                     raise
@@ -183,15 +191,20 @@ def _methods_of(request: Request) -> list[str]:
     ]
 
 
-async def database_busy(request: Request, exc: Exception) -> Response:
-    """A lock wait that timed out (another process held the database), or a database that
-    cannot be reached (down, restarting), is a 503 to retry: the unit of work rolled back."""
-    assert isinstance(exc, OperationalError)
-    if is_transient(exc):
-        log.warning("database busy: %s", exc.orig)
-        return await domain_error(request, Unavailable("the database is busy: try again", 1))
+def database_unavailable(exc: Exception) -> Unavailable:
+    """A lock wait that timed out (another process held the database) or every connection
+    taken is a 503 to retry; so is a database that cannot be reached (down, restarting)."""
+    if not isinstance(exc, DBAPIError) or is_transient(exc):
+        log.warning("database busy: %s", exc)
+        return Unavailable("the database is busy: try again", 1)
     log.error("database unavailable: %s", exc.orig)
-    return await domain_error(request, Unavailable("the database is unavailable: try again", 1))
+    return Unavailable("the database is unavailable: try again", 1)
+
+
+async def database_busy(request: Request, exc: Exception) -> Response:
+    """The routes' answer to a database that cannot answer now: the unit of work rolled back."""
+    assert isinstance(exc, UNAVAILABLE_ERRORS)
+    return await domain_error(request, database_unavailable(exc))
 
 
 def document_error_bodies(app: FastAPI) -> None:
@@ -251,6 +264,7 @@ def install_guards(app: FastAPI, *, max_body: int, max_in_flight: int) -> None:
     """Add the guards (outermost of our middlewares), the 405 handler and their docs."""
     answer_uvicorn_limit_in_our_shape()
     app.add_exception_handler(405, method_not_allowed)
-    app.add_exception_handler(OperationalError, database_busy)
+    for error in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(error, database_busy)
     document_error_bodies(app)
     app.add_middleware(Guards, max_body=max_body, max_in_flight=max_in_flight)

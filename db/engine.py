@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 # Execution option naming how SQLite should begin a transaction: "IMMEDIATE" takes the write
 # lock at BEGIN, so a writing unit of work waits its turn (busy_timeout) instead of failing
@@ -61,6 +62,11 @@ def make_engine(url: str, *, pool_size: int = 10, busy_timeout_s: float = 5.0) -
         connection.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+# What a read raises when the database cannot answer it now (down, restarting, its connections
+# all taken): a 503 to retry, never a 500. Other database errors are bugs.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout)
 
 
 def is_transient(exc: DBAPIError) -> bool:

@@ -8,7 +8,7 @@ imported, so it must be set before the process starts, and the directory emptied
 runs (`serve` does both).
 
 The consumer (`python main.py consumer`) exports its own metrics on a port of its own
-(`pipeline/consumer_metrics.py`).
+(`pipeline/kafka/metrics.py`).
 """
 
 import atexit

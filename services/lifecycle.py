@@ -102,6 +102,19 @@ class ParedaoLifecycle:
         self._forget(paredao_id)
         return closing
 
+    def begin_due_closes(self, now: datetime) -> list[int]:
+        """The Kafka path's close of every paredão whose `closes_at` passed by `now` and whose
+        close has not begun: each turns `closing`, in one unit of work; the ids it closed
+        (whoever writes their close markers next: the consumer, which calls this from its
+        loop, hence synchronous)."""
+        with Session(self._engine, expire_on_commit=False) as session, session.begin():
+            due = paredoes.due_to_close(session, now)
+            for paredao_id in due:
+                paredoes.begin_closing(session, paredao_id, self._clock)
+        for paredao_id in due:
+            self._forget(paredao_id)
+        return due
+
     async def _change(
         self,
         paredao_id: int | None,

@@ -20,9 +20,9 @@ from db.migrate import upgrade_to_head
 from model.candidate import Candidate, CandidateStatus
 from model.clock import Clock
 from model.paredao import Paredao, ParedaoNominee, ParedaoStatus
-from pipeline.codec import CloseMarker, UndecodableRecord, decode
-from pipeline.kafka import read_log
-from pipeline.vote_handler import Record, handle_batch
+from pipeline.kafka.codec import CloseMarker, UndecodableRecord, decode
+from pipeline.kafka.handler import Record, handle_batch
+from pipeline.kafka.producer import read_log
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from db.engine import UNAVAILABLE_ERRORS as UNAVAILABLE_ERRORS  # the database cannot answer now
 from db.engine import is_transient as is_transient  # a lock wait or deadlock: try again
 from db.engine import writer_engine
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.writer_process import socket_path
+from pipeline.writer.process import socket_path
 
 ROOT = Path(__file__).resolve().parents[1]
 GIT = shutil.which("git") or "git"

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from config import KafkaSettings
-from pipeline.kafka import create_topics
+from pipeline.kafka.producer import create_topics
 from tests.browser.conftest import ROOT, LiveServer, playwright_api, serve_live, server_env
 from tests.conftest import ADMIN, cpf
 from tests.pipeline.conftest import BOOTSTRAP, broker_reachable

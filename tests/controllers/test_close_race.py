@@ -17,7 +17,7 @@ from db import votes as vote_queries
 from db.engine import make_engine
 from db.votes import Outcome
 from model.ballot import Ballot
-from pipeline import group_commit
+from pipeline.writer import group_commit
 from tests.conftest import ADMIN, TEST_NOW, Clock
 
 

@@ -11,7 +11,7 @@ import httpx
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipeline.consumer_metrics import REGISTRY as CONSUMER_REGISTRY
+from pipeline.kafka.metrics import REGISTRY as CONSUMER_REGISTRY
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "paredao.json"
 SUFFIXES = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_count", "_sum")}

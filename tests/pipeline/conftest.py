@@ -22,9 +22,10 @@ from sqlalchemy import text
 from config import KafkaSettings, Settings
 from db.engine import make_engine
 from main import create_app
-from pipeline.consumer import VoteConsumer
-from pipeline.kafka import create_topics
-from pipeline.vote_handler import BatchReport
+from pipeline.kafka.consumer import VoteConsumer
+from pipeline.kafka.handler import BatchReport
+from pipeline.kafka.producer import create_topics
+from services.lifecycle import ParedaoLifecycle
 from tests.conftest import Clock
 from tests.support.app import running
 from tests.support.environment import unavailable
@@ -105,7 +106,15 @@ class RunningConsumer:
         on_batch: Callable[[BatchReport], None] | None = None,
     ) -> None:
         self.engine = make_engine(database_url, pool_size=2)
-        self.member = VoteConsumer(self.engine, kafka, clock, poll_s=0.1, close_check_s=0.2)
+        lifecycle = ParedaoLifecycle(self.engine, clock, caches=(), log_close=None)
+        self.member = VoteConsumer(
+            self.engine,
+            kafka,
+            clock,
+            close_due=lifecycle.begin_due_closes,
+            poll_s=0.1,
+            close_check_s=0.2,
+        )
         self.stop = threading.Event()
         self.thread = threading.Thread(
             target=self.member.run, args=(self.stop, on_batch), daemon=True

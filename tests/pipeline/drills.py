@@ -4,20 +4,21 @@ acknowledged vote stored exactly once, and the log replayed to the same tally)."
 
 import asyncio
 import os
+import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, make_url, select
 from sqlmodel import col
 
 from config import KafkaSettings
 from db.engine import make_engine
 from model.vote import Vote
-from pipeline.kafka import consumer_lag
+from pipeline.kafka.producer import consumer_lag
 from tests.support.api import ADMIN
 from tests.support.votes import VoteLoad, assert_stored_once
 
@@ -72,10 +73,14 @@ async def assert_every_acknowledged_vote_stored_once(
     assert replay["replay_total"] == len(stored)
 
 
-def run_script(script: Path, timeout_s: float = 120) -> float:
-    """Run one of the project's deploy scripts; how long it took (it fails loudly). The
-    server it starts keeps the real clock even when the tests run under faketime."""
+def run_script(
+    script: Path, timeout_s: float = 120, extra_env: Mapping[str, str] | None = None
+) -> float:
+    """Run one of the project's deploy scripts, with the environment and `extra_env`; how
+    long it took (it fails loudly). The server it starts keeps the real clock even when the
+    tests run under faketime."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAKETIME")}
+    env.update(extra_env or {})
     if "faketime" in env.get("LD_PRELOAD", ""):
         del env["LD_PRELOAD"]
     started = time.monotonic()
@@ -84,3 +89,29 @@ def run_script(script: Path, timeout_s: float = 120) -> float:
     )
     assert done.returncode == 0, f"{script} failed:\n{done.stdout}\n{done.stderr}"
     return time.monotonic() - started
+
+
+def postgres_scripts_env(database_url: str) -> dict[str, str]:
+    """The environment under which deploy/postgres's scripts stop and start the server of
+    the test database, and no other: its port (PGPORT_DEV, so start.sh brings it back there);
+    the data directory comes from PGDATA_DIR (or the scripts' default), and must be the
+    running cluster on that port, or the drill fails before stopping anything."""
+    port = str(make_url(database_url).port or 5432)
+    env = {"PGPORT_DEV": port}
+    bash = shutil.which("bash")
+    assert bash is not None, "the deploy scripts need bash"
+    data_dir = subprocess.run(
+        [bash, "-c", f'source "{POSTGRES_SCRIPTS}/common.sh" && echo "$data_dir"'],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    pid_file = Path(data_dir) / "postmaster.pid"
+    lines = pid_file.read_text().splitlines() if pid_file.exists() else []
+    serving = lines[3].strip() if len(lines) > 3 else "none"
+    assert serving == port, (
+        f"deploy/postgres would stop the cluster in {data_dir} (running on port {serving}), "
+        f"not the test database's server on port {port}: set PGDATA_DIR to its data directory"
+    )
+    return env

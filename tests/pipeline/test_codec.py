@@ -10,7 +10,13 @@ import pytest
 from model.ballot import Ballot, uuid_of
 from model.captcha import SolvedCaptcha
 from model.vote import VoteMode
-from pipeline.codec import CloseMarker, UndecodableRecord, decode, encode_ballot, encode_marker
+from pipeline.kafka.codec import (
+    CloseMarker,
+    UndecodableRecord,
+    decode,
+    encode_ballot,
+    encode_marker,
+)
 
 CAST_AT = datetime(2026, 11, 21, 22, 30, 15, 123456, tzinfo=UTC)
 

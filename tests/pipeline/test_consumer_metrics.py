@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from config import KafkaSettings
 from db.engine import make_engine
-from pipeline.consumer_metrics import ConsumerMetrics
+from pipeline.kafka.metrics import ConsumerMetrics
 from tests.conftest import Clock
 from tests.pipeline.conftest import RunningConsumer, wait_until
 from tests.support.api import cast_vote

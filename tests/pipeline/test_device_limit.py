@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 from db.engine import make_engine, writer_engine
 from model.ballot import Ballot
 from model.vote import VoteMode
-from pipeline.codec import encode_ballot
-from pipeline.vote_handler import BatchReport, handle_batch
+from pipeline.kafka.codec import encode_ballot
+from pipeline.kafka.handler import BatchReport, handle_batch
 from tests.conftest import ADMIN, TEST_NOW
 from tests.pipeline.test_vote_handler import TOPIC, Log, ballot
 

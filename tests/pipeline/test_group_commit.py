@@ -19,7 +19,7 @@ from sqlalchemy import text
 from config import Settings
 from db.engine import make_engine
 from main import create_app
-from pipeline.group_commit import GroupCommitWriter
+from pipeline.writer.group_commit import GroupCommitWriter
 from services.app_services import app_services
 from tests.conftest import ADMIN, ADMIN_TOKEN, Clock, cpf
 from tests.support.paredoes import make_paredao, nominee_ids

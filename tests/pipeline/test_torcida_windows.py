@@ -13,8 +13,8 @@ from sqlalchemy import Engine
 from db.engine import make_engine, writer_engine
 from db.torcida import PartitionWindows
 from model.ratelimit import TORCIDA_LIMIT
-from pipeline.codec import encode_ballot
-from pipeline.vote_handler import BatchReport, Record, handle_batch
+from pipeline.kafka.codec import encode_ballot
+from pipeline.kafka.handler import BatchReport, Record, handle_batch
 from tests.conftest import TEST_NOW
 from tests.pipeline.test_vote_handler import TOPIC, Log, ballot
 

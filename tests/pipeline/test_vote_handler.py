@@ -11,8 +11,8 @@ from sqlalchemy import Engine, text
 from db.engine import make_engine, writer_engine
 from model.ballot import Ballot, new_vote_id
 from model.vote import VoteMode
-from pipeline.codec import CloseMarker, encode_ballot, encode_marker
-from pipeline.vote_handler import BatchReport, Record, handle_batch
+from pipeline.kafka.codec import CloseMarker, encode_ballot, encode_marker
+from pipeline.kafka.handler import BatchReport, Record, handle_batch
 from tests.conftest import ADMIN, TEST_NOW
 
 TOPIC = "paredao.votes"

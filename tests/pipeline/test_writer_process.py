@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import make_url
 
 from config import Settings
-from pipeline.writer_process import socket_path
+from pipeline.writer.process import socket_path
 from tests.conftest import ADMIN, Clock, cpf
 from tests.support.app import serving
 from tests.support.votes import stored_vote_ids
@@ -50,7 +50,7 @@ def writer_pids(settings: Settings) -> list[int]:
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if b"pipeline.writer_process" in command and wanted.encode() in command and state != "Z":
+        if b"pipeline.writer.process" in command and wanted.encode() in command and state != "Z":
             pids.append(int(entry.name))
     return pids
 

@@ -137,3 +137,24 @@ class TestKafkaPath:
         results = await reader.results(paredao.id)
         assert results.status == ParedaoStatus.closing  # ended by its schedule, not frozen
         assert _status(engine, paredao.id) == ParedaoStatus.open
+
+    async def test_the_paredoes_due_begin_their_close_and_no_other(
+        self, engine: Engine, clock: Clock
+    ) -> None:
+        cache = Forgotten()
+        lifecycle = ParedaoLifecycle(engine, clock, caches=(cache,), log_close=None)
+        nominees = _nominees(engine, clock)
+        due, _ = await lifecycle.create(_fields(nominees, clock, hours=1), ACTOR)
+        later, _ = await lifecycle.create(_fields(nominees, clock, hours=3), ACTOR)
+        assert due.id is not None and later.id is not None
+        await lifecycle.open(due.id, ACTOR)
+        await lifecycle.open(later.id, ACTOR)
+        cache.ids.clear()
+        clock.advance(hours=2)
+        assert lifecycle.begin_due_closes(clock()) == [due.id]
+        assert (_status(engine, due.id), _status(engine, later.id)) == (
+            ParedaoStatus.closing,
+            ParedaoStatus.open,
+        )
+        assert cache.ids == [due.id]
+        assert lifecycle.begin_due_closes(clock()) == []  # its close has begun: not again

@@ -1,5 +1,5 @@
 """The consumer group (`python main.py consumer`): reads the votes topic in batches and
-stores each batch with `pipeline.vote_handler`, the votes and the partitions' next offsets in
+stores each batch with `pipeline.kafka.handler`, the votes and the partitions' next offsets in
 one database transaction.
 
 Exactly once: the offsets that count are the ones in the database, written with the votes;
@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeVar
 
 from confluent_kafka import (
@@ -37,12 +38,13 @@ from sqlmodel import Session
 from config import KafkaSettings
 from db.consumer import read_offsets
 from db.engine import writer_engine
-from db.paredoes import begin_closing, closing_paredoes, due_to_close
+from db.paredoes import closing_paredoes
 from db.torcida import PartitionWindows
 from model.clock import Clock
-from pipeline.codec import CloseMarker, encode_marker
-from pipeline.kafka import QUIET, partition_count, producer_config
-from pipeline.vote_handler import BatchReport, Decoded, Record, decode_batch, handle_batch
+from model.errors import DomainError
+from pipeline.kafka.codec import CloseMarker, encode_marker
+from pipeline.kafka.handler import BatchReport, Decoded, Record, decode_batch, handle_batch
+from pipeline.kafka.producer import QUIET, partition_count, producer_config
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -69,6 +71,7 @@ class VoteConsumer:
         kafka: KafkaSettings,
         clock: Clock,
         *,
+        close_due: Callable[[datetime], list[int]],
         batch_max: int = 5000,
         # How long a batch waits to fill: a lone vote is decided this much later at most.
         poll_s: float = 0.05,
@@ -79,6 +82,9 @@ class VoteConsumer:
         self._engine = writer_engine(engine)
         self._kafka = kafka
         self._clock = clock
+        # Begins the close of the paredões whose `closes_at` passed by the time given (the
+        # lifecycle's, which owns every change of a paredão); the markers are written here.
+        self._close_due = close_due
         self._batch_max = batch_max
         self._poll_s = poll_s
         self._close_check_s = close_check_s
@@ -266,15 +272,15 @@ class VoteConsumer:
         """Begin the close of every paredão whose `closes_at` passed, through the log; and
         write the markers of any close still waiting for them (one this process has not
         written: the API's close may have failed half-way, or this process restarted)."""
-        now = self._clock()
         try:
+            self._close_due(self._clock())
             with Session(self._engine) as session:
-                for paredao_id in due_to_close(session, now):
-                    begin_closing(session, paredao_id, self._clock)
-                session.commit()
                 closing = closing_paredoes(session)
         except DBAPIError as exc:
             log.warning("could not check for paredões to close: %s", exc.orig)
+            return
+        except DomainError as exc:  # changed under us (extended, closed by the API): next turn
+            log.warning("could not begin a due close: %s", exc.detail)
             return
         for paredao_id in closing:
             if paredao_id in self._markers_sent:

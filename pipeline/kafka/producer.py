@@ -25,8 +25,8 @@ from db.consumer import read_offsets
 from model.ballot import Accepted, Ballot
 from model.errors import Unavailable
 from model.vote import VoteStatus
-from pipeline.codec import CloseMarker, encode_ballot, encode_marker, record_key
-from pipeline.vote_handler import Record
+from pipeline.kafka.codec import CloseMarker, encode_ballot, encode_marker, record_key
+from pipeline.kafka.handler import Record
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """The Kafka consumer's message handler: decode → decide → store, for one batch of records,
-inside the caller's transaction. No broker here: the consumer loop (`pipeline.consumer`)
+inside the caller's transaction. No broker here: the consumer loop (`pipeline.kafka.consumer`)
 polls, and tests hand records to this directly.
 
 Votes are decided by `db.votes.decide_batch`, the same code as the direct path, with the
@@ -22,7 +22,7 @@ from db.torcida import PartitionWindows
 from db.votes import Counted, decide_batch
 from model.ballot import Accepted, Ballot
 from model.errors import DomainError
-from pipeline.codec import CloseMarker, UndecodableRecord, decode
+from pipeline.kafka.codec import CloseMarker, UndecodableRecord, decode
 
 
 class Record(NamedTuple):

@@ -5,7 +5,7 @@ import threading
 from confluent_kafka.admin import AdminClient
 
 from config import KafkaSettings
-from pipeline.kafka import QUIET, partition_count
+from pipeline.kafka.producer import QUIET, partition_count
 
 
 class BrokerProbe:

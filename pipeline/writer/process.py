@@ -1,6 +1,6 @@
 """The vote writer process: one per SQLite database, owning its writes.
 
-The API workers hand it their ballots over a Unix socket (`pipeline.writer_wire`) and await
+The API workers hand it their ballots over a Unix socket (`pipeline.writer.wire`) and await
 each outcome; it stores them with the group-commit writer (`GroupCommitWriter`: the same
 batches, rules, deadlines and 503s as in a worker) and answers each vote after the COMMIT
 that holds it. The workers' event loops then do only HTTP and validation, and no writer
@@ -15,7 +15,7 @@ and serves the connected ones while they drain, until they have gone (at most `-
 answers 503 for the votes it was waiting for when the connection broke (retrying with the
 same vote_id is then safe).
 
-    python -m pipeline.writer_process --database-url sqlite:///paredao.db --socket PATH
+    python -m pipeline.writer.process --database-url sqlite:///paredao.db --socket PATH
 """
 
 import argparse
@@ -36,8 +36,8 @@ from db.votes import Outcome
 from model.ballot import Ballot
 from observability import metrics
 from observability.logs import log_config
-from pipeline import writer_wire as wire
-from pipeline.group_commit import GroupCommitWriter
+from pipeline.writer import wire
+from pipeline.writer.group_commit import GroupCommitWriter
 
 log = logging.getLogger(__name__)
 IDLE_EXIT_S = 10.0  # a writer no worker connected to within this exits

@@ -1,7 +1,7 @@
 """The direct path's `VoteSink` in an API worker when votes go through the vote writer process.
 
-Each ballot is sent, in a compact encoding (`pipeline.writer_wire`), to the one writer
-process of the database (`pipeline.writer_process`), together with its deadline; the
+Each ballot is sent, in a compact encoding (`pipeline.writer.wire`), to the one writer
+process of the database (`pipeline.writer.process`), together with its deadline; the
 request awaits the writer's answer, which comes after the COMMIT that holds the vote. The
 ballots of one turn of the event loop go out in one write, and the answers come back the
 same way. The first worker that finds no writer listening starts one.
@@ -23,11 +23,11 @@ from typing import Any, cast
 
 from model.ballot import Accepted, Ballot
 from model.errors import DomainError, Unavailable
-from pipeline import writer_wire as wire
-from pipeline.writer_process import writer_lock_held
+from pipeline.writer import wire
+from pipeline.writer.process import writer_lock_held
 
 log = logging.getLogger(__name__)
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the project: pipeline/writer/client.py
 CONNECT_TIMEOUT_S = 15.0  # a writer starting from cold imports its modules first
 RESPAWN_EVERY_S = 1.0
 ANSWER_MARGIN_S = 10.0  # past the vote's deadline, a writer that has not answered is stuck
@@ -93,7 +93,7 @@ class WriterClient:
         self._socket = socket
         self._deadline_s = deadline_s
         self._command = [
-            sys.executable, "-m", "pipeline.writer_process",
+            sys.executable, "-m", "pipeline.writer.process",
             "--database-url", database_url, "--socket", socket,
             "--deadline-s", str(deadline_s), *writer_args,
         ]  # fmt: skip

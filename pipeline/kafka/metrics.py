@@ -10,8 +10,8 @@ from prometheus_client.process_collector import ProcessCollector
 from sqlalchemy import Engine
 
 from config import KafkaSettings
-from pipeline.kafka import consumer_lag
-from pipeline.vote_handler import BatchReport
+from pipeline.kafka.handler import BatchReport
+from pipeline.kafka.producer import consumer_lag
 
 log = logging.getLogger(__name__)
 
