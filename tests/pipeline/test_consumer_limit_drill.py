@@ -23,7 +23,7 @@ from tests.support.consumer import ConsumerProcess
 from tests.support.paredoes import make_paredao, nominee_ids
 
 pytestmark = pytest.mark.kafka
-VOTERS = 40
+VOTERS = 60
 VOTES_EACH = TORCIDA_LIMIT + 5  # one a second: the last 5 of each voter fall in the same minute
 
 
@@ -93,13 +93,14 @@ async def test_a_consumer_killed_while_voters_are_at_their_limit_keeps_the_limit
         clock.advance(seconds=1)
     total = VOTERS * VOTES_EACH
 
-    # Small batches, so the kill lands with some of every voter's votes stored and some not.
-    first = ConsumerProcess(database_url, kafka, tmp_path, "first", batch_max=25)
+    # Batches of 2: hundreds of transactions, so the kill lands in one while the voters are
+    # part-way to their limit, however busy the machine.
+    first = ConsumerProcess(database_url, kafka, tmp_path, "first", batch_max=2)
     consumers.append(first)
 
     def killed_mid_batch() -> bool:
         stored = stored_votes(engine, p["id"])
-        if total // 4 <= stored and first.in_write_transaction():
+        if total // 10 <= stored and first.in_write_transaction():
             first.kill()
             return True
         return False
