@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Self
 
 import httpx
 
@@ -37,7 +37,22 @@ def terminate(process: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
             process.wait()
 
 
-class Server:
+class Started:
+    """A process a benchmark started: stopped by `stop`, or at the end of a `with` block."""
+
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        terminate(self.process)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+class Server(Started):
     """`uvicorn APP` (APP may carry flags: "--factory main:create_app") with N workers on a
     free loopback port, as a user would run it."""
 
@@ -60,15 +75,6 @@ class Server:
                 time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"{app} did not start")
-
-    def stop(self) -> None:
-        terminate(self.process)
-
-    def __enter__(self) -> "Server":
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self.stop()
 
 
 def wrk(

@@ -20,24 +20,21 @@ import json
 import os
 import platform
 import re
-import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-import httpx
 from confluent_kafka.admin import AdminClient
 from sqlalchemy import Engine, make_url, text
 
-from bench.common import ADMIN_TOKEN, ROOT, SECRET_KEY, Server, wrk
+from bench.common import ADMIN_TOKEN, ROOT, SECRET_KEY, Server, terminate, wrk
+from bench.kafka_runs import Run, direct_run, end_to_end, percentile, timed_run, vote_env
 from bench.votes import open_paredao, stored_votes
 from config import KafkaSettings
 from db.consumer import read_offsets
@@ -49,33 +46,10 @@ POSTGRES_ADMIN_URL = "postgresql+psycopg://paredao:paredao@127.0.0.1:55432/postg
 BENCH_DATABASES = ("paredao_bench", "paredao_bench_kafka")  # direct path, Kafka path
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 
-# 202 → counted: a few votes in flight, each read every 10 ms. More pollers, or faster ones,
-# load the 2 workers with status reads and the latency measured becomes theirs (8 pollers
-# every 5 ms: p50 ~180 ms on a loaded machine where one at a time gives ~35 ms).
-SAMPLERS = 4
-POLL_S = 0.01
-
 TARGET_KAFKA_VS_SQLITE = 0.8
 TARGET_DRAIN = 50_000
 TARGET_POSTGRES_VS_SQLITE = 0.5
 TARGET_E2E_P99_MS = 250
-
-
-@dataclass
-class Run:
-    label: str
-    rate: float  # acknowledged votes/s
-    p50_ms: float
-    p99_ms: float
-    acked: int
-    stored: int
-    sent: int
-    other: int
-
-    @property
-    def counts_ok(self) -> bool:
-        """A timed run: what wrk cut off may be stored without its 202 read."""
-        return self.acked <= self.stored <= self.sent and self.other == 0
 
 
 def start_services() -> None:
@@ -114,36 +88,6 @@ def api_env(database_url: str, kafka: KafkaSettings | None = None) -> dict[str, 
             PAREDAO_KAFKA_PARTITIONS=str(kafka.partitions),
         )
     return env
-
-
-def timed_run(
-    label: str, api: str, pid: int, nominees: list[int], c: int, duration: int
-) -> dict[str, float]:
-    lua_env = {"PAREDAO_ID": str(pid), "NOMINEES": ",".join(map(str, nominees))}
-    r = wrk(api, "vote.lua", c, duration, lua_env)
-    print(
-        f"{label}: {r['accepted']:.0f} acknowledged in {r['duration_s']:.1f} s,"
-        f" p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, {r['other']:.0f} non-202",
-        flush=True,
-    )
-    return r
-
-
-def direct_run(label: str, database_url: str, c: int, duration: int, workers: int) -> Run:
-    with Server("--factory main:create_app", workers, api_env(database_url)) as api:
-        pid, nominees = open_paredao(api.url)
-        r = timed_run(label, api.url, pid, nominees, c, duration)
-        stored = stored_votes(api.url, pid)
-    return Run(
-        label,
-        r["accepted"] / r["duration_s"],
-        r["p50_ms"],
-        r["p99_ms"],
-        int(r["accepted"]),
-        stored,
-        int(r["sent"]),
-        int(r["other"]),
-    )
 
 
 class ConsumerProcess:
@@ -186,13 +130,7 @@ class ConsumerProcess:
 
     def stop(self) -> str:
         """SIGTERM; the stats line it prints on the way out."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)
         self._log.close()
         stats = re.search(r"Stopped: (.*)", self.log_path.read_text(errors="replace"))
         return stats.group(1) if stats else f"no stats (exit {self.process.returncode})"
@@ -229,53 +167,11 @@ def drain(engine: Engine, kafka: KafkaSettings, consumer: ConsumerProcess) -> tu
     return total, finished - assigned
 
 
-async def end_to_end(api: str, pid: int, nominees: list[int], samples: int) -> list[float]:
-    """Milliseconds from each vote's 202 to the first read of it as `counted`."""
-    latencies: list[float] = []
-    limits = httpx.Limits(max_connections=16)
-    async with httpx.AsyncClient(base_url=api, timeout=10, limits=limits) as client:
-
-        async def one(i: int) -> None:
-            vote_id = uuid.uuid4()
-            body = {
-                "nominee_id": nominees[i % len(nominees)],
-                "mode": "torcida",
-                "voter_id": f"e2e-{vote_id.hex}",
-                "vote_id": str(vote_id),
-            }
-            r = await client.post(f"/paredoes/{pid}/votes", json=body)
-            r.raise_for_status()
-            acked = time.monotonic()
-            while time.monotonic() - acked < 30:
-                status = (await client.get(f"/paredoes/{pid}/votes/{vote_id}")).json()
-                if status["status"] == "counted":
-                    latencies.append((time.monotonic() - acked) * 1000)
-                    return
-                if status["status"] == "refused":
-                    raise SystemExit(f"a sampled vote was refused: {status}")
-                await asyncio.sleep(POLL_S)
-            raise SystemExit(f"vote {vote_id} not counted 30 s after its 202")
-
-        queue = iter(range(samples))
-
-        async def worker() -> None:
-            for i in queue:
-                await one(i)
-                await asyncio.sleep(0.02)  # a trickle, not a burst: latency, not queueing
-
-        await asyncio.gather(*(worker() for _ in range(SAMPLERS)))
-    return latencies
-
-
 def delete_topics(kafka: KafkaSettings) -> None:
     admin = AdminClient({"bootstrap.servers": kafka.bootstrap, "log_level": 3})
     topics = [kafka.topic, kafka.dead_letter_topic]
     for future in admin.delete_topics(topics, operation_timeout=30).values():
         future.result(timeout=30)
-
-
-def percentile(values: list[float], p: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1]
 
 
 def main() -> None:
@@ -315,8 +211,8 @@ def main() -> None:
         flush=True,
     )
 
-    sqlite = direct_run("direct SQLite", sqlite_url, c, duration, args.workers)
-    postgres = direct_run("direct PostgreSQL", postgres_url, c, duration, args.workers)
+    sqlite = direct_run("direct SQLite", api_env(sqlite_url), c, duration, args.workers)
+    postgres = direct_run("direct PostgreSQL", api_env(postgres_url), c, duration, args.workers)
 
     engine = make_engine(kafka_url, pool_size=1)
     consumer: ConsumerProcess | None = None
@@ -329,23 +225,14 @@ def main() -> None:
             drained, drain_s = drain(engine, kafka, consumer)
             drain_rate = drained / drain_s
             stored = stored_votes(api.url, pid)
-            kafka_run = Run(
-                "Kafka API",
-                r["accepted"] / r["duration_s"],
-                r["p50_ms"],
-                r["p99_ms"],
-                int(r["accepted"]),
-                stored,
-                int(r["sent"]),
-                int(r["other"]),
-            )
+            kafka_run = Run.of("Kafka API", r, stored)
 
             # 202 → counted while the API runs at half the rate it just acknowledged: a
             # background load of delayed connections, the samples in its middle.
             half = kafka_run.rate / 2
             background = 32
             pause_ms = max(1, int(1000 * background / half - kafka_run.p50_ms))
-            lua_env = {"PAREDAO_ID": str(pid), "NOMINEES": ",".join(map(str, nominees))}
+            lua_env = vote_env(pid, nominees)
             with ThreadPoolExecutor(1) as pool:
                 load = pool.submit(
                     wrk, api.url, "vote.lua", background, 20, {**lua_env, "DELAY_MS": str(pause_ms)}

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import ROOT, free_port, terminate
+from bench.common import ROOT, Started, free_port
 
 GRAFANA = ROOT / "deploy" / "grafana"
 DASHBOARD = GRAFANA / "paredao.json"
@@ -107,7 +107,7 @@ def binary() -> str | None:
     return shutil.which("prometheus")
 
 
-class Prometheus:
+class Prometheus(Started):
     """Prometheus on a free loopback port with its own data directory, scraping `targets`
     ({job: ["host:port", …]}) as deploy/grafana/prometheus.yml does."""
 
@@ -175,15 +175,6 @@ class Prometheus:
                     f"not every target is up after {timeout_s} s: {self.targets_up()}"
                 )
             time.sleep(0.5)
-
-    def stop(self) -> None:
-        terminate(self.process)
-
-    def __enter__(self) -> "Prometheus":
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
 
 
 def finite(samples: list[dict[str, Any]]) -> list[float]:

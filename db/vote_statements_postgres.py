@@ -88,6 +88,32 @@ UNICO_VOTES = (
 )
 
 
+# COPY's text format: a backslash, tab, newline or carriage return in a value is escaped; \N is
+# NULL. Numbers, UUIDs and our modes never hold one; text from outside (voter ids, captcha
+# challenges) is escaped.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: str | None) -> str:
+    return "\\N" if value is None else value.translate(_COPY_ESCAPES)
+
+
+def _copy_line(index: int, b: Ballot) -> str:
+    """A ballot's row of `vote_batch` in COPY's text format (written by hand: psycopg's
+    `write_row` took 14 % of a consumer's storing thread)."""
+    captcha = b.captcha
+    challenge, expires = (
+        ("\\N", "\\N")
+        if captcha is None
+        else (_copy_text(captcha.challenge), captcha.expires_at.isoformat())
+    )
+    cast_us = (b.cast_at - EPOCH) // MICROSECOND
+    return (
+        f"{index}\t{b.paredao_id}\t{b.vote_id.hex}\t{b.nominee_id}\t{b.mode.value}\t"
+        f"{_copy_text(b.voter_id)}\t{_copy_text(b.cpf_hash)}\t{challenge}\t{expires}\t{cast_us}\n"
+    )
+
+
 class PostgresVoteStatements:
     def __init__(self, connection: Connection, ballots: Sequence[Ballot]) -> None:
         self._connection = connection
@@ -97,22 +123,7 @@ class PostgresVoteStatements:
         raw = connection.connection.driver_connection
         assert raw is not None
         with raw.cursor() as cursor, cursor.copy(COPY) as copy:
-            for i, b in enumerate(ballots):
-                captcha = b.captcha
-                copy.write_row(
-                    (
-                        i,
-                        b.paredao_id,
-                        b.vote_id,
-                        b.nominee_id,
-                        b.mode.value,
-                        b.voter_id,
-                        b.cpf_hash,
-                        None if captcha is None else captcha.challenge,
-                        None if captcha is None else captcha.expires_at,
-                        (b.cast_at - EPOCH) // MICROSECOND,
-                    )
-                )
+            copy.write("".join(map(_copy_line, range(len(ballots)), ballots)))
         self._all = range(len(ballots))
 
     def stored_votes(self, indexes: Sequence[int]) -> dict[int, Any]:

@@ -2,14 +2,13 @@
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 TORCIDA_LIMIT = 10
 TORCIDA_WINDOW_MS = 60_000
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     allowed: bool
     recent: tuple[int, ...]  # times (ms) of the accepted votes still inside the window
     retry_after_s: int = 0
@@ -26,7 +25,10 @@ def admit(
     `recent` holds the times of the voter's last accepted votes. Refused votes are not
     recorded, so they spend nothing; `retry_after_s` is when the oldest vote leaves the window.
     """
-    inside = tuple(sorted(t for t in recent if t > now_ms - window_ms))[-limit:]
+    cutoff = now_ms - window_ms
+    kept = [t for t in recent if t > cutoff]
+    kept.sort()  # already in order, as a rule: the sort only checks it
+    inside = tuple(kept[-limit:])
     if len(inside) < limit:
         return Decision(True, (*inside, now_ms))
     wait_ms = inside[0] + window_ms - now_ms

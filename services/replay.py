@@ -105,19 +105,9 @@ def _copy_paredao(scratch: Engine, paredao: Paredao, nominees: list[Candidate]) 
     status = ParedaoStatus.closing if paredao.status == ParedaoStatus.closed else paredao.status
     with Session(writer_engine(scratch)) as session, session.begin():
         for c in nominees:
-            session.add(
-                Candidate(
-                    id=c.id,
-                    name=c.name,
-                    email=f"{c.id}@replay.invalid",
-                    birth_date=c.birth_date,
-                    state=c.state,
-                    city=c.city,
-                    status=CandidateStatus.housemate,
-                    created_at=c.created_at,
-                    updated_at=c.updated_at,
-                )
-            )
+            copy = c.model_dump(exclude={"email", "status"})
+            email = f"{c.id}@replay.invalid"
+            session.add(Candidate(**copy, email=email, status=CandidateStatus.housemate))
         session.flush()
         copy = paredao.model_dump(exclude={"status", "outcome", "outcome_candidate_id"})
         session.add(Paredao(**copy, status=status))

@@ -32,6 +32,7 @@ from tests.support.api import ADMIN as ADMIN
 from tests.support.api import ADMIN_TOKEN as ADMIN_TOKEN
 from tests.support.api import SECRET_KEY as SECRET_KEY
 from tests.support.api import application as application
+from tests.support.app import running
 from tests.support.paredoes import make_housemates as apply_housemates
 from tests.support.paredoes import open_paredao_of
 from tests.support.server import ROOMY_VOTE_DEADLINE_S
@@ -176,16 +177,20 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
+def unreachable_settings(settings: Settings, tmp_path: Path) -> Settings:
+    """The test settings on a database that cannot be reached (its folder does not exist)."""
+    missing = tmp_path / "missing" / "paredao.db"
+    return settings.model_copy(update={"database_url": f"sqlite:///{missing}"})
+
+
+@pytest.fixture
 def app(settings: Settings, clock: Clock) -> Iterator[FastAPI]:
     yield create_app(settings, clock=clock)
 
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c,
-    ):
+    async with running(app) as c:
         yield c
 
 

@@ -5,13 +5,7 @@ and Debian's Chromium driven by Playwright. Without Chromium or Playwright these
 import importlib
 import itertools
 import os
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,7 +21,9 @@ import pytest
 
 from db.migrate import upgrade_to_head
 from tests.conftest import ADMIN, ADMIN_TOKEN, SECRET_KEY, application
-from tests.test_replicas import free_port
+from tests.support.environment import unavailable
+from tests.support.nginx import nginx_in_front
+from tests.support.uvicorn import UvicornApp
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, ViewportSize
@@ -52,12 +48,7 @@ CAPTCHA_MAX_NUMBER = 5000
 
 def _unavailable(reason: str) -> NoReturn:
     """Skip locally, saying why; in CI (CI=true) the same reason fails the run."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"browser tests cannot run in CI: {reason} (run deploy/browser/install.sh)")
-    pytest.skip(
-        f"browser tests skipped: {reason} (run deploy/browser/install.sh)",
-        allow_module_level=True,
-    )
+    unavailable(f"browser tests cannot run: {reason} (run deploy/browser/install.sh)")
 
 
 def playwright_api() -> ModuleType:
@@ -177,37 +168,17 @@ def serve_live(folder: Path, photos: str, **extra_env: str) -> Iterator[LiveServ
     """Serve the app from `folder` (its database and log) with `extra_env` on top."""
     database_url = f"sqlite:///{folder / 'paredao.db'}"
     upgrade_to_head(database_url)
-    port = free_port()
     env = server_env(database_url, **extra_env)
-    log = (folder / "server.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "main:create_app",
-            "--port",
-            str(port),
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    app = UvicornApp(env, folder / "server.log", "--no-access-log")
     try:
-        _wait_until_up(url, process, folder / "server.log")
+        app.wait_ready()
         with (
-            through_nginx(port) as url,
+            through_nginx(app.port) as url,
             httpx.Client(base_url=url, timeout=30) as api,
         ):
             yield LiveServer(url, api, photos, itertools.count())
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-        log.close()
+        app.stop()
 
 
 @contextmanager
@@ -218,40 +189,8 @@ def through_nginx(api_port: int) -> Iterator[str]:
     if os.environ.get("PAREDAO_BROWSER_THROUGH_NGINX") != "1":
         yield f"http://127.0.0.1:{api_port}"
         return
-    run_dir = Path(tempfile.mkdtemp(prefix="paredao-browser-nginx-"))
-    run_dir.chmod(0o755)  # NGINX's workers (www-data when started as root) use it
-    port = free_port()
-    env = {
-        **os.environ,
-        "PAREDAO_NGINX_PORT": str(port),
-        "PAREDAO_UPSTREAM_PORTS": str(api_port),
-        "PAREDAO_NGINX_RUN_DIR": str(run_dir),
-    }
-    nginx = ROOT / "deploy" / "nginx"
-    started = subprocess.run(
-        [str(nginx / "start.sh")], env=env, capture_output=True, text=True, check=False
-    )
-    try:
-        if started.returncode != 0:
-            _unavailable(f"deploy/nginx/start.sh failed: {started.stderr}")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        subprocess.run([str(nginx / "stop.sh")], env=env, capture_output=True, check=False)
-        shutil.rmtree(run_dir, ignore_errors=True)
-
-
-def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            if httpx.get(f"{url}/paredoes", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"the server did not start: {log.read_text()}")
+    with nginx_in_front([api_port]) as proxy:
+        yield proxy.url
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ from config import KafkaSettings
 from pipeline.kafka.producer import create_topics
 from tests.browser.conftest import ROOT, LiveServer, playwright_api, serve_live, server_env
 from tests.conftest import ADMIN, cpf
-from tests.pipeline.conftest import BOOTSTRAP, broker_reachable, broker_unavailable
+from tests.pipeline.conftest import BOOTSTRAP, broker_reachable
+from tests.support.environment import unavailable
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -25,7 +26,7 @@ expect = playwright_api().expect
 def live(tmp_path_factory: pytest.TempPathFactory, photos: str) -> Iterator[LiveServer]:
     """The app on the Kafka path with `python main.py consumer` beside it, as processes."""
     if not broker_reachable():
-        broker_unavailable(f"no Kafka broker at KAFKA_BOOTSTRAP={BOOTSTRAP}: deploy/kafka/start.sh")
+        unavailable(f"no Kafka broker at KAFKA_BOOTSTRAP={BOOTSTRAP}: deploy/kafka/start.sh")
     name = f"browser-{uuid.uuid4().hex[:12]}"
     kafka = KafkaSettings(BOOTSTRAP, f"{name}.votes", partitions=2, group_id=f"{name}-group")
     create_topics(kafka)

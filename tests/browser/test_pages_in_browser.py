@@ -73,18 +73,23 @@ class TestHome:
         snap(page, "inicio")
 
 
+def apply_as_camilla(page: "Page", email: str) -> None:
+    """Fill in and send the application form, as a candidate does, with `email`."""
+    page.goto("/inscricao")
+    page.get_by_label("Nome completo").fill("Camilla de Lucas")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Data de nascimento").fill("1995-03-28")
+    page.get_by_label("Estado").select_option("RJ")
+    page.get_by_label("Cidade").fill("Nova Iguaçu")
+    page.get_by_role("button", name="Enviar inscrição").click()
+
+
 class TestApplication:
     def test_a_validation_message_beside_the_field_then_success(
         self, page: "Page", live: LiveServer
     ) -> None:
-        page.goto("/inscricao")
-        page.get_by_label("Nome completo").fill("Camilla de Lucas")
         # The browser accepts this address; the API's validation does not (no dot after @).
-        page.get_by_label("E-mail").fill("camilla@exemplo")
-        page.get_by_label("Data de nascimento").fill("1995-03-28")
-        page.get_by_label("Estado").select_option("RJ")
-        page.get_by_label("Cidade").fill("Nova Iguaçu")
-        page.get_by_role("button", name="Enviar inscrição").click()
+        apply_as_camilla(page, "camilla@exemplo")
         email_error = page.locator("#erro-email")
         expect(email_error).to_contain_text("Informe um e-mail válido")
         expect(page.get_by_label("E-mail")).to_have_attribute("aria-invalid", "true")
@@ -97,13 +102,7 @@ class TestApplication:
         r = live.api.get("/candidates", params={"q": "Camilla"}, headers=ADMIN)
         assert [c["email"] for c in r.json()["items"]] == ["camilla@exemplo.com.br"]
 
-        page.goto("/inscricao")  # the same email again
-        page.get_by_label("Nome completo").fill("Camilla de Lucas")
-        page.get_by_label("E-mail").fill("Camilla@Exemplo.com.br")
-        page.get_by_label("Data de nascimento").fill("1995-03-28")
-        page.get_by_label("Estado").select_option("RJ")
-        page.get_by_label("Cidade").fill("Nova Iguaçu")
-        page.get_by_role("button", name="Enviar inscrição").click()
+        apply_as_camilla(page, "Camilla@Exemplo.com.br")  # the same email again
         expect(email_error).to_have_text("Já existe uma inscrição com este e-mail.")
 
 

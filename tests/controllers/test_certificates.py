@@ -17,7 +17,8 @@ from fastapi import FastAPI
 
 import db.certificates
 from tests.conftest import ADMIN, SECRET_KEY, Clock, cpf
-from tests.controllers.test_key_rotation import NEW_SECRET, ring, serving
+from tests.controllers.test_key_rotation import NEW_SECRET, ring
+from tests.support.app import serving
 from tools.verify_receipt import ReceiptFailed, check_receipt, verify_inclusion
 
 

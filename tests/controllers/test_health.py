@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from config import Settings
 from main import create_app
 from tests.conftest import Clock
+from tests.support.app import asgi_client, running, serving
 
 
 class TestHealthz:
@@ -17,14 +18,10 @@ class TestHealthz:
         assert r.json() == {"status": "ok"}
 
     async def test_alive_without_a_database(
-        self, settings: Settings, clock: Clock, tmp_path: Path
+        self, unreachable_settings: Settings, clock: Clock
     ) -> None:
         """Liveness makes no round trip: a database outage never restarts a healthy process."""
-        nowhere = settings.model_copy(
-            update={"database_url": f"sqlite:///{tmp_path}/missing/dir/paredao.db"}
-        )
-        app = create_app(nowhere, clock=clock)
-        async with app.router.lifespan_context(app), _client(app) as http:
+        async with serving(unreachable_settings, clock) as http:
             assert (await http.get("/healthz")).status_code == 200
             r = await http.get("/readyz")
         assert r.status_code == 503
@@ -43,20 +40,16 @@ class TestReadyz:
     ) -> None:
         empty = settings.model_copy(update={"database_url": f"sqlite:///{tmp_path}/empty.db"})
         app = create_app(empty, clock=clock)
-        async with app.router.lifespan_context(app), _client(app) as http:
+        async with running(app) as http:
             r = await http.get("/readyz")
         assert r.status_code == 503
         assert r.json()["detail"] == "database: not migrated"
 
     async def test_not_ready_once_shutting_down(self, app: FastAPI) -> None:
-        async with _client(app) as http:
+        async with asgi_client(app) as http:
             async with app.router.lifespan_context(app):
                 assert (await http.get("/readyz")).status_code == 200
             # The lifespan's shutdown began (stop taking votes, drain): no more traffic here.
             r = await http.get("/readyz")
         assert r.status_code == 503
         assert r.json()["detail"] == "server: draining: shutting down"
-
-
-def _client(app: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")

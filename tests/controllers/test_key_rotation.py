@@ -2,12 +2,10 @@
 first hashed with, and a server without that key refuses its votos únicos instead of hashing
 them with another one."""
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from alembic import command
 from pydantic import SecretStr
@@ -18,11 +16,9 @@ from config import Settings
 from db.engine import make_engine
 from db.migrate import alembic_config, upgrade_to_head
 from db.paredoes import create_paredao, with_cpf_key
-from main import create_app
 from model.errors import Invalid
 from model.keys import Keys
 from tests.conftest import (
-    ADMIN,
     ADMIN_TOKEN,
     SECRET_KEY,
     TEST_NOW,
@@ -30,6 +26,8 @@ from tests.conftest import (
     IsolatedSettings,
     cpf,
 )
+from tests.support.app import serving
+from tests.support.paredoes import open_paredao_of
 from tests.support.server import ROOMY_VOTE_DEADLINE_S
 
 NEW_SECRET = "the-rotated-secret-key-0123456789abcdefgh"
@@ -45,17 +43,6 @@ def ring(database_url: str, secret: str, *previous: str) -> Settings:
         PAREDAO_VOTE_DEADLINE_S=ROOMY_VOTE_DEADLINE_S,  # a new writer process starts slowly
         **(fields if previous else {}),
     )
-
-
-@asynccontextmanager
-async def serving(settings: Settings, clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
-    """The app started with `settings` (a restart: a new process with new settings)."""
-    app = create_app(settings, clock=clock)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c,
-    ):
-        yield c
 
 
 def unico(nominee: int, seed: int) -> dict[str, Any]:
@@ -113,19 +100,7 @@ class TestRotation:
     ) -> None:
         nominees = await make_housemates(2)
         async with serving(ring(database_url, NEW_SECRET, SECRET_KEY), clock) as after:
-            r = await after.post(
-                "/paredoes",
-                json={
-                    "title": "P",
-                    "kind": "eliminate",
-                    "nominee_ids": nominees,
-                    "require_captcha": False,
-                },
-                headers=ADMIN,
-            )
-            assert r.status_code == 201, r.text
-            paredao_id = r.json()["id"]
-            assert (await after.post(f"/paredoes/{paredao_id}/open", headers=ADMIN)).is_success
+            paredao_id = (await open_paredao_of(after, nominees))["id"]
             url = f"/paredoes/{paredao_id}/votes"
             body = unico(nominees[0], 1)
             assert (await after.post(url, json=body)).status_code == 202

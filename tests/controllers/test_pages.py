@@ -8,10 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from pydantic import SecretStr
 
-from main import create_app
 from tests.conftest import (
     ADMIN,
     ADMIN_TOKEN,
@@ -21,6 +19,7 @@ from tests.conftest import (
     application,
     cpf,
 )
+from tests.support.app import serving
 from views.api.votes import HourlyVotes, ModeVotes, NomineeStats, StatsPublic
 from views.web.chart import hourly_chart
 from views.web.formatting import time_left
@@ -207,27 +206,28 @@ class TestVoteWithoutJavaScript:
             assert (await vote_by_form(client, p["id"], **fields)).status_code == 200
         assert await total_votes(client, p["id"]) == 1
 
-    async def test_unico_once_per_cpf(self, client: httpx.AsyncClient, open_paredao: Any) -> None:
-        p = await open_paredao(2)
-        a, b = nominees(p)
-        r = await vote_by_form(client, p["id"], nominee_id=str(a), mode="unico", cpf=cpf(5))
-        assert r.status_code == 200, r.text
-        r = await vote_by_form(client, p["id"], nominee_id=str(b), mode="unico", cpf=cpf(5))
-        assert r.status_code == 409
-        assert "Este CPF já votou neste paredão" in r.text
-        assert 'id="vote-form"' in r.text  # the vote page again, with the message
-        assert await total_votes(client, p["id"]) == 1
-
-    async def test_unico_once_per_device(
-        self, client: httpx.AsyncClient, open_paredao: Any
+    @pytest.mark.parametrize(
+        ("second_cpf", "message"),
+        [
+            (5, "Este CPF já votou neste paredão"),
+            # Another CPF from the same device: the device's único is spent (one by default).
+            (6, "Este aparelho já deu os votos únicos que pode dar neste paredão."),
+        ],
+        ids=["per-cpf", "per-device"],
+    )
+    async def test_unico_once(
+        self, client: httpx.AsyncClient, open_paredao: Any, second_cpf: int, message: str
     ) -> None:
         p = await open_paredao(2)
         a, b = nominees(p)
         r = await vote_by_form(client, p["id"], nominee_id=str(a), mode="unico", cpf=cpf(5))
         assert r.status_code == 200, r.text
-        r = await vote_by_form(client, p["id"], nominee_id=str(b), mode="unico", cpf=cpf(6))
+        r = await vote_by_form(
+            client, p["id"], nominee_id=str(b), mode="unico", cpf=cpf(second_cpf)
+        )
         assert r.status_code == 409
-        assert "Este aparelho já deu os votos únicos que pode dar neste paredão." in r.text
+        assert message in r.text
+        assert 'id="vote-form"' in r.text  # the vote page again, with the message
         assert await total_votes(client, p["id"]) == 1
 
     @pytest.mark.parametrize(
@@ -437,11 +437,7 @@ class TestProductionLogin:
         settings = IsolatedSettings(
             DATABASE_URL=database_url, PAREDAO_SECRET_KEY=SecretStr(SECRET_KEY)
         )
-        app: FastAPI = create_app(settings)
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
-        ):
+        async with serving(settings) as c:
             r = await c.post("/producao/login", data={"token": ""})
             assert r.status_code == 503
             assert "PAREDAO_ADMIN_TOKEN" in r.text

@@ -4,6 +4,7 @@ subject, whatever voter_id the body says. The tests mint their own keys and toke
 
 import base64
 import json
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -88,14 +89,27 @@ def vote(nominee: int, voter_id: str = "device", **extra: Any) -> dict[str, Any]
     return {"nominee_id": nominee, "mode": "torcida", "voter_id": voter_id, **extra}
 
 
+@dataclass(frozen=True)
+class Polls:
+    """An open paredão as a voter meets it: where its votes go, and a nominee to vote for."""
+
+    url: str
+    nominee: int
+
+    async def send(self, client: httpx.AsyncClient, body: Any, signed: str) -> httpx.Response:
+        """POST `body` as a vote, with the token `signed` as its bearer."""
+        return await client.post(self.url, json=body, headers=bearer(signed))
+
+
+@pytest.fixture
+async def polls(open_paredao: Any) -> Polls:
+    p = await open_paredao()
+    return Polls(f"/paredoes/{p['id']}/votes", p["nominees"][0]["candidate_id"])
+
+
 class TestVerification:
-    async def test_a_valid_token_votes(self, client: httpx.AsyncClient, open_paredao: Any) -> None:
-        p = await open_paredao()
-        r = await client.post(
-            f"/paredoes/{p['id']}/votes",
-            json=vote(p["nominees"][0]["candidate_id"]),
-            headers=bearer(token()),
-        )
+    async def test_a_valid_token_votes(self, client: httpx.AsyncClient, polls: Polls) -> None:
+        r = await polls.send(client, vote(polls.nominee), token())
         assert r.status_code == 202, r.text
 
     @pytest.mark.parametrize(
@@ -132,76 +146,58 @@ class TestVerification:
             assert r.headers["WWW-Authenticate"] == "Bearer"
 
     async def test_expiry_is_judged_on_the_apps_clock(
-        self, client: httpx.AsyncClient, open_paredao: Any, clock: Clock
+        self, client: httpx.AsyncClient, polls: Polls, clock: Clock
     ) -> None:
-        p = await open_paredao()
-        nominee = p["nominees"][0]["candidate_id"]
         valid = token()
         clock.advance(minutes=11)  # past exp plus the leeway
-        r = await client.post(
-            f"/paredoes/{p['id']}/votes", json=vote(nominee), headers=bearer(valid)
-        )
+        r = await polls.send(client, vote(polls.nominee), valid)
         assert r.status_code == 401, r.text
         assert "expired" in r.json()["detail"]
 
 
 class TestLimitsBindToTheSubject:
     async def test_the_torcida_limit_follows_the_account_not_the_voter_id(
-        self, client: httpx.AsyncClient, open_paredao: Any
+        self, client: httpx.AsyncClient, polls: Polls
     ) -> None:
-        p = await open_paredao()
-        nominee = p["nominees"][0]["candidate_id"]
-        url = f"/paredoes/{p['id']}/votes"
         for i in range(10):  # a new device id each time: still one account
-            r = await client.post(url, json=vote(nominee, f"device-{i}"), headers=bearer(token()))
+            r = await polls.send(client, vote(polls.nominee, f"device-{i}"), token())
             assert r.status_code == 202, r.text
-        r = await client.post(url, json=vote(nominee, "device-new"), headers=bearer(token()))
+        r = await polls.send(client, vote(polls.nominee, "device-new"), token())
         assert r.status_code == 429, r.text
-        r = await client.post(
-            url, json=vote(nominee, "device-0"), headers=bearer(token("account-2"))
-        )
+        r = await polls.send(client, vote(polls.nominee, "device-0"), token("account-2"))
         assert r.status_code == 202, r.text
 
     async def test_a_cpf_votes_once_whichever_account_sends_it(
-        self, client: httpx.AsyncClient, open_paredao: Any
+        self, client: httpx.AsyncClient, polls: Polls
     ) -> None:
-        p = await open_paredao()
-        nominee = p["nominees"][0]["candidate_id"]
-        url = f"/paredoes/{p['id']}/votes"
-        body = vote(nominee, mode="unico", cpf=cpf(7))
-        assert (await client.post(url, json=body, headers=bearer(token("a")))).status_code == 202
-        r = await client.post(url, json=body, headers=bearer(token("b")))
+        body = vote(polls.nominee, mode="unico", cpf=cpf(7))
+        assert (await polls.send(client, body, token("a"))).status_code == 202
+        r = await polls.send(client, body, token("b"))
         assert r.status_code == 409
         assert r.json()["error"] == "cpf_already_voted"
 
     async def test_an_account_votes_unico_once_whatever_cpf_it_sends(
-        self, client: httpx.AsyncClient, open_paredao: Any
+        self, client: httpx.AsyncClient, polls: Polls
     ) -> None:
-        p = await open_paredao()
-        nominee = p["nominees"][0]["candidate_id"]
-        url = f"/paredoes/{p['id']}/votes"
-        first = vote(nominee, mode="unico", cpf=cpf(7))
-        assert (await client.post(url, json=first, headers=bearer(token("a")))).status_code == 202
-        second = vote(nominee, "another-device", mode="unico", cpf=cpf(8))
-        r = await client.post(url, json=second, headers=bearer(token("a")))
+        first = vote(polls.nominee, mode="unico", cpf=cpf(7))
+        assert (await polls.send(client, first, token("a"))).status_code == 202
+        second = vote(polls.nominee, "another-device", mode="unico", cpf=cpf(8))
+        r = await polls.send(client, second, token("a"))
         assert r.status_code == 409, r.text
         assert r.json()["error"] == "account_already_voted"
         # The same CPF is still refused as a CPF, and another account still votes único.
-        r = await client.post(url, json=first, headers=bearer(token("a")))
+        r = await polls.send(client, first, token("a"))
         assert r.json()["error"] == "cpf_already_voted"
-        r = await client.post(url, json=second, headers=bearer(token("b")))
+        r = await polls.send(client, second, token("b"))
         assert r.status_code == 202, r.text
 
     async def test_accounts_sharing_a_device_each_vote_unico(
-        self, client: httpx.AsyncClient, open_paredao: Any
+        self, client: httpx.AsyncClient, polls: Polls
     ) -> None:
         # PAREDAO_UNICO_PER_DEVICE is the anonymous mode's: here the account binds the vote.
-        p = await open_paredao()
-        nominee = p["nominees"][0]["candidate_id"]
-        url = f"/paredoes/{p['id']}/votes"
         for account, seed in (("a", 7), ("b", 8)):
-            body = vote(nominee, "shared-phone", mode="unico", cpf=cpf(seed))
-            r = await client.post(url, json=body, headers=bearer(token(account)))
+            body = vote(polls.nominee, "shared-phone", mode="unico", cpf=cpf(seed))
+            r = await polls.send(client, body, token(account))
             assert r.status_code == 202, r.text
 
 
@@ -216,17 +212,13 @@ class TestJwksFile:
         path.write_text(json.dumps({"keys": keys}))
         return path
 
-    async def test_the_key_is_chosen_by_kid(
-        self, client: httpx.AsyncClient, open_paredao: Any
-    ) -> None:
-        p = await open_paredao()
-        url = f"/paredoes/{p['id']}/votes"
-        body = vote(p["nominees"][0]["candidate_id"])
-        r = await client.post(url, json=body, headers=bearer(token(kid="current")))
+    async def test_the_key_is_chosen_by_kid(self, client: httpx.AsyncClient, polls: Polls) -> None:
+        body = vote(polls.nominee)
+        r = await polls.send(client, body, token(kid="current"))
         assert r.status_code == 202, r.text
-        r = await client.post(url, json=body, headers=bearer(token(kid="old")))
+        r = await polls.send(client, body, token(kid="old"))
         assert r.status_code == 401  # signed by the provider, but not with the "old" key
-        r = await client.post(url, json=body, headers=bearer(token(kid="unknown")))
+        r = await polls.send(client, body, token(kid="unknown"))
         assert r.status_code == 401
         assert "key we do not know" in r.json()["detail"]
 

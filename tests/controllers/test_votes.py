@@ -10,9 +10,10 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from config import Settings
-from main import create_app
 from services.app_services import app_services
 from tests.conftest import ADMIN, ON_POSTGRES, Clock, cpf, solve_captcha
+from tests.support.app import serving
+from tests.support.paredoes import create_paredao
 
 
 def vote(
@@ -41,6 +42,16 @@ async def stats(client: httpx.AsyncClient, paredao_id: int) -> dict[str, Any]:
 
 def nominees(paredao: dict[str, Any]) -> list[int]:
     return [n["candidate_id"] for n in paredao["nominees"]]
+
+
+async def closed_in_a_tie(client: httpx.AsyncClient, open_paredao: Any) -> dict[str, Any]:
+    """A paredão of two that got one vote each and was closed: a tie, to be extended."""
+    p: dict[str, Any] = await open_paredao(2)
+    for i, n in enumerate(nominees(p)):
+        await cast(client, p["id"], vote(n, voter_id=f"v{i}"))
+    await client.post(f"/paredoes/{p['id']}/close", headers=ADMIN)
+    assert (await results(client, p["id"]))["outcome"]["kind"] == "tie"
+    return p
 
 
 class TestCastVote:
@@ -113,12 +124,8 @@ class TestCastVote:
 class TestVotingWindow:
     async def test_scheduled_is_409(self, client: httpx.AsyncClient, make_housemates: Any) -> None:
         ids = await make_housemates(2)
-        r = await client.post(
-            "/paredoes",
-            json={"title": "P", "kind": "eliminate", "nominee_ids": ids, "require_captcha": False},
-            headers=ADMIN,
-        )
-        r = await cast(client, r.json()["id"], vote(ids[0]))
+        scheduled = await create_paredao(client, ids)
+        r = await cast(client, scheduled["id"], vote(ids[0]))
         assert r.status_code == 409
         assert r.json()["error"] == "voting_not_open"
         assert "scheduled" in r.json()["detail"]
@@ -135,19 +142,10 @@ class TestVotingWindow:
         self, client: httpx.AsyncClient, make_housemates: Any, clock: Clock
     ) -> None:
         ids = await make_housemates(2)
-        r = await client.post(
-            "/paredoes",
-            json={
-                "title": "P",
-                "kind": "eliminate",
-                "nominee_ids": ids,
-                "require_captcha": False,
-                "opens_at": "2026-11-21T23:00:00Z",
-                "closes_at": "2026-11-22T00:00:00Z",
-            },
-            headers=ADMIN,
+        scheduled = await create_paredao(
+            client, ids, opens_at="2026-11-21T23:00:00Z", closes_at="2026-11-22T00:00:00Z"
         )
-        pid = r.json()["id"]
+        pid = scheduled["id"]
         clock.advance(minutes=59, seconds=59)
         assert (await cast(client, pid, vote(ids[0]))).status_code == 409
         clock.advance(seconds=1)  # 23:00:00
@@ -619,12 +617,7 @@ class TestResults:
         self, app: Any, client: httpx.AsyncClient, open_paredao: Any, clock: Clock
     ) -> None:
         app_services(app).results.results_cache.ttl_s = 60
-        p = await open_paredao(2)
-        a, b = nominees(p)
-        for i, n in enumerate([a, b]):
-            await cast(client, p["id"], vote(n, voter_id=f"v{i}"))
-        await client.post(f"/paredoes/{p['id']}/close", headers=ADMIN)
-        assert (await results(client, p["id"]))["outcome"]["kind"] == "tie"
+        p = await closed_in_a_tie(client, open_paredao)
         r = await client.patch(
             f"/paredoes/{p['id']}", json={"closes_at": "2026-11-22T22:00:00Z"}, headers=ADMIN
         )
@@ -766,12 +759,8 @@ class TestExtendVoting:
     async def test_a_tie_is_reopened_by_extending_closes_at(
         self, client: httpx.AsyncClient, open_paredao: Any, clock: Clock
     ) -> None:
-        p = await open_paredao(2)
-        a, b = nominees(p)
-        for i, n in enumerate([a, b]):
-            await cast(client, p["id"], vote(n, voter_id=f"v{i}"))
-        await client.post(f"/paredoes/{p['id']}/close", headers=ADMIN)
-        assert (await results(client, p["id"]))["outcome"]["kind"] == "tie"
+        p = await closed_in_a_tie(client, open_paredao)
+        a, _ = nominees(p)
 
         r = await client.patch(
             f"/paredoes/{p['id']}", json={"closes_at": "2026-11-21T23:00:00Z"}, headers=ADMIN
@@ -828,16 +817,9 @@ TORCIDA = {"mode": "torcida", "voter_id": "v"}
 
 class TestDatabaseUnreachable:
     async def test_reads_and_votes_answer_503_not_500(
-        self, settings: Any, clock: Clock, tmp_path: Path
+        self, unreachable_settings: Settings, clock: Clock
     ) -> None:
-        gone = settings.model_copy(
-            update={"database_url": f"sqlite:///{tmp_path / 'missing' / 'paredao.db'}"}
-        )
-        app = create_app(gone, clock=clock)
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
-        ):
+        async with serving(unreachable_settings, clock) as c:
             for r in (
                 await c.get("/paredoes/1/results"),
                 await c.post(

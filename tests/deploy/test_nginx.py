@@ -6,18 +6,10 @@ it) the tests are skipped locally and fail in CI (CI=true), where it must be the
 """
 
 import asyncio
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,104 +18,37 @@ import pytest
 
 from db.migrate import upgrade_to_head
 from tests.conftest import ADMIN, ADMIN_TOKEN, SECRET_KEY, application
+from tests.support.environment import unavailable
+from tests.support.nginx import Proxy, nginx_in_front
+from tests.support.ports import free_port
+from tests.support.uvicorn import UvicornApp
 
 ROOT = Path(__file__).resolve().parents[2]
-NGINX_DIR = ROOT / "deploy" / "nginx"
-START_TIMEOUT_S = 30.0
-
-
-def _unavailable(reason: str) -> None:
-    """Skip on a developer's machine; fail in CI, where NGINX is part of the setup."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: the NGINX tests must run)", pytrace=False)
-    pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Api:
-    """One API process, run as deploy/stack/up.sh runs it; its log is kept for inspection."""
-
-    def __init__(self, database_url: str, log_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "PAREDAO_ADMIN_TOKEN": ADMIN_TOKEN,
-            "PAREDAO_SECRET_KEY": SECRET_KEY,
-            "PAREDAO_RESULTS_CACHE_S": "0",  # so NGINX's micro-cache is the only one
-        }
-        command = [sys.executable, "-m", "uvicorn", "--factory", "main:create_app"]
-        command += ["--host", "127.0.0.1", "--port", str(self.port)]
-        command += ["--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"]
-        with log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline and self.process.poll() is None:
-            try:
-                if httpx.get(f"{self.url}/paredoes", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"API on :{self.port} did not start: {self.log_path.read_text()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-
-@dataclass
-class Proxy:
-    """An NGINX started by deploy/nginx/start.sh from its own run directory."""
-
-    url: str
-    env: dict[str, str]
-
-    def script(self, name: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(NGINX_DIR / name)],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
 
 
 @pytest.fixture(scope="module")
 def nginx_installed() -> None:
     if not (Path("/usr/sbin/nginx").exists() or shutil.which("nginx")):
-        _unavailable("nginx is not installed: run deploy/nginx/install.sh (apt nginx-light)")
+        unavailable("nginx is not installed: run deploy/nginx/install.sh (apt nginx-light)")
 
 
 @pytest.fixture(scope="module")
 def apis(
     nginx_installed: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Api, Api]]:
+) -> Iterator[tuple[UvicornApp, UvicornApp]]:
     """Two API processes on one freshly migrated SQLite file."""
     folder = tmp_path_factory.mktemp("nginx-apis")
     url = f"sqlite:///{folder / 'paredao.db'}"
     upgrade_to_head(url)
-    a, b = Api(url, folder / "api-a.log"), Api(url, folder / "api-b.log")
+    env = {
+        "DATABASE_URL": url,
+        "PAREDAO_ADMIN_TOKEN": ADMIN_TOKEN,
+        "PAREDAO_SECRET_KEY": SECRET_KEY,
+        "PAREDAO_RESULTS_CACHE_S": "0",  # so NGINX's micro-cache is the only one
+    }
+    # Run as deploy/stack/up.sh runs them: trusting the forwarded headers of NGINX alone.
+    proxied = ("--proxy-headers", "--forwarded-allow-ips", "127.0.0.1")
+    a, b = (UvicornApp(env, folder / f"api-{name}.log", *proxied) for name in "ab")
     try:
         a.wait_ready()
         b.wait_ready()
@@ -133,52 +58,24 @@ def apis(
         b.stop()
 
 
-@contextmanager
-def running_proxy(apis: tuple[Api, Api], **env: str) -> Iterator[Proxy]:
-    """Start NGINX over `apis` with `env` on top; stop it and remove its run directory after.
-
-    The run directory is under /tmp with mode 755, not in pytest's private tmp_path: started as
-    root, NGINX's workers run as www-data and must reach its temp and cache directories.
-    """
-    run_dir = Path(tempfile.mkdtemp(prefix="paredao-nginx-"))
-    run_dir.chmod(0o755)
-    port = free_port()
-    proxy = Proxy(
-        url=f"http://127.0.0.1:{port}",
-        env={
-            **os.environ,
-            "PAREDAO_NGINX_PORT": str(port),
-            "PAREDAO_UPSTREAM_PORTS": " ".join(str(api.port) for api in apis),
-            "PAREDAO_NGINX_RUN_DIR": str(run_dir),
-            **env,
-        },
-    )
-    started = proxy.script("start.sh")
-    try:
-        assert started.returncode == 0, f"deploy/nginx/start.sh failed:\n{started.stderr}"
-        yield proxy
-    finally:
-        stopped = proxy.script("stop.sh")
-        shutil.rmtree(run_dir, ignore_errors=True)
-        assert stopped.returncode == 0, f"deploy/nginx/stop.sh failed:\n{stopped.stderr}"
-
-
 @pytest.fixture(scope="module")
-def proxy(apis: tuple[Api, Api]) -> Iterator[Proxy]:
+def proxy(apis: tuple[UvicornApp, UvicornApp]) -> Iterator[Proxy]:
     """NGINX with the production limits."""
-    with running_proxy(apis) as running:
+    with nginx_in_front(api.port for api in apis) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
-def strict_proxy(apis: tuple[Api, Api]) -> Iterator[Proxy]:
+def strict_proxy(apis: tuple[UvicornApp, UvicornApp]) -> Iterator[Proxy]:
     """NGINX with a tiny vote limit: 1 vote a second per address, 2 more at once."""
-    with running_proxy(apis, PAREDAO_VOTE_RATE="1r/s", PAREDAO_VOTE_BURST="2") as running:
+    with nginx_in_front(
+        (api.port for api in apis), PAREDAO_VOTE_RATE="1r/s", PAREDAO_VOTE_BURST="2"
+    ) as running:
         yield running
 
 
 @pytest.fixture
-def paredao(apis: tuple[Api, Api]) -> dict[str, Any]:
+def paredao(apis: tuple[UvicornApp, UvicornApp]) -> dict[str, Any]:
     """A new open paredão without captcha, made on the API directly."""
     api = apis[0].url
     ids = []
@@ -250,7 +147,7 @@ class TestThroughNginx:
         assert second.json() == first.json()
 
     async def test_static_files_are_served_by_nginx_with_long_cache(
-        self, proxy: Proxy, apis: tuple[Api, Api]
+        self, proxy: Proxy, apis: tuple[UvicornApp, UvicornApp]
     ) -> None:
         probe = uuid.uuid4().hex
         async with client(proxy) as http:
@@ -314,10 +211,10 @@ class TestNginxErrors:
                 assert r.status_code == 200
 
     async def test_no_api_answering_is_502_in_the_api_error_shape(
-        self, apis: tuple[Api, Api]
+        self, nginx_installed: None
     ) -> None:
         nobody = free_port()  # nothing listens there
-        with running_proxy(apis, PAREDAO_UPSTREAM_PORTS=str(nobody)) as dead:
+        with nginx_in_front([nobody]) as dead:
             async with client(dead) as http:
                 r = await http.get("/paredoes")
         assert r.status_code == 502
@@ -327,7 +224,7 @@ class TestNginxErrors:
 
 class TestForwardedAddress:
     async def test_a_client_x_forwarded_for_never_reaches_the_api(
-        self, proxy: Proxy, apis: tuple[Api, Api]
+        self, proxy: Proxy, apis: tuple[UvicornApp, UvicornApp]
     ) -> None:
         """uvicorn trusts X-Forwarded-For from 127.0.0.1 (where NGINX is), so NGINX must replace
         what a client sends. Seen in the API's access log, which names the client address."""
@@ -354,7 +251,7 @@ class TestForwardedAddress:
         assert "127.0.0.1" in lines[through_proxy]
 
     async def test_start_again_reloads_in_place(self, proxy: Proxy) -> None:
-        pid_file = Path(proxy.env["PAREDAO_NGINX_RUN_DIR"]) / "nginx.pid"
+        pid_file = proxy.run_dir / "nginx.pid"
         before = pid_file.read_text()
         again = proxy.script("start.sh")
         assert again.returncode == 0, again.stderr

@@ -28,7 +28,8 @@ import psycopg
 import pytest
 
 from tests.conftest import ADMIN_TOKEN, SECRET_KEY
-from tests.deploy.test_stack import _unavailable, free_ports, make_paredao
+from tests.deploy.test_stack import free_ports, make_paredao
+from tests.support.environment import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_USERS = ("postgres", "www-data")
@@ -39,7 +40,7 @@ def copy_checkout(destination: Path) -> None:
     untracked ones git does not ignore), modes kept."""
     git = shutil.which("git")
     if git is None:
-        _unavailable("git is not installed")
+        unavailable("git is not installed")
     listed = subprocess.run(
         [git, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT,
@@ -106,11 +107,11 @@ class PrivateClone:
 @pytest.fixture(scope="module")
 def private_clone() -> Iterator[PrivateClone]:
     if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
-        _unavailable("PostgreSQL's server binaries are not installed: run deploy/postgres/start.sh")
+        unavailable("PostgreSQL's server binaries are not installed: run deploy/postgres/start.sh")
     if not (Path("/usr/sbin/nginx").exists() or shutil.which("nginx")):
-        _unavailable("nginx is not installed: run deploy/nginx/install.sh")
+        unavailable("nginx is not installed: run deploy/nginx/install.sh")
     if not (ROOT / ".venv" / ".installed").exists():
-        _unavailable("no virtualenv in the checkout: make .venv/.installed")
+        unavailable("no virtualenv in the checkout: make .venv/.installed")
 
     private = Path(tempfile.mkdtemp(prefix="paredao-private-"))
     private.chmod(0o700)

@@ -12,7 +12,6 @@ Without prometheus, the broker or PostgreSQL the test skips locally and fails in
 """
 
 import asyncio
-import os
 import shutil
 import tempfile
 import time
@@ -34,18 +33,13 @@ from db.migrate import upgrade_to_head
 from pipeline.kafka.producer import create_topics
 from tests.deploy import test_stack
 from tests.pipeline.conftest import BOOTSTRAP, broker_reachable
+from tests.support.environment import unavailable
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
 
 LOAD_S = 12.0  # votes and reads: enough for rate()s over [1m] scraped every second
 # The direct path's group-commit writer: no process of the Kafka stack has one.
 DIRECT_ONLY = ("paredao_vote_writer_queue_depth", "paredao_vote_batch_", "paredao_vote_commit_")
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: the Prometheus test must run)", pytrace=False)
-    pytest.skip(reason)
 
 
 @dataclass
@@ -96,9 +90,9 @@ async def _load(apis: list[str], seconds: float) -> None:
 @pytest.fixture(scope="module")
 def scraped(database_url: str) -> Iterator[Scraped]:
     if binary() is None:
-        _unavailable(f"prometheus is not installed: run {INSTALL}")
+        unavailable(f"prometheus is not installed: run {INSTALL}")
     if not broker_reachable():
-        _unavailable(f"no Kafka broker at {BOOTSTRAP}: deploy/kafka/start.sh")
+        unavailable(f"no Kafka broker at {BOOTSTRAP}: deploy/kafka/start.sh")
     workdir = Path(tempfile.mkdtemp(prefix="paredao-prometheus-"))
     name = f"prom-{uuid.uuid4().hex[:12]}"
     kafka = KafkaSettings(

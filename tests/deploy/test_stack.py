@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import httpx
 import psycopg
@@ -26,16 +26,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ADMIN, ADMIN_TOKEN, SECRET_KEY, application
 from tests.pipeline.conftest import BOOTSTRAP, broker_reachable
+from tests.support.deploy import run_script, started
+from tests.support.environment import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
+STACK_DIR = ROOT / "deploy" / "stack"
 PG_PORT = int(os.environ.get("PGPORT_DEV", "55432"))
 PG_ADMIN_URL = f"postgresql://paredao:paredao@127.0.0.1:{PG_PORT}/paredao"
-
-
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: the stack test must run)", pytrace=False)
-    pytest.skip(reason)
 
 
 def _free(port: int) -> bool:
@@ -67,15 +64,7 @@ class Stack:
     env: dict[str, str]
 
     def script(self, name: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(ROOT / "deploy" / "stack" / name)],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        return run_script(STACK_DIR / name, self.env, timeout_s=300)
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +74,7 @@ def database() -> Iterator[str]:
     try:
         admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as exc:
-        _unavailable(f"no PostgreSQL on 127.0.0.1:{PG_PORT} (deploy/postgres/start.sh): {exc}")
+        unavailable(f"no PostgreSQL on 127.0.0.1:{PG_PORT} (deploy/postgres/start.sh): {exc}")
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
         try:
@@ -97,9 +86,9 @@ def database() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def stack(database: str) -> Iterator[Stack]:
     if not (Path("/usr/sbin/nginx").exists() or shutil.which("nginx")):
-        _unavailable("nginx is not installed: run deploy/nginx/install.sh")
+        unavailable("nginx is not installed: run deploy/nginx/install.sh")
     if not broker_reachable():
-        _unavailable(f"no Kafka broker at {BOOTSTRAP}: deploy/kafka/start.sh")
+        unavailable(f"no Kafka broker at {BOOTSTRAP}: deploy/kafka/start.sh")
     run_dir = Path(tempfile.mkdtemp(prefix="paredao-stack-"))
     run_dir.chmod(0o755)  # NGINX's workers (www-data when started as root) read it
     *api_ports, nginx_port, metrics_port = free_ports(4)
@@ -129,22 +118,8 @@ def stack(database: str) -> Iterator[Stack]:
         run_dir,
         env,
     )
-    started = up.script("up.sh")
-    try:
-        assert started.returncode == 0, f"make up failed:\n{started.stderr}\n{_logs(run_dir)}"
+    with started(STACK_DIR / "up.sh", STACK_DIR / "down.sh", env, run_dir, timeout_s=300):
         yield up
-    finally:
-        stopped = up.script("down.sh")
-        logs = _logs(run_dir)
-        shutil.rmtree(run_dir, ignore_errors=True)
-        assert stopped.returncode == 0, f"make down failed:\n{stopped.stderr}\n{logs}"
-
-
-def _logs(run_dir: Path) -> str:
-    return "\n".join(
-        f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}"
-        for log in sorted((run_dir / "logs").glob("*.log"))
-    )
 
 
 def make_paredao(http: httpx.Client) -> dict[str, Any]:

@@ -12,26 +12,26 @@ static int failing(void) {
     return trigger != NULL && access(trigger, F_OK) == 0;
 }
 
-int fsync(int fd) {
-    static int (*real_fsync)(int);
+typedef int (*sync_call)(int);
+
+/* Fail while the trigger exists; else call the real `name` (looked up once into *real). */
+static int sync_or_fail(sync_call *real, const char *name, int fd) {
     if (failing()) {
         errno = EIO;
         return -1;
     }
-    if (real_fsync == NULL) {
-        real_fsync = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+    if (*real == NULL) {
+        *real = (sync_call)dlsym(RTLD_NEXT, name);
     }
-    return real_fsync(fd);
+    return (*real)(fd);
+}
+
+int fsync(int fd) {
+    static sync_call real_fsync;
+    return sync_or_fail(&real_fsync, "fsync", fd);
 }
 
 int fdatasync(int fd) {
-    static int (*real_fdatasync)(int);
-    if (failing()) {
-        errno = EIO;
-        return -1;
-    }
-    if (real_fdatasync == NULL) {
-        real_fdatasync = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-    }
-    return real_fdatasync(fd);
+    static sync_call real_fdatasync;
+    return sync_or_fail(&real_fdatasync, "fdatasync", fd);
 }

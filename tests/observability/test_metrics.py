@@ -11,6 +11,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ADMIN, cpf
+from tests.support.api import cast_vote
 
 VOTE_ROUTE = "/paredoes/{paredao_id}/votes"
 
@@ -36,10 +37,9 @@ def total(
 
 
 async def vote(client: httpx.AsyncClient, paredao: dict[str, Any], **body: Any) -> httpx.Response:
+    """A vote for the first nominee unless `body` says (see `cast_vote`)."""
     body.setdefault("nominee_id", paredao["nominees"][0]["candidate_id"])
-    body.setdefault("mode", "torcida")
-    body.setdefault("voter_id", uuid.uuid4().hex)
-    return await client.post(f"/paredoes/{paredao['id']}/votes", json=body)
+    return await cast_vote(client, paredao["id"], **body)
 
 
 class TestVoteCounters:

@@ -27,15 +27,10 @@ from pipeline.kafka.handler import BatchReport
 from pipeline.kafka.producer import create_topics
 from services.lifecycle import ParedaoLifecycle
 from tests.conftest import Clock
+from tests.support.app import running
+from tests.support.environment import unavailable
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
-
-
-def broker_unavailable(reason: str) -> None:
-    """Skip on a developer's machine; fail in CI, where the broker is part of the setup."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: the Kafka tests must run)", pytrace=False)
-    pytest.skip(reason)
 
 
 def broker_reachable(bootstrap: str = BOOTSTRAP) -> bool:
@@ -51,7 +46,7 @@ def broker_reachable(bootstrap: str = BOOTSTRAP) -> bool:
 def kafka(settings: Settings) -> Iterator[KafkaSettings]:
     """Fresh topics (3 partitions) and a consumer group for this test."""
     if not broker_reachable():
-        broker_unavailable(f"no Kafka broker at KAFKA_BOOTSTRAP={BOOTSTRAP}: deploy/kafka/start.sh")
+        unavailable(f"no Kafka broker at KAFKA_BOOTSTRAP={BOOTSTRAP}: deploy/kafka/start.sh")
     name = f"test-{uuid.uuid4().hex[:12]}"
     topics = KafkaSettings(
         bootstrap=BOOTSTRAP,
@@ -95,12 +90,7 @@ def kafka_app(kafka_settings: Settings, clock: Clock) -> FastAPI:
 
 @pytest.fixture
 async def kafka_client(kafka_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with (
-        kafka_app.router.lifespan_context(kafka_app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=kafka_app), base_url="http://test"
-        ) as c,
-    ):
+    async with running(kafka_app) as c:
         yield c
 
 

@@ -12,7 +12,8 @@ from tests.conftest import ADMIN, Clock, cpf
 from tests.controllers.test_audit import entries, verify
 from tests.controllers.test_certificates import check_certificate
 from tests.pipeline.conftest import RunningConsumer
-from tests.pipeline.test_kafka_path import decided, vote
+from tests.pipeline.test_kafka_path import decided
+from tests.support.api import cast_vote
 from tests.support.paredoes import make_paredao, nominee_ids
 
 
@@ -42,7 +43,7 @@ class TestCertificateOnTheKafkaPath:
             (c, "torcida", {}),
         ]
         for nominee, mode, extra in plan:
-            r = await vote(kafka_client, p["id"], nominee_id=nominee, mode=mode, **extra)
+            r = await cast_vote(kafka_client, p["id"], nominee_id=nominee, mode=mode, **extra)
             assert r.status_code == 202, r.text
             sent[r.json()["vote_id"]] = (nominee, mode)
         counted, refused = {}, []

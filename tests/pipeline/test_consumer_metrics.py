@@ -14,7 +14,7 @@ from db.engine import make_engine
 from pipeline.kafka.metrics import ConsumerMetrics
 from tests.conftest import Clock
 from tests.pipeline.conftest import RunningConsumer, wait_until
-from tests.pipeline.test_kafka_path import vote
+from tests.support.api import cast_vote
 from tests.support.paredoes import make_paredao, nominee_ids
 from tests.support.ports import free_port
 
@@ -62,10 +62,12 @@ async def test_votes_dead_letters_and_lag(
     before = member.scrape()
     p = await make_paredao(kafka_client, 2)
     for _ in range(5):
-        assert (await vote(kafka_client, p["id"], nominee_id=nominee_ids(p)[0])).status_code == 202
+        assert (
+            await cast_vote(kafka_client, p["id"], nominee_id=nominee_ids(p)[0])
+        ).status_code == 202
     voter = uuid.uuid4().hex
     for _ in range(11):  # the 11th in a minute is refused by the torcida limit
-        r = await vote(kafka_client, p["id"], nominee_id=nominee_ids(p)[1], voter_id=voter)
+        r = await cast_vote(kafka_client, p["id"], nominee_id=nominee_ids(p)[1], voter_id=voter)
         assert r.status_code == 202
     producer = Producer({"bootstrap.servers": kafka.bootstrap})
     producer.produce(kafka.topic, value=b"\x00 not a vote", key=b"poison", partition=0)

@@ -20,7 +20,8 @@ from config import KafkaSettings
 from services.app_services import app_services
 from tests.conftest import Clock
 from tests.pipeline.conftest import RunningConsumer
-from tests.pipeline.test_kafka_path import decided, vote
+from tests.pipeline.test_kafka_path import decided
+from tests.support.api import cast_vote
 from tests.support.outage import MovableDatabase
 from tests.support.paredoes import make_paredao, nominee_ids
 
@@ -72,18 +73,18 @@ class TestKafkaPath:
         p = await make_paredao(kafka_client, 2)
         never_read = await make_paredao(kafka_client, 2)
         nominee = nominee_ids(p)[0]
-        before = await vote(kafka_client, p["id"], nominee_id=nominee)
+        before = await cast_vote(kafka_client, p["id"], nominee_id=nominee)
         assert before.status_code == 202, before.text  # the catalog read the paredão
 
         movable.stop(app_services(kafka_app).engine)
         await asyncio.sleep(CATALOG_EXPIRED_S)
         with caplog.at_level(logging.WARNING, logger="services.catalog"):
-            during = [await vote(kafka_client, p["id"], nominee_id=nominee) for _ in range(3)]
+            during = [await cast_vote(kafka_client, p["id"], nominee_id=nominee) for _ in range(3)]
         assert [r.status_code for r in during] == [202] * 3, [r.text for r in during]
         assert all(r.json()["status"] == "queued" for r in during)
         assert "served as read before" in caplog.text  # the database was tried, and failed
         body: dict[str, Any] = {"nominee_id": nominee_ids(never_read)[0]}
-        assert_unavailable(await vote(kafka_client, never_read["id"], **body))
+        assert_unavailable(await cast_vote(kafka_client, never_read["id"], **body))
         await assert_reads_unavailable(kafka_client, p["id"])
 
         movable.start()
@@ -104,9 +105,9 @@ class TestDirectPath:
     ) -> None:
         p = await make_paredao(client, 2)
         nominee = nominee_ids(p)[0]
-        r = await vote(client, p["id"], nominee_id=nominee)
+        r = await cast_vote(client, p["id"], nominee_id=nominee)
         assert r.status_code == 202, r.text
         movable.stop(app_services(app).engine)
         await asyncio.sleep(CATALOG_EXPIRED_S)
-        assert_unavailable(await vote(client, p["id"], nominee_id=nominee))
+        assert_unavailable(await cast_vote(client, p["id"], nominee_id=nominee))
         await assert_reads_unavailable(client, p["id"])

@@ -12,6 +12,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from config import KafkaSettings
 from tests.conftest import ADMIN, Clock, cpf, solve_captcha
 from tests.pipeline.conftest import RunningConsumer, wait_until
+from tests.support.api import cast_vote
 from tests.support.paredoes import make_paredao, nominee_ids
 
 
@@ -32,18 +33,12 @@ async def decided(client: httpx.AsyncClient, paredao_id: int, vote_id: str) -> d
     raise AssertionError(f"vote {vote_id} still queued")
 
 
-async def vote(client: httpx.AsyncClient, paredao_id: int, **body: Any) -> httpx.Response:
-    body.setdefault("mode", "torcida")
-    body.setdefault("voter_id", uuid.uuid4().hex)
-    return await client.post(f"/paredoes/{paredao_id}/votes", json=body)
-
-
 class TestQueuedThenCounted:
     async def test_a_vote_is_queued_then_counted(
         self, kafka_client: httpx.AsyncClient, consumer: RunningConsumer
     ) -> None:
         p = await make_paredao(kafka_client, 2)
-        r = await vote(kafka_client, p["id"], nominee_id=nominee_ids(p)[0])
+        r = await cast_vote(kafka_client, p["id"], nominee_id=nominee_ids(p)[0])
         assert r.status_code == 202, r.text
         assert r.json()["status"] == "queued"
         counted = await decided(kafka_client, p["id"], r.json()["vote_id"])
@@ -56,7 +51,7 @@ class TestQueuedThenCounted:
         self, kafka_client: httpx.AsyncClient
     ) -> None:
         p = await make_paredao(kafka_client, 2)  # no consumer runs in this test
-        r = await vote(kafka_client, p["id"], nominee_id=nominee_ids(p)[0])
+        r = await cast_vote(kafka_client, p["id"], nominee_id=nominee_ids(p)[0])
         assert r.status_code == 202
         assert (await status_of(kafka_client, p["id"], r.json()["vote_id"]))["status"] == "queued"
 
@@ -66,7 +61,7 @@ class TestQueuedThenCounted:
         p = await make_paredao(kafka_client, 2)
         vote_id = str(uuid.uuid4())
         for _ in range(2):
-            r = await vote(
+            r = await cast_vote(
                 kafka_client, p["id"], nominee_id=nominee_ids(p)[0], vote_id=vote_id, voter_id="v"
             )
             assert r.status_code == 202
@@ -84,21 +79,25 @@ class TestRefusalsReachTheVoteStatus:
         a, b = nominee_ids(p)
         voter_cpf = cpf(7)
         # One voter_id: one partition, so the log keeps the order and the first one counts.
-        first = await vote(
+        first = await cast_vote(
             kafka_client, p["id"], nominee_id=a, mode="unico", cpf=voter_cpf, voter_id="citizen"
         )
-        second = await vote(
+        second = await cast_vote(
             kafka_client, p["id"], nominee_id=b, mode="unico", cpf=voter_cpf, voter_id="citizen"
         )
-        burst = [await vote(kafka_client, p["id"], nominee_id=a, voter_id="fan") for _ in range(11)]
+        burst = [
+            await cast_vote(kafka_client, p["id"], nominee_id=a, voter_id="fan") for _ in range(11)
+        ]
         reused_id = str(uuid.uuid4())
-        await vote(kafka_client, p["id"], nominee_id=a, voter_id="x", vote_id=reused_id)
+        await cast_vote(kafka_client, p["id"], nominee_id=a, voter_id="x", vote_id=reused_id)
         assert (await decided(kafka_client, p["id"], reused_id))["status"] == "counted"
-        reused = await vote(kafka_client, p["id"], nominee_id=b, voter_id="x", vote_id=reused_id)
+        reused = await cast_vote(
+            kafka_client, p["id"], nominee_id=b, voter_id="x", vote_id=reused_id
+        )
         for r in (first, second, *burst, reused):
             assert r.status_code == 202, r.text  # the API decides none of these: the consumer does
         clock.advance(hours=1)  # past closes_at: the API knows voting has ended, and says so
-        late = await vote(kafka_client, p["id"], nominee_id=a)
+        late = await cast_vote(kafka_client, p["id"], nominee_id=a)
         assert late.status_code == 409
         assert late.json()["error"] == "voting_not_open"
 
@@ -122,7 +121,7 @@ class TestRefusalsReachTheVoteStatus:
         token = await solve_captcha(kafka_client, p["id"])
         # One voter (one partition, so the log keeps their order) spends one token twice.
         one, two = [
-            await vote(
+            await cast_vote(
                 kafka_client,
                 p["id"],
                 nominee_id=nominee_ids(p)[0],
@@ -158,7 +157,7 @@ async def test_bbb25_fourth_paredao_through_kafka_equals_the_direct_path(
         ]
         for start in range(0, len(bodies), 100):
             answers = await asyncio.gather(
-                *(vote(api, p["id"], **b) for b in bodies[start : start + 100])
+                *(cast_vote(api, p["id"], **b) for b in bodies[start : start + 100])
             )
             assert all(a.status_code == 202 for a in answers), [
                 a.text for a in answers if a.status_code != 202
@@ -192,7 +191,7 @@ class TestClosing:
         await asyncio.to_thread(consumer.thread.join, 30)
         acked = []
         for i, n in enumerate([a, a, b]):
-            r = await vote(kafka_client, p["id"], nominee_id=n, voter_id=f"v{i}")
+            r = await cast_vote(kafka_client, p["id"], nominee_id=n, voter_id=f"v{i}")
             assert r.status_code == 202
             acked.append(r.json()["vote_id"])
         clock.advance(seconds=1)  # the close comes after the votes (a fixed clock would tie them)
@@ -202,7 +201,7 @@ class TestClosing:
         assert closed.json()["outcome"]["kind"] == "pending"
         results = (await kafka_client.get(f"/paredoes/{p['id']}/results")).json()
         assert (results["status"], results["outcome"]["kind"]) == ("closing", "pending")
-        late = await vote(kafka_client, p["id"], nominee_id=b, voter_id="late")
+        late = await cast_vote(kafka_client, p["id"], nominee_id=b, voter_id="late")
         assert (late.status_code, late.json()["error"]) == (409, "voting_not_open")
 
         restarted = RunningConsumer(database_url, kafka, clock)
@@ -240,7 +239,7 @@ async def test_a_poison_record_goes_to_the_dead_letters(
     )
     producer.produce(kafka.topic, value=b"\x00 not a vote", key=b"poison", partition=0)
     assert producer.flush(10) == 0
-    r = await vote(kafka_client, p["id"], nominee_id=nominee_ids(p)[0])
+    r = await cast_vote(kafka_client, p["id"], nominee_id=nominee_ids(p)[0])
     assert (await decided(kafka_client, p["id"], r.json()["vote_id"]))["status"] == "counted"
     wait_until(lambda: consumer.member.stats.dead_letters == 1, what="the dead letter counted")
 
@@ -269,12 +268,14 @@ class TestReplayFromTheLog:
         p = await make_paredao(kafka_client, 2)
         a, b = nominee_ids(p)
         sent = [
-            await vote(kafka_client, p["id"], nominee_id=n, voter_id=v)
+            await cast_vote(kafka_client, p["id"], nominee_id=n, voter_id=v)
             for n, v in [(a, "x"), (b, "y"), (a, "z")]
         ]
         same_cpf = [
             # One voter (one partition, in log order): the replay meets them in the same order.
-            await vote(kafka_client, p["id"], nominee_id=n, mode="unico", cpf=cpf(99), voter_id="c")
+            await cast_vote(
+                kafka_client, p["id"], nominee_id=n, mode="unico", cpf=cpf(99), voter_id="c"
+            )
             for n in (a, b)
         ]
         for r in [*sent, *same_cpf]:

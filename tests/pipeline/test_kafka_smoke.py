@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.environment import unavailable
+
 _import_error: ImportError | None = None
 try:
     from confluent_kafka import (  # type: ignore[import-not-found,unused-ignore]
@@ -38,13 +40,6 @@ PARTITIONS = 3
 DEADLINE_S = 20.0
 
 
-def _unavailable(reason: str) -> None:
-    """Skip on a developer's machine; fail in CI, where the broker is part of the setup."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: the Kafka smoke test must run)", pytrace=False)
-    pytest.skip(reason)
-
-
 def _tcp_reachable(bootstrap: str) -> bool:
     for server in bootstrap.split(","):
         host, _, port = server.strip().rpartition(":")
@@ -59,11 +54,11 @@ def _tcp_reachable(bootstrap: str) -> bool:
 @pytest.fixture(scope="module")
 def admin() -> Any:
     if _import_error is not None:
-        _unavailable(
+        unavailable(
             f"confluent-kafka is not installed ({_import_error}): pip install confluent-kafka"
         )
     if not _tcp_reachable(BOOTSTRAP):
-        _unavailable(
+        unavailable(
             f"no Kafka broker reachable at KAFKA_BOOTSTRAP={BOOTSTRAP}: "
             "start one with deploy/kafka/start.sh"
         )
@@ -71,7 +66,7 @@ def admin() -> Any:
     try:
         client.list_topics(timeout=10)
     except KafkaException as err:
-        _unavailable(f"Kafka at {BOOTSTRAP} does not answer metadata requests: {err}")
+        unavailable(f"Kafka at {BOOTSTRAP} does not answer metadata requests: {err}")
     return client
 
 

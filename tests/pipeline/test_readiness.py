@@ -3,11 +3,11 @@
 import socket
 
 import httpx
-from fastapi import FastAPI
 
 from config import Settings
 from main import create_app
 from tests.conftest import Clock
+from tests.support.app import running
 
 
 async def test_ready_when_the_brokers_answer(kafka_client: httpx.AsyncClient) -> None:
@@ -21,12 +21,8 @@ async def test_not_ready_without_brokers(kafka_settings: Settings, clock: Clock)
         s.bind(("127.0.0.1", 0))
         nobody = f"127.0.0.1:{s.getsockname()[1]}"
     app = create_app(kafka_settings.model_copy(update={"kafka_bootstrap": nobody}), clock=clock)
-    async with app.router.lifespan_context(app), _client(app) as http:
+    async with running(app) as http:
         assert (await http.get("/healthz")).status_code == 200
         r = await http.get("/readyz")
     assert r.status_code == 503
     assert r.json() == {"error": "not_ready", "detail": "broker: unreachable"}
-
-
-def _client(app: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")

@@ -171,3 +171,23 @@ async def test_a_record_naming_no_nominee_of_its_paredao_is_refused(
         ).one()
     assert reason.reason == "validation_error"
     assert f"candidate {stranger} is not a nominee of paredão {p['id']}" in reason.detail
+
+
+async def test_text_with_copy_escapes_is_stored_as_sent(
+    engine: Engine, client: httpx.AsyncClient, open_paredao: Any
+) -> None:
+    # On PostgreSQL a batch travels in COPY's text format, where \\, tab and newline mean
+    # something: a voter id (or a captcha) holding them is stored as it was sent.
+    p = await open_paredao(2)
+    nominee = p["nominees"][0]["candidate_id"]
+    voters = ["back\\slash", "tab\tbed", "new\nline", "\\N", "car\rriage"]
+    log = Log()
+    report = handle(
+        engine, [log.record(encode_ballot(ballot(p["id"], nominee, v))) for v in voters]
+    )
+    assert report.counted == len(voters)
+    with engine.connect() as connection:
+        stored = connection.execute(
+            text("SELECT voter_id FROM votes WHERE paredao_id = :p"), {"p": p["id"]}
+        ).scalars()
+        assert sorted(stored) == sorted(voters)

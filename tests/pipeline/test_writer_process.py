@@ -7,20 +7,18 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import make_url
 
 from config import Settings
-from main import create_app
 from pipeline.writer.process import socket_path
 from tests.conftest import ADMIN, Clock, cpf
+from tests.support.app import serving
 from tests.support.votes import stored_vote_ids
 
 pytestmark = pytest.mark.skipif(
@@ -64,17 +62,6 @@ async def wait_for(condition: Any, timeout_s: float = 15.0) -> None:
         await asyncio.sleep(0.05)
 
 
-@asynccontextmanager
-async def worker(settings: Settings, clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
-    """One API worker: an app with its lifespan running, and a client of it."""
-    app: FastAPI = create_app(settings, clock=clock)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c,
-    ):
-        yield c
-
-
 def vote(nominee_id: int, voter: str, **extra: Any) -> dict[str, Any]:
     return {"nominee_id": nominee_id, "mode": "torcida", "voter_id": voter, **extra}
 
@@ -84,7 +71,7 @@ async def test_the_writer_process_answers_as_the_writer_thread(
 ) -> None:
     paredao = await open_paredao(2)  # made through the writer-thread app of `client`
     pid, nominee = paredao["id"], paredao["nominees"][0]["candidate_id"]
-    async with worker(process_settings, clock) as c:
+    async with serving(process_settings, clock) as c:
         await wait_for(lambda: len(writer_pids(process_settings)) == 1)
         vote_id = str(uuid.uuid4())
         first = await c.post(f"/paredoes/{pid}/votes", json=vote(nominee, "ana", vote_id=vote_id))
@@ -125,7 +112,7 @@ async def test_workers_of_one_database_share_one_writer(
     paredao = await open_paredao(2)
     pid, nominee = paredao["id"], paredao["nominees"][0]["candidate_id"]
     async with AsyncExitStack() as stack:
-        workers = [await stack.enter_async_context(worker(process_settings, clock)) for _ in "ab"]
+        workers = [await stack.enter_async_context(serving(process_settings, clock)) for _ in "ab"]
         answers = await asyncio.gather(
             *(
                 w.post(f"/paredoes/{pid}/votes", json=vote(nominee, f"v{i}-{n}"))
@@ -151,7 +138,7 @@ async def test_killing_the_writer_mid_burst_loses_no_acknowledged_vote(
     statuses: list[int] = []
     in_flight: set[uuid.UUID] = set()  # sent, not answered yet
     in_flight_at_kill: set[uuid.UUID] = set()
-    async with worker(process_settings, clock) as c:
+    async with serving(process_settings, clock) as c:
         await wait_for(lambda: len(writer_pids(process_settings)) == 1)
         (first_writer,) = writer_pids(process_settings)
         killed = asyncio.Event()
@@ -208,7 +195,7 @@ async def test_a_relative_database_path_means_the_workers_file(
     database = Path(database_file(process_settings))
     monkeypatch.chdir(database.parent)
     relative = process_settings.model_copy(update={"database_url": f"sqlite:///./{database.name}"})
-    async with worker(relative, clock) as c:
+    async with serving(relative, clock) as c:
         vote_id = str(uuid.uuid4())
         r = await c.post(f"/paredoes/{pid}/votes", json=vote(nominee, "rel", vote_id=vote_id))
         assert r.status_code == 202, r.text

@@ -1,6 +1,12 @@
-"""What every client of a test server sends: the admin credentials, and a valid application."""
+"""What every client of a test server sends: the admin credentials, a valid application, a
+vote."""
 
+import uuid
 from typing import Any
+
+import httpx
+
+from views.api.candidates import APPLICATION_EXAMPLE
 
 # As long as the server requires (PAREDAO_ADMIN_TOKEN and PAREDAO_SECRET_KEY: 32 or more).
 ADMIN_TOKEN = "test-admin-token-0123456789abcdefghij"
@@ -9,15 +15,12 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 def application(**overrides: Any) -> dict[str, Any]:
-    """A valid application body, with `overrides` applied."""
-    body: dict[str, Any] = {
-        "name": "Juliette Freire",
-        "email": "juliette@example.com",
-        "birth_date": "1989-12-03",
-        "state": "PB",
-        "city": "Campina Grande",
-        "bio": "Advogada e maquiadora.",
-        "photo_url": "https://example.com/juliette.jpg",
-    }
-    body.update(overrides)
-    return body
+    """The application the API documents as its example, with `overrides` applied."""
+    return {**APPLICATION_EXAMPLE, **overrides}
+
+
+async def cast_vote(client: httpx.AsyncClient, paredao_id: int, **body: Any) -> httpx.Response:
+    """POST `body` as a vote: a torcida vote of a voter of its own unless `body` says."""
+    body.setdefault("mode", "torcida")
+    body.setdefault("voter_id", uuid.uuid4().hex)
+    return await client.post(f"/paredoes/{paredao_id}/votes", json=body)

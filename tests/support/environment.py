@@ -2,6 +2,9 @@
 
 import os
 from pathlib import Path
+from typing import NoReturn
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,3 +21,11 @@ def clean_environment() -> dict[str, str]:
     }
     env["PYTHONPATH"] = str(ROOT)
     return env
+
+
+def unavailable(reason: str) -> NoReturn:
+    """A part the test needs (a broker, PostgreSQL, NGINX, a browser) is missing: skip on a
+    developer's machine, saying why; fail in CI (CI=true), where every part is installed."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: these tests must run)", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)

@@ -25,10 +25,10 @@ async def make_housemates(client: httpx.AsyncClient, count: int, first: int = 0)
     return ids
 
 
-async def open_paredao_of(
+async def create_paredao(
     client: httpx.AsyncClient, nominee_ids: list[int], **fields: Any
 ) -> dict[str, Any]:
-    """Create a paredão of these housemates (captcha off unless `fields` ask) and open it."""
+    """Create a paredão of these housemates (captcha off unless `fields` ask); scheduled."""
     body = {
         "title": "Paredão",
         "kind": "eliminate",
@@ -38,7 +38,16 @@ async def open_paredao_of(
     }
     r = await client.post("/paredoes", json=body, headers=ADMIN)
     assert r.status_code == 201, r.text
-    r = await client.post(f"/paredoes/{r.json()['id']}/open", headers=ADMIN)
+    paredao: dict[str, Any] = r.json()
+    return paredao
+
+
+async def open_paredao_of(
+    client: httpx.AsyncClient, nominee_ids: list[int], **fields: Any
+) -> dict[str, Any]:
+    """Create a paredão of these housemates (captcha off unless `fields` ask) and open it."""
+    created = await create_paredao(client, nominee_ids, **fields)
+    r = await client.post(f"/paredoes/{created['id']}/open", headers=ADMIN)
     assert r.status_code == 200, r.text
     paredao: dict[str, Any] = r.json()
     return paredao

@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
@@ -18,26 +18,22 @@ from model.paredao import (
 )
 from views.api.params import Fraction, Id, Moment
 
+# The new paredão the API documents (OpenAPI's example).
+PAREDAO_EXAMPLE: dict[str, Any] = {
+    "title": "4º Paredão",
+    "kind": "eliminate",
+    "nominee_ids": [1, 2, 3],
+    "opens_at": "2026-11-22T01:00:00Z",
+    "closes_at": "2026-11-25T01:30:00Z",
+    "unico_weight": 0.5,
+    "require_captcha": True,
+}
+
 
 class ParedaoCreate(BaseModel):
     """A new paredão: 2 to 4 distinct housemates, a kind, an optional schedule and weights."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "title": "4º Paredão",
-                    "kind": "eliminate",
-                    "nominee_ids": [1, 2, 3],
-                    "opens_at": "2026-11-22T01:00:00Z",
-                    "closes_at": "2026-11-25T01:30:00Z",
-                    "unico_weight": 0.5,
-                    "require_captcha": True,
-                }
-            ]
-        },
-    )
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [PAREDAO_EXAMPLE]})
 
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     kind: ParedaoKind = Field(
@@ -119,28 +115,26 @@ class ParedaoPublic(BaseModel):
     @classmethod
     def build(cls, paredao: Paredao, nominees: Sequence[Candidate], now: datetime) -> Self:
         assert paredao.id is not None
-        return cls(
-            id=paredao.id,
-            title=paredao.title,
-            kind=paredao.kind,
-            status=effective_status(paredao.status, paredao.opens_at, paredao.closes_at, now),
-            opens_at=paredao.opens_at,
-            closes_at=paredao.closes_at,
-            unico_weight=paredao.unico_weight,
-            torcida_weight=paredao.torcida_weight,
-            require_captcha=paredao.require_captcha,
-            show_partial_results=paredao.show_partial_results,
-            created_at=paredao.created_at,
-            nominees=[
-                NomineePublic(candidate_id=c.id or 0, name=c.name, photo_url=c.photo_url)
-                for c in nominees
-            ],
-            outcome=ParedaoOutcome(
-                kind=paredao.outcome
-                if paredao.status == ParedaoStatus.closed and paredao.outcome
-                else OutcomeKind.pending,
-                candidate_id=paredao.outcome_candidate_id,
-            ),
+        # The paredão's own fields as stored and its derived torcida weight; the status as it
+        # is `now`, its nominees and its outcome (pending until closed) as the public sees them.
+        return cls.model_validate(
+            {
+                **paredao.model_dump(),
+                "torcida_weight": paredao.torcida_weight,
+                "status": effective_status(
+                    paredao.status, paredao.opens_at, paredao.closes_at, now
+                ),
+                "nominees": [
+                    NomineePublic(candidate_id=c.id or 0, name=c.name, photo_url=c.photo_url)
+                    for c in nominees
+                ],
+                "outcome": ParedaoOutcome(
+                    kind=paredao.outcome
+                    if paredao.status == ParedaoStatus.closed and paredao.outcome
+                    else OutcomeKind.pending,
+                    candidate_id=paredao.outcome_candidate_id,
+                ),
+            }
         )
 
 

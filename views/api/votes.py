@@ -88,14 +88,7 @@ class VoteAccepted(BaseModel):
 
     @classmethod
     def of(cls, accepted: Accepted) -> Self:
-        return cls(
-            vote_id=accepted.vote_id,
-            paredao_id=accepted.paredao_id,
-            nominee_id=accepted.nominee_id,
-            mode=accepted.mode,
-            accepted_at=accepted.accepted_at,
-            status=accepted.status,
-        )
+        return cls.model_validate(accepted, from_attributes=True)
 
 
 def accepted_json(accepted: Accepted) -> bytes:
