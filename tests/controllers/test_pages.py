@@ -128,7 +128,10 @@ class TestPublicPages:
     async def test_static_files(self, client: httpx.AsyncClient) -> None:
         for path in (
             "/static/js/votar.js",
+            "/static/js/votar-confirmacao.js",
+            "/static/js/captcha.js",
             "/static/js/captcha-worker.js",
+            "/static/js/bytes.js",
             "/static/css/paredao.css",
         ):
             r = await client.get(path)

@@ -5,11 +5,7 @@
 const BATCH = 500; // digests in flight at once: crypto.subtle is asynchronous
 const REPORT_EVERY = 2000;
 
-function hexToBytes(hex) {
-  const bytes = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.substr(i * 2, 2), 16);
-  return bytes;
-}
+importScripts("bytes.js"); // Paredao.fromHex
 
 function equal(buffer, expected) {
   const bytes = new Uint8Array(buffer);
@@ -24,7 +20,7 @@ self.onmessage = async (event) => {
     self.postMessage({ type: "error", message: `desafio inesperado (${algorithm})` });
     return;
   }
-  const expected = hexToBytes(challenge);
+  const expected = self.Paredao.fromHex(challenge);
   const encoder = new TextEncoder();
   let reported = 0;
   for (let start = 0; start <= maxnumber; start += BATCH) {

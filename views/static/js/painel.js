@@ -14,17 +14,13 @@
   let asOf = Date.parse(root.dataset.asOf);
   let failure = null; // why the last refresh failed, or null
 
-  function clock(ms) {
-    return new Date(ms).toLocaleTimeString("pt-BR", { timeZone: "America/Sao_Paulo" });
-  }
-
   function age() {
     const seconds = Math.max(0, Math.round((window.Paredao.serverNow() - asOf) / 1000));
     return seconds < 60 ? `${seconds} s` : `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
   }
 
   function showAge() {
-    asOfText.textContent = clock(asOf);
+    asOfText.textContent = window.Paredao.brasiliaTime(asOf);
     asOfText.setAttribute("datetime", new Date(asOf).toISOString());
     if (failure) {
       line.dataset.refreshState = "stale";

@@ -52,6 +52,19 @@
     }
   }
 
+  /** A moment's clock time in Brasília, as the pages write it. */
+  function brasiliaTime(ms) {
+    return new Date(ms).toLocaleTimeString("pt-BR", { timeZone: "America/Sao_Paulo" });
+  }
+
+  /** GET a JSON resource, never from the browser's cache; an error answer throws "HTTP <status>"
+   * (an Error whose `status` is the code), a failed connection the fetch's TypeError. */
+  async function fetchJSON(path) {
+    const response = await fetch(path, { headers: { Accept: "application/json" }, cache: "no-store" });
+    if (!response.ok) throw Object.assign(new Error(`HTTP ${response.status}`), { status: response.status });
+    return response.json();
+  }
+
   // A photo that does not load gives way to the nominee's initials.
   function showInitials(img) {
     const avatar = img.closest(".avatar");
@@ -79,7 +92,14 @@
     }
   }
 
-  window.Paredao = { serverNow, timeLeft, tickCountdowns };
+  // Other scripts (bytes.js) may add to the same namespace.
+  window.Paredao = Object.assign(window.Paredao || {}, {
+    serverNow,
+    timeLeft,
+    tickCountdowns,
+    brasiliaTime,
+    fetchJSON,
+  });
 
   document.addEventListener("DOMContentLoaded", () => {
     watchPhotos();

@@ -11,6 +11,7 @@
   const form = document.getElementById("verificar-form");
   const input = document.getElementById("voto");
   const steps = document.getElementById("verificacao-passos");
+  const { fromHex, toHex } = window.Paredao; // bytes.js
 
   function say(text, ok) {
     const item = document.createElement("li");
@@ -23,16 +24,6 @@
   function fromBase64url(text) {
     const base64 = text.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((text.length + 3) % 4);
     return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-  }
-
-  function fromHex(hex) {
-    const bytes = new Uint8Array(hex.length / 2);
-    for (let i = 0; i < bytes.length; i += 1) bytes[i] = parseInt(hex.substr(i * 2, 2), 16);
-    return bytes;
-  }
-
-  function toHex(bytes) {
-    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   }
 
   async function sha256(...parts) {
