@@ -23,7 +23,6 @@ recount are compared with the expectation (`EXACT` or `MISMATCH`). The last line
 import argparse
 import json
 import os
-import platform
 import subprocess
 import tempfile
 import time
@@ -35,7 +34,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine, text
 
-from bench.common import ROOT, Server
+from bench.common import ROOT, Server, machine
 from bench.drain_log import Expected, make_log, produce
 from bench.kafka import (
     ConsumerProcess,
@@ -203,9 +202,7 @@ def main() -> None:
     kafka = KafkaSettings(bootstrap=BOOTSTRAP, topic=f"{name}.votes", partitions=args.partitions)
     create_topics(kafka)
     print(
-        f"machine: {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()},"
-        f" load average {os.getloadavg()[0]:.2f}; topic {kafka.topic}"
-        f" ({kafka.partitions} partitions) on {BOOTSTRAP}",
+        f"{machine()}; topic {kafka.topic} ({kafka.partitions} partitions) on {BOOTSTRAP}",
         flush=True,
     )
     # The paredão every fresh database makes first is paredão 1 with nominees 1, 2, 3; each run
