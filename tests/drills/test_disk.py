@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -152,7 +153,7 @@ class Recovery:
     burst: VoteLoad
     failing: Counter[str]  # the answers while the disk failed
     took: float  # from the disk's repair to the first vote taken again
-    stored: set[str]
+    stored: set[uuid.UUID]
 
 
 async def shed_then_recover(
