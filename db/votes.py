@@ -8,6 +8,7 @@ is the database's own (`db.vote_statements`); where the torcida limit is kept is
 caller's (`db.torcida`).
 """
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -59,17 +60,6 @@ Decision = Accepted | DomainError | Counted
 _STORED_BUDGETS = StoredBudgets()
 
 
-def _vote_from_row(row: Any, replay: bool) -> Accepted:
-    return Accepted(
-        vote_id=row.vote_id,
-        paredao_id=row.paredao_id,
-        nominee_id=row.nominee_id,
-        mode=VoteMode(row.mode),
-        accepted_at=row.accepted_at,
-        replay=replay,
-    )
-
-
 def _replay_outcome(ballot: Ballot, row: Any) -> Outcome:
     same = (row.nominee_id, row.mode, row.voter_id, row.cpf_hash) == (
         ballot.nominee_id,
@@ -78,7 +68,7 @@ def _replay_outcome(ballot: Ballot, row: Any) -> Outcome:
         ballot.cpf_hash,
     )
     if same:
-        return _vote_from_row(row, replay=True)
+        return Accepted.of(row, row.accepted_at, replay=True)
     return _reused(ballot)
 
 
@@ -286,7 +276,7 @@ def decide_batch(
         elif isinstance(original, Counted):
             outcomes[i] = _accepted(ballots[first], replay=True)
         elif isinstance(original, Accepted):
-            outcomes[i] = Accepted(**{**original.__dict__, "replay": True})
+            outcomes[i] = dataclasses.replace(original, replay=True)
         else:
             outcomes[i] = original
     decided = [o for o in outcomes if o is not None]
@@ -295,7 +285,7 @@ def decide_batch(
 
 
 def _accepted(b: Ballot, replay: bool = False) -> Accepted:
-    return Accepted(b.vote_id, b.paredao_id, b.nominee_id, b.mode, b.cast_at, replay=replay)
+    return Accepted.of(b, b.cast_at, replay=replay)
 
 
 def write_batch(

@@ -163,6 +163,21 @@ class Accepted:
     replay: bool = False
     status: VoteStatus = VoteStatus.counted
 
+    @classmethod
+    def of(
+        cls,
+        vote: "Ballot | Any",
+        accepted_at: datetime,
+        *,
+        replay: bool = False,
+        status: VoteStatus = VoteStatus.counted,
+    ) -> "Accepted":
+        """The answer about `vote`: a ballot, or a stored vote's row (the same names)."""
+        mode = VoteMode(vote.mode)
+        return cls(
+            vote.vote_id, vote.paredao_id, vote.nominee_id, mode, accepted_at, replay, status
+        )
+
 
 def new_vote_id() -> uuid.UUID:
     """A UUIDv7: time-ordered, so the votes' primary key index grows at its end."""

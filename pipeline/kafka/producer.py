@@ -167,14 +167,7 @@ class KafkaVoteSink:
 
     async def submit(self, ballot: Ballot) -> Accepted:
         await self._send(record_key(ballot), encode_ballot(ballot))
-        return Accepted(
-            vote_id=ballot.vote_id,
-            paredao_id=ballot.paredao_id,
-            nominee_id=ballot.nominee_id,
-            mode=ballot.mode,
-            accepted_at=ballot.cast_at,
-            status=VoteStatus.queued,
-        )
+        return Accepted.of(ballot, ballot.cast_at, status=VoteStatus.queued)
 
     async def log_close(self, paredao_id: int) -> None:
         """Write the paredão's close marker into every partition of the topic and return once

@@ -68,13 +68,6 @@ def outcome_item(seq: int, outcome: Accepted | DomainError) -> tuple[Any, ...]:
 def outcome_of(item: tuple[Any, ...], ballot: Ballot) -> Accepted | DomainError:
     """The writer's answer about `ballot` (the item's seq is the ballot's)."""
     if item[1] == STORED:
-        return Accepted(
-            ballot.vote_id,
-            ballot.paredao_id,
-            ballot.nominee_id,
-            ballot.mode,
-            moment(item[2]),
-            replay=item[3],
-        )
+        return Accepted.of(ballot, moment(item[2]), replay=item[3])
     _, _, code, detail, retry_after = item
     return errors.error_from_code(code, detail, None if retry_after is None else int(retry_after))
