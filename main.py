@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from app import create_app as create_app
 from config import get_settings
-from db.engine import make_engine
+from db.engine import engine_for, make_engine
 from db.housekeeping import prune as prune_rows
 from db.migrate import upgrade_to_head
 from model.clock import system_clock
@@ -135,11 +135,8 @@ def lag() -> None:
     from pipeline.kafka.producer import consumer_lag
 
     settings = get_settings()
-    engine = make_engine(settings.database_url, pool_size=1)
-    try:
+    with engine_for(settings.database_url) as engine:
         rows = consumer_lag(engine, settings.kafka)
-    finally:
-        engine.dispose()
     print("partition  stored  end  lag")
     for partition, stored, end in rows:
         print(f"{partition:9d}  {stored:6d}  {end:3d}  {end - stored:3d}")
@@ -149,11 +146,8 @@ def lag() -> None:
 def prune() -> None:
     """Delete expired captcha spends, idle torcida budgets and ended sessions (once)."""
     settings = get_settings()
-    engine = make_engine(settings.database_url, pool_size=1)
-    try:
+    with engine_for(settings.database_url) as engine:
         pruned = prune_rows(engine, system_clock(), timedelta(seconds=settings.prune_margin_s))
-    finally:
-        engine.dispose()
     print(
         f"Pruned {pruned.spent_captchas} spent captchas, {pruned.torcida_budgets} idle torcida"
         f" budgets, {pruned.revoked_sessions} ended sessions.",
@@ -164,11 +158,8 @@ def prune() -> None:
 def audit_verify() -> None:
     """Recompute the audit log's hash chain; exit 1 naming the first entry that does not match."""
     settings = get_settings()
-    engine = make_engine(settings.database_url, pool_size=1)
-    try:
+    with engine_for(settings.database_url) as engine:
         check = verify_chain(engine)
-    finally:
-        engine.dispose()
     if check.broken_at is not None:
         sys.exit(f"The audit log is broken at entry {check.broken_at}: {check.reason}.")
     print(f"The audit log verifies: {check.entries} entries.", file=sys.stderr)

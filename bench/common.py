@@ -1,6 +1,7 @@
 """Starting servers and running wrk for the benchmarks (loopback only, bounded in time)."""
 
 import os
+import platform
 import re
 import secrets
 import signal
@@ -18,6 +19,14 @@ BENCH = ROOT / "bench"
 ADMIN_TOKEN = secrets.token_urlsafe(32)
 # The server refuses a secret key shorter than 32 characters.
 SECRET_KEY = secrets.token_urlsafe(32)
+
+
+def machine() -> str:
+    """The machine a run's figures come from, and how busy it was as the run began."""
+    return (
+        f"machine: {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()},"
+        f" load average {os.getloadavg()[0]:.2f}"
+    )
 
 
 def free_port() -> int:

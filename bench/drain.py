@@ -23,7 +23,6 @@ recount are compared with the expectation (`EXACT` or `MISMATCH`). The last line
 import argparse
 import json
 import os
-import platform
 import subprocess
 import tempfile
 import time
@@ -31,11 +30,12 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
-from bench.common import ROOT, Server
+from bench.common import ROOT, Server, machine
 from bench.drain_log import Expected, make_log, produce
 from bench.kafka import (
     ConsumerProcess,
@@ -77,43 +77,31 @@ def stored(engine: Engine, kafka: KafkaSettings) -> int:
         return sum(read_offsets(connection, kafka.topic).values())
 
 
+def counts(connection: Connection, sql: str, pid: int) -> Counter[Any]:
+    """`SELECT key..., count FROM ... WHERE paredao_id = :p GROUP BY key...` as a Counter, keyed
+    by the row's leading columns (one key alone, unwrapped)."""
+    rows = connection.execute(text(sql), {"p": pid})
+    return Counter({(key[0] if len(key) == 1 else key): int(c) for *key, c in rows})
+
+
 def check(engine: Engine, pid: int, expected: Expected) -> tuple[bool, str]:
     with engine.connect() as connection:
-        counted = Counter(
-            {
-                (int(n), str(m)): int(c)
-                for n, m, c in connection.execute(
-                    text(
-                        "SELECT nominee_id, mode, count(*) FROM votes WHERE paredao_id = :p"
-                        " GROUP BY nominee_id, mode"
-                    ),
-                    {"p": pid},
-                )
-            }
+        counted = counts(
+            connection,
+            "SELECT nominee_id, mode, count(*) FROM votes WHERE paredao_id = :p"
+            " GROUP BY nominee_id, mode",
+            pid,
         )
-        tally = Counter(
-            {
-                (int(n), str(m)): int(c)
-                for n, m, c in connection.execute(
-                    text(
-                        "SELECT nominee_id, mode, sum(votes) FROM vote_tally WHERE paredao_id = :p"
-                        " GROUP BY nominee_id, mode"
-                    ),
-                    {"p": pid},
-                )
-            }
+        tally = counts(
+            connection,
+            "SELECT nominee_id, mode, sum(votes) FROM vote_tally WHERE paredao_id = :p"
+            " GROUP BY nominee_id, mode",
+            pid,
         )
-        refused = Counter(
-            {
-                str(r): int(c)
-                for r, c in connection.execute(
-                    text(
-                        "SELECT reason, count(*) FROM vote_refusals WHERE paredao_id = :p"
-                        " GROUP BY reason"
-                    ),
-                    {"p": pid},
-                )
-            }
+        refused = counts(
+            connection,
+            "SELECT reason, count(*) FROM vote_refusals WHERE paredao_id = :p GROUP BY reason",
+            pid,
         )
     ok = counted == expected.counted and tally == counted and refused == expected.refused
     detail = (
@@ -203,9 +191,7 @@ def main() -> None:
     kafka = KafkaSettings(bootstrap=BOOTSTRAP, topic=f"{name}.votes", partitions=args.partitions)
     create_topics(kafka)
     print(
-        f"machine: {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()},"
-        f" load average {os.getloadavg()[0]:.2f}; topic {kafka.topic}"
-        f" ({kafka.partitions} partitions) on {BOOTSTRAP}",
+        f"{machine()}; topic {kafka.topic} ({kafka.partitions} partitions) on {BOOTSTRAP}",
         flush=True,
     )
     # The paredão every fresh database makes first is paredão 1 with nominees 1, 2, 3; each run

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from typing import IO
 from confluent_kafka.admin import AdminClient
 from sqlalchemy import Engine, make_url, text
 
-from bench.common import ADMIN_TOKEN, ROOT, SECRET_KEY, Server, terminate, wrk
+from bench.common import ADMIN_TOKEN, ROOT, SECRET_KEY, Server, machine, terminate, wrk
 from bench.kafka_runs import Run, direct_run, end_to_end, percentile, timed_run, vote_env
 from bench.votes import open_paredao, stored_votes
 from config import KafkaSettings
@@ -50,6 +49,32 @@ TARGET_KAFKA_VS_SQLITE = 0.8
 TARGET_DRAIN = 50_000
 TARGET_POSTGRES_VS_SQLITE = 0.5
 TARGET_E2E_P99_MS = 250
+
+
+def run_parser(doc: str | None, duration_s: int, duration_help: str) -> argparse.ArgumentParser:
+    """The arguments of a run of the Kafka stack under wrk: its length, the load's
+    connections, the API workers and the topic's partitions."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=int, default=duration_s, help=duration_help)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--partitions", type=int, default=6)
+    return parser
+
+
+def fresh_topic(prefix: str, partitions: int) -> KafkaSettings:
+    """A votes topic of this run's own (and its consumer group), created on the broker."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    kafka = KafkaSettings(
+        bootstrap=BOOTSTRAP,
+        topic=f"{name}.votes",
+        partitions=partitions,
+        group_id=f"{name}-consumers",
+    )
+    create_topics(kafka)
+    return kafka
 
 
 def start_services() -> None:
@@ -175,13 +200,7 @@ def delete_topics(kafka: KafkaSettings) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (≤ 20)")
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--partitions", type=int, default=6)
+    parser = run_parser(__doc__, 10, "seconds per wrk run (≤ 20)")
     parser.add_argument("--samples", type=int, default=300, help="votes timed 202 → counted")
     parser.add_argument("--exact-votes", type=int, default=20_000, help="votes in the exact run")
     args = parser.parse_args()
@@ -192,18 +211,8 @@ def main() -> None:
     sqlite_url = f"sqlite:///{workdir / 'bench.db'}"
     upgrade_to_head(sqlite_url)
     postgres_url, kafka_url = (fresh_postgres_database(name) for name in BENCH_DATABASES)
-    name = f"bench-{uuid.uuid4().hex[:8]}"
-    kafka = KafkaSettings(
-        bootstrap=BOOTSTRAP,
-        topic=f"{name}.votes",
-        partitions=args.partitions,
-        group_id=f"{name}-consumers",
-    )
-    create_topics(kafka)
-    print(
-        f"machine: {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()},"
-        f" load average {os.getloadavg()[0]:.2f}"
-    )
+    kafka = fresh_topic("bench", args.partitions)
+    print(machine())
     print(
         f"{args.workers} API workers, wrk c={c} for {duration} s per run; PostgreSQL databases"
         f" {', '.join(BENCH_DATABASES)}; topic {kafka.topic} ({kafka.partitions} partitions)"

@@ -2,6 +2,8 @@
 
 import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -67,6 +69,16 @@ def make_engine(url: str, *, pool_size: int = 10, busy_timeout_s: float = 5.0) -
 # What a read raises when the database cannot answer it now (down, restarting, its connections
 # all taken): a 503 to retry, never a 500. Other database errors are bugs.
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout)
+
+
+@contextmanager
+def engine_for(url: str, *, pool_size: int = 1) -> Iterator[Engine]:
+    """An engine for one command's work on `url`, disposed (its connections closed) after."""
+    engine = make_engine(url, pool_size=pool_size)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def is_transient(exc: DBAPIError) -> bool:

@@ -10,8 +10,11 @@ import os
 import shutil
 import subprocess
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -125,31 +128,64 @@ def assert_shed_properly(server: LiveServer, burst: VoteLoad, failing: Counter[s
     assert not server.statuses_answered()[500], server.errors_logged()
 
 
+@contextmanager
+def disk_full(disk: Path) -> Iterator[None]:
+    """The disk full while inside; its space freed on the way out."""
+    ballast = fill(disk)
+    try:
+        yield
+    finally:
+        ballast.unlink()
+
+
+@contextmanager
+def fsync_failing(trigger: Path) -> Iterator[None]:
+    """Every fsync of a server under the shim failing while inside (`trigger` exists)."""
+    trigger.touch()
+    try:
+        yield
+    finally:
+        trigger.unlink()
+
+
+@dataclass
+class Recovery:
+    burst: VoteLoad
+    failing: Counter[str]  # the answers while the disk failed
+    took: float  # from the disk's repair to the first vote taken again
+    stored: set[uuid.UUID]
+
+
+async def shed_then_recover(
+    server: LiveServer, fault: AbstractContextManager[None], votes: int, logged: str
+) -> Recovery:
+    """Votes taken, then `votes` more cast under `fault`: shed with 503 and `logged` in the
+    error log; once repaired, taken again in-process (the next batch commits), and every
+    vote stored once, none of the shed ones."""
+    await asyncio.to_thread(server.start)
+    paredao = await asyncio.to_thread(make_paredao_at, server.url, 2)
+    burst = VoteLoad(paredao["id"], nominee_ids(paredao))
+    assert await cast(server, burst, 100) == {"202": 100}
+    with fault:
+        failing = await cast(server, burst, votes)
+        assert_shed_properly(server, burst, failing)
+        assert any(logged in m for m in server.errors_logged()), server.errors_logged()
+    took = await until_accepted(server, burst, 10)
+    assert await cast(server, burst, 100) == {"202": 100}
+    stored = await assert_stored_once(server.url, server.database_url, burst)
+    assert not burst.shed & stored, "a vote answered 503 was stored"
+    return Recovery(burst, failing, took, stored)
+
+
 class TestFullDisk:
     async def test_votes_are_shed_while_full_and_taken_once_freed(
         self, small_disk: Path, make_server: MakeServer
     ) -> None:
         server = make_server(small_disk, {})
-        await asyncio.to_thread(server.start)
-        paredao = await asyncio.to_thread(make_paredao_at, server.url, 2)
-        burst = VoteLoad(paredao["id"], nominee_ids(paredao))
-        assert await cast(server, burst, 100) == {"202": 100}
-
-        ballast = fill(small_disk)
-        full = await cast(server, burst, 400)
-        assert_shed_properly(server, burst, full)
-        assert any("disk is full" in m for m in server.errors_logged()), server.errors_logged()
-
-        # The server recovers in-process: the next batch after the space is freed commits.
-        ballast.unlink()
-        took = await until_accepted(server, burst, 10)
-        assert await cast(server, burst, 100) == {"202": 100}
-
-        stored = await assert_stored_once(server.url, server.database_url, burst)
-        assert not burst.shed & stored, "a vote answered 503 was stored"
+        r = await shed_then_recover(server, disk_full(small_disk), 400, "disk is full")
         print(
-            f"full disk: {full}; accepted again {took:.2f} s after the space was freed; "
-            f"{len(stored)} stored, none of the {len(burst.shed)} shed; "
+            f"full disk: {r.failing}; accepted again {r.took:.2f} s after the space was freed; "
+            f"{len(r.stored)} stored, none of the {len(r.burst.shed)} shed; "
             f"logged: {server.errors_logged()}"
         )
 
@@ -163,30 +199,15 @@ class TestFailingFsync:
             tmp_path,
             {"LD_PRELOAD": str(fsync_shim), "DRILL_FSYNC_FAILS_WHILE": str(trigger)},
         )
-        await asyncio.to_thread(server.start)
-        paredao = await asyncio.to_thread(make_paredao_at, server.url, 2)
-        burst = VoteLoad(paredao["id"], nominee_ids(paredao))
-        assert await cast(server, burst, 100) == {"202": 100}
-
-        trigger.touch()
-        failing = await cast(server, burst, 200)
-        assert_shed_properly(server, burst, failing)
-        assert any("disk I/O error" in m for m in server.errors_logged()), server.errors_logged()
-
-        # The server recovers in-process: the next batch after fsync works again commits.
-        trigger.unlink()
-        took = await until_accepted(server, burst, 10)
-        assert await cast(server, burst, 100) == {"202": 100}
-        stored = await assert_stored_once(server.url, server.database_url, burst)
-        assert not burst.shed & stored, "a vote answered 503 was stored"
+        r = await shed_then_recover(server, fsync_failing(trigger), 200, "disk I/O error")
+        burst = r.burst
 
         # fsync fails again, and the server is killed before anything else is written; it
         # restarts on a working disk.
-        trigger.touch()
-        failing_again = await cast(server, burst, 100)
-        assert_shed_properly(server, burst, failing_again)
-        await asyncio.to_thread(server.kill)
-        trigger.unlink()
+        with fsync_failing(trigger):
+            failing_again = await cast(server, burst, 100)
+            assert_shed_properly(server, burst, failing_again)
+            await asyncio.to_thread(server.kill)
         await asyncio.to_thread(server.start)
         stored = await assert_stored_once(server.url, server.database_url, burst)
         # The last batches' frames were written to the WAL before their fsync failed, and
@@ -202,7 +223,8 @@ class TestFailingFsync:
         stored = await assert_stored_once(server.url, server.database_url, burst)
         assert stored == burst.acked
         print(
-            f"fsync failing: {failing}, then {failing_again}; accepted again {took:.2f} s after "
+            f"fsync failing: {r.failing}, then {failing_again}; accepted again {r.took:.2f} s"
+            " after "
             f"fsync worked; after the kill -9 and restart {len(shed_but_stored)} of the "
             f"{len(shed)} shed votes were stored; {len(stored)} stored in all once sent again; "
             f"logged: {server.errors_logged()}"

@@ -129,8 +129,19 @@ class RunningConsumer:
 
 
 @pytest.fixture
-def consumer(database_url: str, kafka: KafkaSettings, clock: Clock) -> Iterator[RunningConsumer]:
-    running = RunningConsumer(database_url, kafka, clock)
+def on_batch() -> Callable[[BatchReport], None] | None:
+    """What sees each batch the `consumer` fixture stores (none; a test module overrides it)."""
+    return None
+
+
+@pytest.fixture
+def consumer(
+    database_url: str,
+    kafka: KafkaSettings,
+    clock: Clock,
+    on_batch: Callable[[BatchReport], None] | None,
+) -> Iterator[RunningConsumer]:
+    running = RunningConsumer(database_url, kafka, clock, on_batch)
     yield running
     running.close()
 

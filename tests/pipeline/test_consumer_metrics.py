@@ -2,7 +2,7 @@
 dead letters, and the lag (the log's end minus the offsets stored with the votes)."""
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -11,23 +11,22 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from config import KafkaSettings
 from db.engine import make_engine
+from pipeline.kafka.handler import BatchReport
 from pipeline.kafka.metrics import ConsumerMetrics
-from tests.conftest import Clock
 from tests.pipeline.conftest import RunningConsumer, wait_until
 from tests.support.api import cast_vote
 from tests.support.paredoes import make_paredao, nominee_ids
 from tests.support.ports import free_port
 
 
-class Member:
-    """A consumer with its metrics served on a free port, on a thread of the test."""
+class Watch:
+    """The consumer's metrics served on a free port, as `python main.py consumer` serves them."""
 
-    def __init__(self, database_url: str, kafka: KafkaSettings, clock: Clock) -> None:
+    def __init__(self, database_url: str, kafka: KafkaSettings) -> None:
         self.engine = make_engine(database_url, pool_size=1)  # the lag's reads
-        self.watch = ConsumerMetrics(self.engine, kafka, lag_every_s=0.2)
+        self.metrics = ConsumerMetrics(self.engine, kafka, lag_every_s=0.2)
         self.port = free_port()
-        self.watch.serve("127.0.0.1", self.port)
-        self.running = RunningConsumer(database_url, kafka, clock, on_batch=self.watch.observe)
+        self.metrics.serve("127.0.0.1", self.port)
 
     def scrape(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         text = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text
@@ -38,16 +37,21 @@ class Member:
         }
 
     def close(self) -> None:
-        self.running.close()
-        self.watch.close()
+        self.metrics.close()
         self.engine.dispose()
 
 
 @pytest.fixture
-def member(database_url: str, kafka: KafkaSettings, clock: Clock) -> Iterator[Member]:
-    running = Member(database_url, kafka, clock)
-    yield running
-    running.close()
+def watch(database_url: str, kafka: KafkaSettings) -> Iterator[Watch]:
+    metrics = Watch(database_url, kafka)
+    yield metrics
+    metrics.close()
+
+
+@pytest.fixture
+def on_batch(watch: Watch) -> Callable[[BatchReport], None]:
+    """The `consumer` fixture's batches go to the metrics (stopped before them)."""
+    return watch.metrics.observe
 
 
 def counter(
@@ -57,9 +61,9 @@ def counter(
 
 
 async def test_votes_dead_letters_and_lag(
-    kafka_client: httpx.AsyncClient, kafka: KafkaSettings, member: Member
+    kafka_client: httpx.AsyncClient, kafka: KafkaSettings, watch: Watch, consumer: RunningConsumer
 ) -> None:
-    before = member.scrape()
+    before = watch.scrape()
     p = await make_paredao(kafka_client, 2)
     for _ in range(5):
         assert (
@@ -74,7 +78,7 @@ async def test_votes_dead_letters_and_lag(
     assert producer.flush(10) == 0
 
     def decided() -> dict[tuple[str, tuple[tuple[str, str], ...]], float] | None:
-        now = member.scrape()
+        now = watch.scrape()
         done = counter(now, "paredao_consumer_dead_letters_total") == 1
         counted = counter(now, "paredao_consumer_votes_total", outcome="counted")
         return (
@@ -88,4 +92,4 @@ async def test_votes_dead_letters_and_lag(
     assert counter(after, "paredao_consumer_votes_total", outcome="refused") == 1
     lag_names = [name for name, _ in after if name == "paredao_consumer_lag"]
     assert len(lag_names) == kafka.partitions
-    wait_until(lambda: member.watch.sample_lag() == 0, 10, "no lag once everything is stored")
+    wait_until(lambda: watch.metrics.sample_lag() == 0, 10, "no lag once everything is stored")

@@ -15,7 +15,6 @@ import dataclasses
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -37,6 +36,7 @@ from tests.pipeline.drills import (
     stored_votes,
 )
 from tests.support.consumer import ConsumerProcess
+from tests.support.fixtures import StartConsumer
 from tests.support.paredoes import make_paredao, nominee_ids
 from tests.support.votes import SteadyLoad, VoteLoad
 
@@ -56,23 +56,6 @@ def kafka(kafka: KafkaSettings) -> Iterator[KafkaSettings]:
     topics = [kafka.topic, kafka.dead_letter_topic]
     for future in admin.delete_topics(topics, operation_timeout=30).values():
         future.result(timeout=30)
-
-
-@pytest.fixture
-def start_consumer(
-    database_url: str, kafka: KafkaSettings, tmp_path: Path
-) -> Iterator[Callable[..., ConsumerProcess]]:
-    """Start consumer processes of the test's group; every one is gone after the test."""
-    started: list[ConsumerProcess] = []
-
-    def start(name: str, batch_max: int = 500) -> ConsumerProcess:
-        member = ConsumerProcess(database_url, kafka, tmp_path, name, batch_max)
-        started.append(member)
-        return member
-
-    yield start
-    for member in started:
-        member.close()
 
 
 @pytest.fixture
@@ -128,66 +111,83 @@ def assert_shed_or_acknowledged(load: VoteLoad) -> None:
     assert not load.faults, load.faults[:3]
 
 
-@pytest.mark.timeout(DRILL_TIMEOUT_S)
-async def test_a_consumer_killed_mid_batch_and_restarted_loses_and_doubles_nothing(
+@dataclasses.dataclass
+class Drill:
+    """What every drill works with: the API in Kafka mode, the test's topics and database,
+    its paredão, consumer processes of its group and the steady vote load."""
+
+    client: httpx.AsyncClient
+    kafka: KafkaSettings
+    database_url: str
+    paredao: tuple[int, list[int]]
+    engine: Engine
+    start_consumer: StartConsumer
+    steady_load: Callable[[], SteadyLoad]
+
+    async def member(self, name: str, batch_max: int = 500) -> ConsumerProcess:
+        """A consumer process of the group, once the group has given it partitions."""
+        member = self.start_consumer(name, batch_max)
+        await asyncio.to_thread(member.wait_assigned)
+        return member
+
+    def stored(self) -> int:
+        return stored_votes(self.engine, self.paredao[0])
+
+    async def check(self, votes: VoteLoad) -> None:
+        """The same end to every drill: each vote logged or shed, and every acknowledged vote
+        stored exactly once (tally = recount = replay, lag 0)."""
+        assert_shed_or_acknowledged(votes)
+        await assert_every_acknowledged_vote_stored_once(
+            self.client, self.database_url, self.kafka, votes
+        )
+
+
+@pytest.fixture
+def drill(
     kafka_client: httpx.AsyncClient,
     kafka: KafkaSettings,
     database_url: str,
     paredao: tuple[int, list[int]],
-    start_consumer: Callable[..., ConsumerProcess],
+    start_consumer: StartConsumer,
     steady_load: Callable[[], SteadyLoad],
     engine: Engine,
+) -> Drill:
+    return Drill(kafka_client, kafka, database_url, paredao, engine, start_consumer, steady_load)
+
+
+@pytest.mark.timeout(DRILL_TIMEOUT_S)
+async def test_a_consumer_killed_mid_batch_and_restarted_loses_and_doubles_nothing(
+    drill: Drill,
 ) -> None:
-    paredao_id = paredao[0]
-    first = start_consumer("first", batch_max=200)
-    await asyncio.to_thread(first.wait_assigned)
-    load = steady_load()
+    first = await drill.member("first", batch_max=200)
+    load = drill.steady_load()
 
     # Kill it in the middle of a batch: once it stores, while its transaction is open.
     def killed_mid_batch() -> bool:
-        storing = stored_votes(engine, paredao_id) >= 600
-        if storing and first.in_write_transaction():
+        if drill.stored() >= 600 and first.in_write_transaction():
             first.kill()
             return True
         return False
 
     await eventually(killed_mid_batch, 120, "the first consumer in the middle of a batch")
-    stored_at_kill = stored_votes(engine, paredao_id)
+    stored_at_kill = drill.stored()
     await eventually(lambda: len(load.load.acked) >= stored_at_kill + 500, 120, "votes logged")
 
-    second = start_consumer("second")
-    await asyncio.to_thread(second.wait_assigned)
+    second = await drill.member("second")
     await eventually(lambda: len(load.load.acked) >= 2500, 120, "a few thousand votes")
-    votes = await load.finish()
-    assert_shed_or_acknowledged(votes)
-    await assert_every_acknowledged_vote_stored_once(kafka_client, database_url, kafka, votes)
-    stored = stored_votes(engine, paredao_id)
+    await drill.check(await load.finish())
+    stored = drill.stored()
     assert stored_at_kill < stored
     stats = second.stop()  # it counted the rest: what the first stored stays stored once
     assert stats["counted"] == stored - stored_at_kill, stats
 
 
 @pytest.mark.timeout(DRILL_TIMEOUT_S)
-async def test_a_rebalance_between_two_consumers_loses_and_doubles_nothing(
-    kafka_client: httpx.AsyncClient,
-    kafka: KafkaSettings,
-    database_url: str,
-    paredao: tuple[int, list[int]],
-    start_consumer: Callable[..., ConsumerProcess],
-    steady_load: Callable[[], SteadyLoad],
-    engine: Engine,
-) -> None:
-    paredao_id = paredao[0]
-    a = start_consumer("a")
-    await asyncio.to_thread(a.wait_assigned)
-    load = steady_load()
-    await eventually(
-        lambda: stored_votes(engine, paredao_id) >= 500,
-        120,
-        "the first member storing",
-    )
-    b = start_consumer("b")  # joins: the group rebalances during the burst
-    await asyncio.to_thread(b.wait_assigned)
+async def test_a_rebalance_between_two_consumers_loses_and_doubles_nothing(drill: Drill) -> None:
+    a = await drill.member("a")
+    load = drill.steady_load()
+    await eventually(lambda: drill.stored() >= 500, 120, "the first member storing")
+    b = await drill.member("b")  # joins: the group rebalances during the burst
     mark = len(load.load.acked)
     await eventually(lambda: len(load.load.acked) >= mark + 500, 120, "votes after the join")
     assignments_of_b = b.assignments()
@@ -195,33 +195,22 @@ async def test_a_rebalance_between_two_consumers_loses_and_doubles_nothing(
     await asyncio.to_thread(b.wait_assigned, assignments_of_b)
     mark = len(load.load.acked)
     await eventually(lambda: len(load.load.acked) >= mark + 500, 120, "votes after the leave")
-    votes = await load.finish()
-    assert_shed_or_acknowledged(votes)
-    await assert_every_acknowledged_vote_stored_once(kafka_client, database_url, kafka, votes)
+    await drill.check(await load.finish())
     stats_b = b.stop()
     assert stats_a["counted"] > 0 and stats_b["counted"] > 0, (stats_a, stats_b)
-    stored = stored_votes(engine, paredao_id)
-    assert stats_a["counted"] + stats_b["counted"] == stored, (stats_a, stats_b)
+    assert stats_a["counted"] + stats_b["counted"] == drill.stored(), (stats_a, stats_b)
 
 
 @only_on_postgres
 @pytest.mark.timeout(DRILL_TIMEOUT_S)
 async def test_postgresql_restarted_under_load_the_consumer_backs_off_and_resumes(
-    kafka_client: httpx.AsyncClient,
-    kafka: KafkaSettings,
-    database_url: str,
-    paredao: tuple[int, list[int]],
-    start_consumer: Callable[..., ConsumerProcess],
-    steady_load: Callable[[], SteadyLoad],
-    engine: Engine,
+    drill: Drill,
     postgres_scripts: dict[str, str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    paredao_id = paredao[0]
-    member = start_consumer("member", batch_max=200)
-    await asyncio.to_thread(member.wait_assigned)
-    load = steady_load()
-    await eventually(lambda: stored_votes(engine, paredao_id) >= 500, 120, "votes stored")
+    member = await drill.member("member", batch_max=200)
+    load = drill.steady_load()
+    await eventually(lambda: drill.stored() >= 500, 120, "votes stored")
     try:
         with caplog.at_level(logging.WARNING, logger="services.catalog"):
             await asyncio.to_thread(run_script, POSTGRES_SCRIPTS / "stop.sh", 120, postgres_scripts)
@@ -248,10 +237,9 @@ async def test_postgresql_restarted_under_load_the_consumer_backs_off_and_resume
     mark = len(load.load.acked)
     await eventually(lambda: len(load.load.acked) >= mark + 500, 120, "votes after the restart")
     votes = await load.finish()
-    assert_shed_or_acknowledged(votes)  # never a server error
     assert taken_while_down <= votes.acked
     assert member.process.poll() is None, member.log()[-3000:]  # it waited, it did not die
-    await assert_every_acknowledged_vote_stored_once(kafka_client, database_url, kafka, votes)
+    await drill.check(votes)  # never a server error
     stats = member.stop()
     assert stats["retries"] > 0, stats  # it did meet the outage, and backed off
     assert "database unavailable, retrying" in member.log()
@@ -259,17 +247,10 @@ async def test_postgresql_restarted_under_load_the_consumer_backs_off_and_resume
 
 @pytest.mark.timeout(DRILL_TIMEOUT_S)
 async def test_the_broker_stopped_for_seconds_sheds_with_503_then_recovers(
-    kafka_client: httpx.AsyncClient,
-    kafka: KafkaSettings,
-    database_url: str,
-    paredao: tuple[int, list[int]],
-    start_consumer: Callable[..., ConsumerProcess],
-    steady_load: Callable[[], SteadyLoad],
-    broker_left_running: None,
+    drill: Drill, broker_left_running: None
 ) -> None:
-    member = start_consumer("member")
-    await asyncio.to_thread(member.wait_assigned)
-    load = steady_load()
+    member = await drill.member("member")
+    load = drill.steady_load()
     await eventually(lambda: len(load.load.acked) >= 300, 120, "votes logged")
     try:
         await asyncio.to_thread(run_script, KAFKA_SCRIPTS / "stop.sh")
@@ -283,9 +264,8 @@ async def test_the_broker_stopped_for_seconds_sheds_with_503_then_recovers(
     votes = await load.finish()
     # Never a hang: every vote got its answer (the load finished within its bounded wait),
     # and each one the brokers could not take is a 503 with Retry-After.
-    assert_shed_or_acknowledged(votes)
     assert not votes.unanswered, votes.answers
-    await assert_every_acknowledged_vote_stored_once(kafka_client, database_url, kafka, votes)
+    await drill.check(votes)
     member.stop()
 
 
@@ -294,22 +274,16 @@ POISON = b"\xff\x00 not a vote of ours"
 
 @pytest.mark.timeout(DRILL_TIMEOUT_S)
 async def test_a_poison_record_goes_to_the_dead_letters_and_the_votes_around_it_count(
-    kafka_client: httpx.AsyncClient,
-    kafka: KafkaSettings,
-    database_url: str,
-    paredao: tuple[int, list[int]],
-    start_consumer: Callable[..., ConsumerProcess],
-    engine: Engine,
+    drill: Drill,
 ) -> None:
-    member = start_consumer("member")
-    await asyncio.to_thread(member.wait_assigned)
-    votes = VoteLoad(*paredao)
-    await votes.run(kafka_client, count=300)
+    member = await drill.member("member")
+    kafka = drill.kafka
+    votes = VoteLoad(*drill.paredao)
+    await votes.run(drill.client, count=300)
     poisoned = produce_poison(kafka)  # into every partition, between the votes
-    await votes.run(kafka_client, count=300)
-    assert_shed_or_acknowledged(votes)
-    await assert_every_acknowledged_vote_stored_once(kafka_client, database_url, kafka, votes)
-    ends = {p: end for p, _, end in consumer_lag(engine, kafka)}
+    await votes.run(drill.client, count=300)
+    await drill.check(votes)
+    ends = {p: end for p, _, end in consumer_lag(drill.engine, kafka)}
     assert all(0 < o < ends[p] - 1 for p, o in poisoned.items()), (poisoned, ends)  # votes around
     letters = await asyncio.to_thread(read_dead_letters, kafka, len(poisoned))
     assert [m.value() for m in letters] == [POISON] * len(poisoned)

@@ -3,6 +3,7 @@
 votes, so no voter gets an 11th counted vote in a minute and no vote within the limit is
 refused. Real database, no broker."""
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -44,37 +45,46 @@ def votes(
     ]
 
 
-async def test_a_new_process_rebuilds_the_window_from_the_stored_votes(
-    engine: Engine, client: httpx.AsyncClient, open_paredao: Any
-) -> None:
+@dataclass
+class Fan:
+    """An open paredão, its first nominee and the log of records for it."""
+
+    paredao_id: int
+    nominee: int
+    log: Log
+
+    def votes(self, seconds: list[float], voter: str = "fan") -> list[Record]:
+        """`voter`'s votes for the nominee, cast `seconds` after the test's now."""
+        return votes(self.log, self.paredao_id, self.nominee, voter, seconds)
+
+
+@pytest.fixture
+async def fan(client: httpx.AsyncClient, open_paredao: Any) -> Fan:
     p = await open_paredao(2)
-    nominee = p["nominees"][0]["candidate_id"]
-    log = Log()
-    first = handle(
-        engine, votes(log, p["id"], nominee, "fan", [1, 2, 3, 4, 5, 6, 7]), PartitionWindows()
-    )
+    return Fan(p["id"], p["nominees"][0]["candidate_id"], Log())
+
+
+async def test_a_new_process_rebuilds_the_window_from_the_stored_votes(
+    engine: Engine, fan: Fan
+) -> None:
+    first = handle(engine, fan.votes([1, 2, 3, 4, 5, 6, 7]), PartitionWindows())
     assert (first.counted, first.refused) == (7, 0)
     # Another process (a restart, a rebalance): it knows nothing of the first 7.
     again = PartitionWindows()
-    second = handle(engine, votes(log, p["id"], nominee, "fan", [20, 30, 40, 50, 61.5]), again)
+    second = handle(engine, fan.votes([20, 30, 40, 50, 61.5]), again)
     # 3 more fit in the minute [1 s, 61 s); the 11th at 50 s is refused; at 61.5 s the vote
     # at 1 s has left the window.
     assert (second.counted, second.refused) == (4, 1)
     # The same process goes on with its memory: its window holds what it stored.
-    third = handle(engine, votes(log, p["id"], nominee, "fan", [62.5, 63.5]), again)
+    third = handle(engine, fan.votes([62.5, 63.5]), again)
     assert (third.counted, third.refused) == (2, 0)
     # At 63.9 s the minute (3.9 s, 63.9 s] holds 10 counted votes: 4..7, 20, 30, 40, 61.5..63.5.
-    fourth = handle(engine, votes(log, p["id"], nominee, "fan", [63.9]), again)
+    fourth = handle(engine, fan.votes([63.9]), again)
     assert (fourth.counted, fourth.refused) == (0, 1)
 
 
-async def test_a_batch_rolled_back_is_forgotten_then_counted_once(
-    engine: Engine, client: httpx.AsyncClient, open_paredao: Any
-) -> None:
-    p = await open_paredao(2)
-    nominee = p["nominees"][0]["candidate_id"]
-    log = Log()
-    records = votes(log, p["id"], nominee, "fan", [float(s) for s in range(1, TORCIDA_LIMIT + 1)])
+async def test_a_batch_rolled_back_is_forgotten_then_counted_once(engine: Engine, fan: Fan) -> None:
+    records = fan.votes([float(s) for s in range(1, TORCIDA_LIMIT + 1)])
     windows = PartitionWindows()
     with (
         pytest.raises(RuntimeError, match="database went away"),
@@ -87,7 +97,7 @@ async def test_a_batch_rolled_back_is_forgotten_then_counted_once(
     windows.forget()
     retried = handle(engine, records, windows)
     assert (retried.counted, retried.refused) == (TORCIDA_LIMIT, 0)
-    over = handle(engine, votes(log, p["id"], nominee, "fan", [30]), windows)
+    over = handle(engine, fan.votes([30]), windows)
     assert (over.counted, over.refused) == (0, 1)
 
 

@@ -6,10 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from config import KafkaSettings
+from tests.support.consumer import ConsumerProcess
 from tests.support.server import ROOMY_VOTE_DEADLINE_S, LiveServer
 
 # `make_server(database, extra_env, workers)`: see the fixture.
 MakeServer = Callable[..., LiveServer]
+# `start_consumer(name, batch_max=500)`: see the fixture.
+StartConsumer = Callable[..., ConsumerProcess]
 
 
 @pytest.fixture
@@ -39,3 +43,22 @@ def make_server(migrated_template: Path, tmp_path: Path) -> Iterator[MakeServer]
     yield make
     for server in made:
         server.kill()
+
+
+@pytest.fixture
+def start_consumer(
+    database_url: str, kafka: KafkaSettings, tmp_path: Path
+) -> Iterator[StartConsumer]:
+    """`start_consumer(name, batch_max=500)`: a `python main.py consumer` process of the
+    test's group (its folder `tmp_path/name`). Whatever the test did, every one started is
+    gone at the end."""
+    started: list[ConsumerProcess] = []
+
+    def start(name: str, batch_max: int = 500) -> ConsumerProcess:
+        member = ConsumerProcess(database_url, kafka, tmp_path, name, batch_max)
+        started.append(member)
+        return member
+
+    yield start
+    for member in started:
+        member.close()
