@@ -81,7 +81,7 @@ def counts(connection: Connection, sql: str, pid: int) -> Counter[Any]:
     """`SELECT key..., count FROM ... WHERE paredao_id = :p GROUP BY key...` as a Counter, keyed
     by the row's leading columns (one key alone, unwrapped)."""
     rows = connection.execute(text(sql), {"p": pid})
-    return Counter({(key[0] if len(key) == 1 else key): int(c) for *key, c in rows})
+    return Counter({(key[0] if len(key) == 1 else tuple(key)): int(c) for *key, c in rows})
 
 
 def check(engine: Engine, pid: int, expected: Expected) -> tuple[bool, str]:
