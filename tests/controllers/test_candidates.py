@@ -52,6 +52,11 @@ class TestApply:
             ("photo_url", "ftp://example.com/a.jpg"),
             ("photo_url", "not a url"),
             ("birth_date", "1990-02-30"),
+            # PostgreSQL's text holds no NUL: refused as invalid, never a 500 from the database.
+            ("name", "Ju\u0000liette"),
+            ("city", "\u0000Campina"),
+            ("bio", "a\u0000"),
+            ("photo_url", "https://example.com/\u0000.jpg"),
         ],
     )
     async def test_invalid_field_is_422_naming_it(

@@ -97,6 +97,7 @@ class TestCreateParedao:
             {"unico_weight": -0.1},
             {"kind": "banish"},
             {"title": ""},
+            {"title": "4º\u0000Paredão"},  # PostgreSQL's text holds no NUL
         ],
     )
     async def test_invalid_is_422(

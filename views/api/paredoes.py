@@ -16,6 +16,7 @@ from model.paredao import (
     ParedaoStatus,
     effective_status,
 )
+from views.api.candidates import NO_NUL
 from views.api.params import Fraction, Id, Moment
 
 # The new paredão the API documents (OpenAPI's example).
@@ -35,7 +36,9 @@ class ParedaoCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [PAREDAO_EXAMPLE]})
 
-    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    title: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL)
+    ]
     kind: ParedaoKind = Field(
         description=(
             "eliminate: the highest leaves; save: the lowest leaves; final: the highest wins."
