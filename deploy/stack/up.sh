@@ -191,8 +191,17 @@ fi
 # --- NGINX --------------------------------------------------------------------------------------
 PAREDAO_NGINX_PORT="$nginx_port" PAREDAO_UPSTREAM_PORTS="${api_ports[*]}" \
     PAREDAO_NGINX_RUN_DIR="$nginx_run_dir" "$repo/deploy/nginx/start.sh"
-curl -fsS -o /dev/null --max-time 5 "http://127.0.0.1:$nginx_port/paredoes" ||
-    die "NGINX answers, but GET /paredoes through it failed"
+# The first read through NGINX: on a busy machine the API processes may still be warming up,
+# so it is tried for up to a minute before the stack is declared broken.
+through_nginx=false
+for _ in $(seq 1 12); do
+    if curl -fsS -o /dev/null --max-time 5 "http://127.0.0.1:$nginx_port/paredoes"; then
+        through_nginx=true
+        break
+    fi
+    sleep 1
+done
+"$through_nginx" || die "NGINX answers, but GET /paredoes through it failed for a minute"
 
 cat <<EOF
 
