@@ -61,18 +61,69 @@ class Started:
         self.stop()
 
 
-class Server(Started):
-    """`uvicorn APP` (APP may carry flags: "--factory main:create_app") with N workers on a
-    free loopback port, as a user would run it."""
+SERVERS = ("uvicorn", "granian")
 
-    def __init__(self, app: str, workers: int, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        command = [
-            sys.executable, "-m", "uvicorn", *app.split(),
-            "--host", "127.0.0.1", "--port", str(self.port),
+
+def server_command(server: str, app: str, port: int, workers: int) -> list[str]:
+    """The command that serves APP (which may carry flags: "--factory main:create_app") with
+    `server` on a loopback port: uvicorn, or granian's ASGI interface, with uvloop."""
+    if server == "granian":
+        return [
+            sys.executable, "-m", "granian", "--interface", "asgi", "--loop", "uvloop",
+            *app.split(), "--host", "127.0.0.1", "--port", str(port),
             "--workers", str(workers), "--no-access-log", "--log-level", "warning",
         ]  # fmt: skip
+    return [
+        sys.executable, "-m", "uvicorn", *app.split(),
+        "--host", "127.0.0.1", "--port", str(port),
+        "--workers", str(workers), "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and every process below it (the server's workers, the vote writer they start)."""
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        for task in Path(f"/proc/{pid}/task").glob("*/children"):
+            try:
+                todo.extend(int(child) for child in task.read_text().split())
+            except OSError:  # the task ended while we read
+                continue
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU time each live process has used so far, read from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone
+            continue
+        if fields[0] != "Z":  # a zombie's times are its parent's to collect
+            used[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return used
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds used between two readings by the processes alive at the second (one that
+    exited in between is left out: none does during a run)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
+class Server(Started):
+    """APP served by `server` (uvicorn or granian) with N workers on a free loopback port, as
+    a user would run it (`server_command`)."""
+
+    def __init__(
+        self, app: str, workers: int, env: dict[str, str] | None = None, server: str = "uvicorn"
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = server_command(server, app, self.port, workers)
         self.process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})})
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -84,6 +135,10 @@ class Server(Started):
                 time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"{app} did not start")
+
+    def cpu_seconds(self) -> dict[int, float]:
+        """CPU time used so far by each of the server's processes (the writer included)."""
+        return cpu_seconds(process_tree(self.process.pid))
 
 
 def wrk(

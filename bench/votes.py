@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import ADMIN_TOKEN, SECRET_KEY, Server, wrk
+from bench.common import ADMIN_TOKEN, SECRET_KEY, SERVERS, Server, cpu_used, wrk
 from db.migrate import upgrade_to_head
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -75,6 +75,7 @@ def main() -> None:
         default=os.environ.get("PAREDAO_VOTE_WRITER", "process"),
         help="the direct path's vote writer (PAREDAO_VOTE_WRITER)",
     )
+    parser.add_argument("--server", choices=SERVERS, default="uvicorn", help="the ASGI server")
     parser.add_argument("--exact-votes", type=int, default=20_000, help="votes in the exact run")
     args = parser.parse_args()
     concurrencies = [int(c) for c in args.connections.split(",")]
@@ -97,14 +98,22 @@ def main() -> None:
     rows: list[tuple[str, int, dict[str, float]]] = []
     all_exact = True
 
-    with Server("--factory main:create_app", args.workers, env) as api:
+    def measured(server: Server, script: str, c: int, lua_env: dict[str, str]) -> dict[str, float]:
+        """One wrk run, with the CPU every process of the server used per answered request."""
+        before = server.cpu_seconds()
+        r = wrk(server.url, script, c, args.duration, lua_env)
+        used = cpu_used(before, server.cpu_seconds())
+        r["cpu_us"] = used * 1e6 / max(r["accepted"], 1)
+        return r
+
+    with Server("--factory main:create_app", args.workers, env, args.server) as api:
         pid, nominees = open_paredao(api.url)
         lua_env = {"PAREDAO_ID": str(pid), "NOMINEES": ",".join(map(str, nominees))}
         before = stored_votes(api.url, pid)
         for c in concurrencies:
             # Timed run: wrk cuts off at the deadline, so the votes in flight then may be
             # stored without their 202 being read: stored must lie in [acked, sent].
-            r = wrk(api.url, "vote.lua", c, args.duration, lua_env)
+            r = measured(api, "vote.lua", c, lua_env)
             after = stored_votes(api.url, pid)
             stored, acked, sent = after - before, r["accepted"], r["sent"]
             ok = acked <= stored <= sent and r["other"] == 0
@@ -139,20 +148,23 @@ def main() -> None:
         ("FastAPI no-op", "bench.noop_apps:fastapi_noop"),
         ("raw ASGI no-op", "bench.noop_apps:raw_noop"),
     ):
-        with Server(app, args.workers, env) as noop:
+        with Server(app, args.workers, env, args.server) as noop:
             for c in concurrencies:
-                rows.append(
-                    (label, c, wrk(noop.url, "vote.lua", c, args.duration, {"PAREDAO_ID": "1"}))
-                )
+                rows.append((label, c, measured(noop, "vote.lua", c, {"PAREDAO_ID": "1"})))
 
     print()
-    print(f"{'what':<16} {'c':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    print(f"server: {args.server}; CPU µs: all the server's processes, per answered request")
+    header = f"{'what':<16} {'c':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}"
+    print(f"{header} {'CPU µs':>8}")
     rate: dict[tuple[str, int], float] = {}
     for label, c, r in rows:
         answered = r.get("accepted", 0)
         rate[(label, c)] = answered / r["duration_s"]
         p50, p99, other = r["p50_ms"], r["p99_ms"], r["other"]
-        print(f"{label:<16} {c:>4} {rate[(label, c)]:>9.0f} {p50:>8.2f} {p99:>8.2f} {other:>8.0f}")
+        print(
+            f"{label:<16} {c:>4} {rate[(label, c)]:>9.0f} {p50:>8.2f} {p99:>8.2f} {other:>8.0f}"
+            f" {r['cpu_us']:>8.0f}"
+        )
     print()
     for c in concurrencies:
         votes = rate[("durable votes", c)]

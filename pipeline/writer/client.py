@@ -185,12 +185,17 @@ class WriterClient:
             return connection
 
     def _spawn(self, now: float) -> None:
-        """Start a writer (at most once a second): if another worker's is starting too, one
-        of them takes the database's writer lock and the other exits at once."""
+        """Start a writer (at most once a second, and never while the one this worker started
+        is still alive: on a busy machine a writer takes seconds to load its modules before
+        it takes the lock, and more writers loading then would only slow it down). If another
+        worker's is starting too, one of them takes the database's writer lock and the
+        other exits at once."""
         if now - self._last_spawn < RESPAWN_EVERY_S:
             return
         self._last_spawn = now
         self._reap()
+        if self._spawned:
+            return  # ours is starting: it binds its socket once its modules are loaded
         with contextlib.suppress(OSError):  # e.g. no such directory: the writer will say so
             if writer_lock_held(self._socket):
                 return  # a writer is starting (it binds its socket once its modules are loaded)

@@ -5,6 +5,7 @@ acknowledged vote lost when it is killed mid-burst."""
 import asyncio
 import os
 import signal
+import sys
 import time
 import uuid
 from contextlib import AsyncExitStack
@@ -16,6 +17,8 @@ import pytest
 from sqlalchemy import make_url
 
 from config import Settings
+from model.errors import Unavailable
+from pipeline.writer.client import WriterClient
 from pipeline.writer.process import socket_path
 from tests.conftest import ADMIN, Clock, cpf
 from tests.support.app import serving
@@ -200,3 +203,25 @@ async def test_a_relative_database_path_means_the_workers_file(
         r = await c.post(f"/paredoes/{pid}/votes", json=vote(nominee, "rel", vote_id=vote_id))
         assert r.status_code == 202, r.text
     assert stored_vote_ids(process_settings.database_url, pid) == {uuid.UUID(vote_id)}
+
+
+async def test_a_worker_starts_one_writer_at_a_time_however_slow_it_is_to_start(
+    process_settings: Settings, tmp_path: Path
+) -> None:
+    """A writer that takes seconds to come up (a busy machine: its imports run first) is
+    waited for, not joined by a new writer every second, which would slow it further."""
+    client = WriterClient(
+        process_settings.database_url, str(tmp_path / "w.sock"), deadline_s=1.5, writer_args=[]
+    )
+    started = tmp_path / "started"
+    # A writer that never binds its socket: each start leaves a line in `started`.
+    client._command = [  # the one thing faked here
+        sys.executable, "-c",
+        f"import time; open({str(started)!r}, 'a').write('x\\n'); time.sleep(4)",
+    ]  # fmt: skip
+    with pytest.raises(Unavailable):
+        await client._connect(3.0)
+    assert started.read_text().count("x") == 1  # three seconds, one writer
+    for process in client._spawned:
+        process.kill()
+        process.wait()
