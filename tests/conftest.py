@@ -256,6 +256,13 @@ def open_paredao(client: httpx.AsyncClient, make_housemates: Callable[[int], Any
     return make
 
 
+@pytest.fixture
+async def paredao(open_paredao: Any) -> dict[str, Any]:
+    """An open paredão of two new housemates, captcha off: `open_paredao(2)`."""
+    made: dict[str, Any] = await open_paredao(2)
+    return made
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test that talks to the Kafka broker `kafka` (`-m "not kafka"` leaves them
     out: the shifted-clock run does, since librdkafka hangs under libfaketime)."""
