@@ -24,3 +24,9 @@ async def cast_vote(client: httpx.AsyncClient, paredao_id: int, **body: Any) -> 
     body.setdefault("mode", "torcida")
     body.setdefault("voter_id", uuid.uuid4().hex)
     return await client.post(f"/paredoes/{paredao_id}/votes", json=body)
+
+
+def assert_refused(r: httpx.Response, status: int, detail: str) -> None:
+    """`r` is a refusal with `status` whose detail says `detail`."""
+    assert r.status_code == status, r.text
+    assert detail in r.json()["detail"]
