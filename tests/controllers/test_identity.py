@@ -7,7 +7,6 @@ from typing import Any
 import httpx
 import pytest
 
-from config import Settings
 from model.voter import normalize_voter_id
 from services.throttle import AddressThrottle
 from tests.conftest import TEST_NOW, Clock, solve_captcha
@@ -134,11 +133,8 @@ class TestCaptchaBoundToParedao:
         assert "expired" in r.json()["detail"]
 
 
+@pytest.mark.settings(captcha_per_minute=3)
 class TestChallengeRate:
-    @pytest.fixture
-    def settings(self, settings: Settings) -> Settings:
-        return settings.model_copy(update={"captcha_per_minute": 3})
-
     async def test_past_the_rate_429_with_retry_after_until_it_refills(
         self, client: httpx.AsyncClient, clock: Clock
     ) -> None:

@@ -294,11 +294,8 @@ class TestVotosUnicosPerDevice:
         assert (await stats(client, p["id"]))["total_votes"] == 1
 
 
+@pytest.mark.settings(unico_per_device=2)
 class TestTwoVotosUnicosPerDevice:
-    @pytest.fixture
-    def settings(self, settings: Settings) -> Settings:
-        return settings.model_copy(update={"unico_per_device": 2})
-
     async def test_a_shared_phone_casts_two(
         self, client: httpx.AsyncClient, open_paredao: Any
     ) -> None:
