@@ -18,6 +18,7 @@ from fastapi import FastAPI
 import db.certificates
 from tests.conftest import ADMIN, SECRET_KEY, Clock, cpf
 from tests.controllers.test_key_rotation import NEW_SECRET, ring
+from tests.support.api import assert_error
 from tests.support.app import serving
 from tools.verify_receipt import ReceiptFailed, check_receipt, verify_inclusion
 
@@ -142,8 +143,7 @@ class TestCertificate:
         r = await vote(client, paredao["id"], nominee_id=paredao["nominees"][0]["candidate_id"])
         for path in ("certificate", f"votes/{r.json()['vote_id']}/proof"):
             answer = await client.get(f"/paredoes/{paredao['id']}/{path}")
-            assert answer.status_code == 409, answer.text
-            assert answer.json()["error"] == "not_certified"
+            assert_error(answer, 409, "not_certified")
         assert (await client.get("/paredoes/999/certificate")).status_code == 404
 
     async def test_the_certificate_holds_exactly_the_counted_votes(

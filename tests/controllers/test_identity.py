@@ -10,6 +10,7 @@ import pytest
 from model.voter import normalize_voter_id
 from services.throttle import AddressThrottle
 from tests.conftest import TEST_NOW, Clock, solve_captcha
+from tests.support.api import assert_error
 
 
 class TestNormalizeVoterId:
@@ -76,8 +77,7 @@ class TestOneVoterOneBudget:
             r = await client.post(f"/paredoes/{p['id']}/votes", json=vote(a, variant))
             assert r.status_code == 202, r.text
         r = await client.post(f"/paredoes/{p['id']}/votes", json=vote(a, "pHoNe-1"))
-        assert r.status_code == 429, r.text
-        assert r.json()["error"] == "rate_limited"
+        assert_error(r, 429, "rate_limited")
 
     async def test_an_invisible_character_is_422(
         self, client: httpx.AsyncClient, open_paredao: Any

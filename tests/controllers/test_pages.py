@@ -19,6 +19,7 @@ from tests.conftest import (
     application,
     cpf,
 )
+from tests.support.api import assert_error
 from tests.support.app import serving
 from views.api.votes import HourlyVotes, ModeVotes, NomineeStats, StatsPublic
 from views.web.chart import hourly_chart
@@ -421,8 +422,7 @@ class TestProductionLogin:
             body = {"nominee_id": nominee, "mode": "torcida", "voter_id": voter}
             await client.post(f"/paredoes/{p['id']}/votes", json=body)
         r = await client.get(f"/producao/paredoes/{p['id']}/dados")
-        assert r.status_code == 401
-        assert r.json()["error"] == "login_required"
+        assert_error(r, 401, "login_required")
         await login(client)
         data = (await client.get(f"/producao/paredoes/{p['id']}/dados")).json()
         stats = (await client.get(f"/paredoes/{p['id']}/stats", headers=ADMIN)).json()

@@ -26,7 +26,20 @@ async def cast_vote(client: httpx.AsyncClient, paredao_id: int, **body: Any) -> 
     return await client.post(f"/paredoes/{paredao_id}/votes", json=body)
 
 
-def assert_refused(r: httpx.Response, status: int, detail: str) -> None:
-    """`r` is a refusal with `status` whose detail says `detail`."""
+def assert_error(
+    r: httpx.Response, status: int, code: str | None = None, *, detail: str | None = None
+) -> None:
+    """`r` is refused with `status`, with the error `code` and a detail that says `detail`
+    where they are given."""
     assert r.status_code == status, r.text
-    assert detail in r.json()["detail"]
+    if code is not None:
+        assert r.json()["error"] == code
+    if detail is not None:
+        assert detail in r.json()["detail"]
+
+
+def assert_api_error(r: httpx.Response, status: int, code: str) -> None:
+    """`r` answers `status` in the API's error shape: `{"error": code, "detail": ...}`, no more."""
+    assert r.status_code == status, r.text
+    assert r.json()["error"] == code
+    assert set(r.json()) == {"error", "detail"}
