@@ -2,6 +2,7 @@
 vote."""
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -38,8 +39,13 @@ def assert_error(
         assert detail in r.json()["detail"]
 
 
-def assert_api_error(r: httpx.Response, status: int, code: str) -> None:
-    """`r` answers `status` in the API's error shape: `{"error": code, "detail": ...}`, no more."""
+def assert_api_error(
+    r: httpx.Response, status: int, code: str, headers: Mapping[str, str] | None = None
+) -> None:
+    """`r` answers `status` in the API's error shape, `{"error": code, "detail": ...}` and no
+    more, with these `headers` among its own."""
     assert r.status_code == status, r.text
+    for name, value in (headers or {}).items():
+        assert r.headers[name] == value, name
     assert r.json()["error"] == code
     assert set(r.json()) == {"error", "detail"}
