@@ -185,8 +185,9 @@ def vote_sink(
     settings: Settings, engine: Engine
 ) -> tuple[VoteSink, LogClose | None, Callable[[], None] | None]:
     """Where accepted votes go, with the Kafka path's close (into the log) and broker check:
-    the Kafka producer; on a SQLite file, the writer process (by default); else a writer
-    thread of this process."""
+    the Kafka producer; on a SQLite file with PAREDAO_VOTE_WRITER=process, the writer
+    process; else this worker's group-commit writer (on its event loop on a SQLite file by
+    default, `loop`; in a thread otherwise)."""
     if settings.ingest == "kafka":
         from pipeline.kafka.probe import BrokerProbe
         from pipeline.kafka.producer import KafkaVoteSink  # the Kafka client only where it is used
@@ -214,6 +215,7 @@ def vote_sink(
         queue_size=settings.vote_queue_size,
         deadline_s=settings.vote_deadline_s,
         unico_per_device=settings.device_unico_limit,
+        on_loop=settings.vote_writer == "loop",
     )
     return thread, None, None
 

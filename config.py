@@ -114,12 +114,13 @@ class Settings(BaseSettings):
         description="A vote not stored within this time is answered 503 + Retry-After and "
         "is never stored afterwards (load is shed by time, not by queue length).",
     )
-    vote_writer: Literal["process", "thread"] = Field(
-        default="process",
+    vote_writer: Literal["loop", "process", "thread"] = Field(
+        default="loop",
         validation_alias="PAREDAO_VOTE_WRITER",
-        description="On a SQLite file, the direct path's votes are stored by one writer "
-        "process per database (`process`, started by the first worker) or by a writer "
-        "thread in each worker (`thread`). PostgreSQL always uses the thread.",
+        description="On a SQLite file, the direct path's votes are stored by each worker on "
+        "its event loop, in turns with the other workers (`loop`: the least CPU per vote), "
+        "by one writer process per database (`process`, started by the first worker) or by "
+        "a writer thread in each worker (`thread`). PostgreSQL always uses the thread.",
     )
     prune_interval_s: float = Field(
         default=300,

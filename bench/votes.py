@@ -71,8 +71,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
         "--writer",
-        choices=("process", "thread"),
-        default=os.environ.get("PAREDAO_VOTE_WRITER", "process"),
+        choices=("loop", "process", "thread"),
+        default=os.environ.get("PAREDAO_VOTE_WRITER", "loop"),
         help="the direct path's vote writer (PAREDAO_VOTE_WRITER)",
     )
     parser.add_argument("--server", choices=SERVERS, default="uvicorn", help="the ASGI server")

@@ -114,13 +114,30 @@ class WriterTurn:
     def __enter__(self) -> None:
         if self._path is None:
             return
-        if self._fd is None:
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        fcntl.flock(self._file(), fcntl.LOCK_EX)
 
     def __exit__(self, *_: object) -> None:
+        self.release()
+
+    def take_if_free(self) -> bool:
+        """Take the turn if no other process holds it, without waiting."""
+        if self._path is None:
+            return True
+        try:
+            fcntl.flock(self._file(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def release(self) -> None:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _file(self) -> int:
+        assert self._path is not None
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        return self._fd
 
     def close(self) -> None:
         if self._fd is not None:

@@ -170,9 +170,10 @@ def settings(database_url: str, request: pytest.FixtureRequest) -> Settings:
         PAREDAO_SECRET_KEY=SecretStr(SECRET_KEY),
         PAREDAO_RESULTS_CACHE_S=0,
         PAREDAO_CAPTCHA_MAX_NUMBER=2000,
-        # A writer thread per app: the writer process (the default on a SQLite file) is
-        # tested by tests/pipeline/test_writer_process.py and the live-server tests.
-        PAREDAO_VOTE_WRITER="thread",
+        # The default writer (`loop`, on the event loop, on a SQLite file): the writer process
+        # is tested by tests/pipeline/test_writer_process.py, the thread on PostgreSQL and
+        # by tests/pipeline/test_group_commit.py.
+        PAREDAO_VOTE_WRITER="loop",
         # Room for a vote on a slow, shared box (production answers 503 after 1.5 s): a test
         # about the deadline sets its own.
         PAREDAO_VOTE_DEADLINE_S=ROOMY_VOTE_DEADLINE_S,

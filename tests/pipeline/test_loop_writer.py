@@ -1,0 +1,80 @@
+"""The writer on the event loop (PAREDAO_VOTE_WRITER=loop, the default on a SQLite file): it
+never blocks its worker on another connection's lock, and workers of one file take turns."""
+
+import asyncio
+import time
+import uuid
+from contextlib import AsyncExitStack
+
+import pytest
+
+from config import Settings
+from pipeline.writer.group_commit import GroupCommitWriter
+from services.app_services import app_services
+from tests.conftest import Clock, skip_on_postgres
+from tests.pipeline.test_group_commit import open_paredao, recount, until, vote
+from tests.pipeline.test_shedding import locked_by_another_process
+from tests.support.app import serving
+from tests.support.votes import stored_vote_ids
+
+pytestmark = skip_on_postgres
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    # Waits so long that a worker blocked by the lock could not pass for a free one.
+    return settings.model_copy(
+        update={"vote_writer": "loop", "vote_deadline_s": 120.0, "db_busy_timeout_s": 60.0}
+    )
+
+
+async def test_a_held_lock_leaves_the_loop_free_and_the_votes_wait_for_it(
+    settings: Settings, clock: Clock, database_url: str
+) -> None:
+    async with serving(settings, clock) as client:
+        pid, (a, _) = await open_paredao(client)
+        writer = app_services(client._transport.app).sink  # type: ignore[attr-defined]
+        assert isinstance(writer, GroupCommitWriter)
+        with locked_by_another_process(database_url) as blocker:
+            started = time.monotonic()
+            votes = [
+                asyncio.ensure_future(
+                    client.post(f"/paredoes/{pid}/votes", json=vote(a, voter_id=f"v{i}"))
+                )
+                for i in range(10)
+            ]
+            await until(lambda: bool(writer._committing), "a batch being written")
+            # The batch waits for the lock in the writer's thread, and the loop serves
+            # meanwhile: a sleeper wakes and a read is answered. Blocked on the lock itself,
+            # the loop would run nothing for the 60 s busy timeout.
+            await asyncio.sleep(0.5)
+            read = await client.get(f"/paredoes/{pid}")
+            assert read.status_code == 200, read.text
+            assert time.monotonic() - started < 30
+            assert blocker.poll() is None and not any(v.done() for v in votes)
+        answers = await asyncio.gather(*votes)
+    assert [r.status_code for r in answers] == [202] * 10
+    assert {r.json()["status"] for r in answers} == {"counted"}
+    assert len(stored_vote_ids(settings.database_url, pid)) == 10
+
+
+async def test_workers_of_one_file_take_turns_and_store_every_vote_once(
+    settings: Settings, clock: Clock
+) -> None:
+    async with AsyncExitStack() as stack:
+        workers = [await stack.enter_async_context(serving(settings, clock)) for _ in "ab"]
+        pid, (a, b) = await open_paredao(workers[0])
+        sent = {str(uuid.uuid4()): (i, n) for i in range(2) for n in range(150)}
+        answers = await asyncio.gather(
+            *(
+                workers[i].post(
+                    f"/paredoes/{pid}/votes",
+                    json=vote((a, b)[n % 2], voter_id=f"w{i}-{n}", vote_id=vote_id),
+                )
+                for vote_id, (i, n) in sent.items()
+            )
+        )
+        assert [r.status_code for r in answers] == [202] * len(sent), {r.text for r in answers}
+        assert stored_vote_ids(settings.database_url, pid) == {uuid.UUID(v) for v in sent}
+        counted = await recount(workers[1], pid)
+        assert counted["matches"] and counted["recount_total"] == len(sent)
