@@ -8,7 +8,7 @@ transaction; none commits.
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Connection, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -64,6 +64,10 @@ class VoteStatements(Protocol):
         this batch and counts it (or this batch sees it closed)."""
         ...
 
+    def nominees(self, paredao_ids: set[int]) -> dict[int, frozenset[int]]:
+        """Each paredão's nominees (they never change once it exists)."""
+        ...
+
     def spend_captchas(self, indexes: Sequence[int]) -> set[int]:
         """Record the captcha of each of these ballots as spent (in order: the first use of
         a challenge spends it); the indexes whose captcha was not spent by them."""
@@ -108,6 +112,15 @@ def torcida_votes_since(
         )
     )
     return [(str(v), a) for v, a in rows]
+
+
+class Schedule(NamedTuple):
+    """A paredão's stored status and schedule, as a batch reads it."""
+
+    id: int
+    status: str
+    opens_at: datetime | None
+    closes_at: datetime | None
 
 
 def nominees_of(connection: Connection, paredao_ids: set[int]) -> dict[int, frozenset[int]]:

@@ -12,7 +12,13 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from db.vote_statements import VOTE_COLUMNS, Voter, cpf_voted, torcida_votes_since
+from db.vote_statements import (
+    VOTE_COLUMNS,
+    Voter,
+    cpf_voted,
+    nominees_of,
+    torcida_votes_since,
+)
 from model.ballot import Ballot
 
 TALLY_SHARDS = 16
@@ -142,6 +148,9 @@ class PostgresVoteStatements:
             (sorted(paredao_ids),),
         )
         return {row.id: row for row in rows}
+
+    def nominees(self, paredao_ids: set[int]) -> dict[int, frozenset[int]]:
+        return nominees_of(self._connection, paredao_ids)
 
     def spend_captchas(self, indexes: Sequence[int]) -> set[int]:
         if not indexes:

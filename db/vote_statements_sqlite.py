@@ -18,6 +18,7 @@ from db.vote_statements import (
     TALLY,
     VOTE_COLUMNS,
     VOTES,
+    Schedule,
     Voter,
     cpf_voted,
     hour_of,
@@ -70,10 +71,29 @@ class SQLiteVoteStatements:
         return stored
 
     def schedules(self, paredao_ids: set[int]) -> dict[int, Any]:
-        statement = select(
-            PAREDOES.c.id, PAREDOES.c.status, PAREDOES.c.opens_at, PAREDOES.c.closes_at
-        ).where(PAREDOES.c.id.in_(paredao_ids))
-        return {row.id: row for row in self._connection.execute(statement)}
+        # Constant SQL on the driver's cursor: through SQLAlchemy (an expanding IN, its
+        # compiled-statement cache) these two small reads cost ~1 ms of CPU a batch.
+        dialect = self._connection.dialect
+        when = PAREDOES.c.opens_at.type.dialect_impl(dialect).result_processor(dialect, None)
+        rows = self._cursor().execute(
+            "SELECT id, status, opens_at, closes_at FROM paredoes"
+            " WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(paredao_ids)),),
+        )
+        if when is None:  # pragma: no cover (SQLite keeps times as text)
+            return {i: Schedule(i, status, o, c) for i, status, o, c in rows}
+        return {i: Schedule(i, status, when(o), when(c)) for i, status, o, c in rows}
+
+    def nominees(self, paredao_ids: set[int]) -> dict[int, frozenset[int]]:
+        found: dict[int, set[int]] = {p: set() for p in paredao_ids}
+        rows = self._cursor().execute(
+            "SELECT paredao_id, candidate_id FROM paredao_nominees"
+            " WHERE paredao_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(paredao_ids)),),
+        )
+        for paredao_id, candidate_id in rows:
+            found[paredao_id].add(candidate_id)
+        return {p: frozenset(c) for p, c in found.items()}
 
     def spend_captchas(self, indexes: Sequence[int]) -> set[int]:
         first: dict[str, int] = {}

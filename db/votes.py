@@ -25,7 +25,6 @@ from db.vote_statements import (
     VoteStatements,
     for_batch,
     hour_of,
-    nominees_of,
     upsert,
 )
 from model.ballot import Accepted, Ballot
@@ -187,7 +186,7 @@ def decide_batch(
 
     paredao_ids = {b.paredao_id for b in ballots}
     schedules = statements.schedules(paredao_ids)
-    nominees = nominees_of(connection, paredao_ids)
+    nominees = statements.nominees(paredao_ids)
     windows: dict[int, tuple[ParedaoStatus, Any, Any]] = {}
     for paredao_id, schedule in schedules.items():
         windows[paredao_id] = (

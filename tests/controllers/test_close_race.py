@@ -81,6 +81,9 @@ def parse(moment: str) -> datetime:
     return datetime.fromisoformat(moment.replace("Z", "+00:00"))
 
 
+# The batch that holds the lock waits on the test in its writer's thread (on the event loop
+# it would stop this process, the test with it); the transaction is the same on the loop.
+@pytest.mark.settings(vote_writer="thread")
 async def test_every_counted_vote_was_cast_before_closes_at(
     client: httpx.AsyncClient, open_paredao: Any, settings: Any, writing: Writing
 ) -> None:
