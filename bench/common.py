@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Self
@@ -116,15 +117,37 @@ def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
 
 class Server(Started):
     """APP served by `server` (uvicorn or granian) with N workers on a free loopback port, as
-    a user would run it (`server_command`)."""
+    a user would run it (`server_command`).
+
+    `shipped`: with what `python main.py serve` adds, so that a request costs what it costs
+    in production: the JSON log line of every request (`observability/logging.json`, into
+    `log_path`) and the metrics of every worker counted together (Prometheus multiprocess
+    files in a fresh directory)."""
 
     def __init__(
-        self, app: str, workers: int, env: dict[str, str] | None = None, server: str = "uvicorn"
+        self,
+        app: str,
+        workers: int,
+        env: dict[str, str] | None = None,
+        server: str = "uvicorn",
+        *,
+        shipped: bool = False,
+        log_path: Path | None = None,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = server_command(server, app, self.port, workers)
-        self.process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})})
+        env = {**os.environ, **(env or {})}
+        log = None
+        if shipped:
+            command += ["--log-config", str(ROOT / "observability" / "logging.json")]
+            env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="paredao-bench-metrics-")
+            log = open(log_path or os.devnull, "ab")  # noqa: SIM115 (the server's, until it ends)
+        try:
+            self.process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=log)
+        finally:
+            if log is not None:
+                log.close()  # the server holds its own copy
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:

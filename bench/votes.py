@@ -106,7 +106,11 @@ def main() -> None:
         r["cpu_us"] = used * 1e6 / max(r["accepted"], 1)
         return r
 
-    with Server("--factory main:create_app", args.workers, env, args.server) as api:
+    logs = workdir / "server.log"
+    print(f"each server as shipped: a JSON line per request into {logs}, metrics multiprocess")
+    with Server(
+        "--factory main:create_app", args.workers, env, args.server, shipped=True, log_path=logs
+    ) as api:
         pid, nominees = open_paredao(api.url)
         lua_env = {"PAREDAO_ID": str(pid), "NOMINEES": ",".join(map(str, nominees))}
         before = stored_votes(api.url, pid)
@@ -148,7 +152,7 @@ def main() -> None:
         ("FastAPI no-op", "bench.noop_apps:fastapi_noop"),
         ("raw ASGI no-op", "bench.noop_apps:raw_noop"),
     ):
-        with Server(app, args.workers, env, args.server) as noop:
+        with Server(app, args.workers, env, args.server, shipped=True, log_path=logs) as noop:
             for c in concurrencies:
                 rows.append((label, c, measured(noop, "vote.lua", c, {"PAREDAO_ID": "1"})))
 
