@@ -185,6 +185,10 @@ class TestLogs:
             cookies = [c for c in http.cookies.jar]
             assert cookies, "the production login should set its session cookie"
             await http.get(f"/producao/paredoes/{p['id']}", headers={"X-Request-ID": "log-page"})
+            # A request id that is a CPF is not passed on, nor written in the request's line.
+            cpf_id = VOTER_CPF.replace(".", "").replace("-", "")
+            as_id = await http.get("/candidates", headers={"X-Request-ID": cpf_id})
+            assert as_id.headers["X-Request-ID"] != cpf_id
         # Each worker writes a request's line as it answers: wait for every one of them.
         await until_logged(
             served,

@@ -4,7 +4,7 @@ import json
 import logging
 import sys
 
-from observability.logs import JsonFormatter, forget_in_logs, request_id, scrub
+from observability.logs import CLEAN, JsonFormatter, forget_in_logs, request_id, scrub
 
 
 def record(message: str, *args: object, **extra: object) -> logging.LogRecord:
@@ -61,3 +61,14 @@ class TestJsonFormatter:
         parsed = json.loads(JsonFormatter().format(failed))
         assert "ValueError: CPF [cpf] refused" in parsed["exception"]
         assert "529.982.247-25" not in json.dumps(parsed)
+
+
+def test_a_clean_record_is_written_as_it_is_and_any_other_is_scrubbed() -> None:
+    """The request line is marked clean (its values were checked at the door); any other
+    record goes through the scrub, whatever it holds."""
+    formatter = JsonFormatter()
+    words = "id 52998224725"
+    clean = logging.makeLogRecord({"msg": words, "levelname": "INFO", CLEAN: True})
+    other = logging.makeLogRecord({"msg": words, "levelname": "INFO"})
+    assert json.loads(formatter.format(clean))["message"] == words
+    assert json.loads(formatter.format(other))["message"] == "id [cpf]"
