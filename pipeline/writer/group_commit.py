@@ -24,6 +24,8 @@ deadline. What blocks the loop is the batch's own work and its fsync.
 
 import asyncio
 import enum
+import heapq
+import itertools
 import logging
 import threading
 import time
@@ -111,6 +113,11 @@ class GroupCommitWriter:
         # Guards every vote's state: the event loop drops votes, writer threads claim them.
         self._claims = threading.Lock()
         self._queue: asyncio.Queue[Pending | object] = asyncio.Queue(maxsize=queue_size)
+        # Every vote taken, by deadline, until its deadline passes; one timer for the first.
+        self._deadlines: list[tuple[float, int, Pending]] = []
+        self._arrivals = itertools.count()
+        self._sweep: asyncio.TimerHandle | None = None
+        self._sweep_at = 0.0
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._accepting = False
@@ -132,6 +139,9 @@ class GroupCommitWriter:
         self._task = None
         self._thread.shutdown()
         self._turn.close()
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
         if self._loop_engine is not None:
             self._loop_engine.dispose()
 
@@ -159,9 +169,31 @@ class GroupCommitWriter:
         except asyncio.QueueFull:
             future.set_result(Unavailable("too many votes at once: try again in a second", 1))
             return future
-        timer = loop.call_at(loop.time() + (pending.deadline - now), self._drop, pending)
-        future.add_done_callback(lambda _: timer.cancel())
+        heapq.heappush(self._deadlines, (pending.deadline, next(self._arrivals), pending))
+        if self._sweep is None or pending.deadline < self._sweep_at:
+            self._arm_sweep(loop)
         return future
+
+    def _arm_sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        """One timer, at the earliest deadline of the votes taken (not one per vote: a
+        timer, its cancel and its callback were a tenth of a vote's cost in the writer)."""
+        if self._sweep is not None:
+            self._sweep.cancel()
+        self._sweep_at = self._deadlines[0][0]
+        self._sweep = loop.call_at(
+            loop.time() + (self._sweep_at - time.monotonic()), self._sweep_due
+        )
+
+    def _sweep_due(self) -> None:
+        """Answer 503 to every vote whose deadline has passed while it waits (those answered
+        already are only let go of here)."""
+        self._sweep = None
+        now = time.monotonic()
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            self._drop(heapq.heappop(deadlines)[2])
+        if deadlines:
+            self._arm_sweep(asyncio.get_running_loop())
 
     def _drop(self, pending: Pending) -> None:
         """At the vote's deadline: answer 503, unless a transaction is already writing it."""
