@@ -12,14 +12,12 @@ transaction that holds the lock claims each vote of its batch before writing it,
 claimed is one whose deadline had not passed and whose 503 was not sent; the others are left
 out. A claimed vote is answered when its batch commits, a moment later.
 
-Where the batch is written: in a thread of the writer (PostgreSQL, which waits on the network;
-and SQLite by default), or, on a SQLite file with `on_loop`, on the event loop itself: a
-batch costs no thread hop and no contest for the interpreter lock, which on two cores was a
-third of a vote's CPU. The loop never blocks on another process there: it awaits the
-database's write turn (`WriterTurn`) without blocking, and its transaction begins without
-waiting for SQLite's lock (busy timeout 0); if another connection holds that lock (an
-admin's write, the housekeeper), the batch goes to the thread, which waits within the votes'
-deadline. What blocks the loop is the batch's own work and its fsync.
+A batch is written in a thread of the writer (PostgreSQL, which waits on the network), or, on
+a SQLite file with `on_loop`, on the event loop itself: no thread hop, no contest for the
+interpreter lock. The loop awaits the file's write turn (`WriterTurn`) without blocking, and
+its transaction never waits for SQLite's lock (busy timeout 0): if another connection holds
+it (an admin's write, the housekeeper), the batch goes to the thread, which waits within the
+votes' deadline. What blocks the loop is the batch's own work and its fsync.
 """
 
 import asyncio
