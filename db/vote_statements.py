@@ -39,6 +39,12 @@ VOTE_COLUMNS = (
 Voter = tuple[int, str]  # (paredão, voter_id): whose torcida budget
 
 
+class UnexpectedReplay(Exception):
+    """A ballot decided as new (its vote_id not looked up) turned out to be stored already:
+    the batch's decisions may be wrong (the replay took a place in a voter's window), so the
+    caller rolls the batch back and decides it again with every vote_id looked up."""
+
+
 def upsert(connection: Connection, table: Table) -> sqlite.Insert | postgresql.Insert:
     """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL alike)."""
     if connection.dialect.name == "sqlite":

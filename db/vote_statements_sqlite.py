@@ -3,6 +3,7 @@ and constant statements on the driver's cursor (on the hot path SQLAlchemy's per
 work costs more than SQLite's)."""
 
 import json
+import sqlite3
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -18,6 +19,7 @@ from db.vote_statements import (
     TALLY,
     VOTE_COLUMNS,
     VOTES,
+    UnexpectedReplay,
     Voter,
     cpf_voted,
     hour_of,
@@ -120,17 +122,24 @@ class SQLiteVoteStatements:
         )
 
     def insert_counted(self, indexes: Sequence[int]) -> set[int]:
-        # This transaction is the only writer and replays were answered before: only a
-        # voto único (its CPF, its account) can meet a unique index.
+        # This transaction is the only writer and replays were answered before (a vote_id
+        # not looked up is new): only a voto único (its CPF, its account) can meet a unique
+        # index.
         ballots = self._ballots
         plain = [i for i in indexes if ballots[i].cpf_hash is None]
         checked = [i for i in indexes if ballots[i].cpf_hash is not None]
-        _insert_many(
-            self._connection,
-            VOTES,
-            VOTE_COLUMNS,
-            [_vote_row(ballots[i]) for i in sorted(plain, key=lambda i: ballots[i].vote_id.int)],
-        )
+        try:
+            _insert_many(
+                self._connection,
+                VOTES,
+                VOTE_COLUMNS,
+                [
+                    _vote_row(ballots[i])
+                    for i in sorted(plain, key=lambda i: ballots[i].vote_id.int)
+                ],
+            )
+        except sqlite3.IntegrityError as exc:  # the driver's own cursor
+            raise UnexpectedReplay("a vote_id of the batch is stored already") from exc
         not_inserted: set[int] = set()
         if checked:
             statement = (

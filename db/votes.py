@@ -21,6 +21,7 @@ from db.vote_statements import (
     SPENT,
     TALLY,
     VOTES,
+    UnexpectedReplay,
     Voter,
     VoteStatements,
     for_batch,
@@ -45,7 +46,7 @@ from model.paredao import ParedaoStatus, status_at_cast
 from model.ratelimit import TORCIDA_LIMIT
 from model.vote import VoteMode, VoteRefusal
 
-__all__ = ["BUDGETS", "SPENT", "TALLY", "VOTES", "hour_of", "upsert"]
+__all__ = ["BUDGETS", "SPENT", "TALLY", "VOTES", "UnexpectedReplay", "hour_of", "upsert"]
 
 Outcome = Accepted | DomainError
 
@@ -56,6 +57,7 @@ class Counted:
 
 COUNTED = Counted()
 Decision = Accepted | DomainError | Counted
+
 
 _STORED_BUDGETS = StoredBudgets()
 
@@ -143,6 +145,7 @@ def decide_batch(
     torcida: TorcidaLimit = _STORED_BUDGETS,
     *,
     look_up_every_vote_id: bool = False,
+    check_refused_vote_ids: bool = False,
     unico_per_device: int | None = None,
 ) -> list[Decision]:
     """Decide and store a batch of ballots inside the caller's transaction.
@@ -150,8 +153,11 @@ def decide_batch(
     Each ballot is judged at the moment it was cast (`cast_at`: the voting window, the rate
     limit, the hour it counts in), so a vote's fate does not depend on how long it waited.
 
-    A vote_id the server chose is new unless `look_up_every_vote_id` (a log read again may
-    hold any vote twice): only the clients' are looked up among the stored votes.
+    A vote_id the server chose is new unless `look_up_every_vote_id`: only the clients' are
+    looked up among the stored votes. A ballot not looked up that meets a stored vote of the
+    same vote_id when inserted raises `UnexpectedReplay`; with `check_refused_vote_ids`, so
+    does one refused before its insert (a record read from a log, which should hold a
+    server-chosen vote_id once, but the database, not the producer, is the proof).
 
     `unico_per_device` (anonymous mode, `PAREDAO_UNICO_PER_DEVICE`): the votos únicos a
     voter_id may cast per paredão, counting those stored and those earlier in the batch;
@@ -234,6 +240,7 @@ def decide_batch(
     while candidates:
         admitted, held = (candidates, []) if devices is None else devices.admit(ballots, candidates)
         not_inserted = statements.insert_counted(admitted)
+        stored_rows = statements.stored_votes(sorted(not_inserted)) if not_inserted else {}
         for i in admitted:
             b = ballots[i]
             if i not in not_inserted:
@@ -243,9 +250,10 @@ def decide_batch(
                 continue
             # Not inserted: another writer stored the same vote_id since we looked
             # (PostgreSQL), or, for a voto único, this CPF (or account) already voted.
-            looked_up = look_up_every_vote_id or b.client_vote_id
-            row = statements.stored_votes([i]).get(i) if looked_up else None
+            row = stored_rows.get(i)
             if row is not None:
+                if not (look_up_every_vote_id or b.client_vote_id):
+                    raise UnexpectedReplay(f"vote {b.vote_id} is stored already")
                 outcomes[i] = _replay_outcome(b, row)
             elif b.mode == VoteMode.unico:
                 outcomes[i] = _unico_conflict(statements, i, b)
@@ -268,6 +276,16 @@ def decide_batch(
                     if statements.cpf_voted(i)
                     else _device_refusal(ballots[i], unico_per_device)
                 )
+
+    if check_refused_vote_ids:
+        unasked = [
+            i
+            for i, o in enumerate(outcomes)
+            if isinstance(o, DomainError)
+            and not (look_up_every_vote_id or ballots[i].client_vote_id)
+        ]
+        if unasked and statements.stored_votes(unasked):
+            raise UnexpectedReplay("a refused vote is stored already")
 
     for i, first in echoes.items():
         original = outcomes[first]

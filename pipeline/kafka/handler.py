@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 
 from db.consumer import mark_partitions_closed, record_refusals, store_offsets, stored_offsets
 from db.torcida import PartitionWindows
-from db.votes import Counted, decide_batch
+from db.votes import Counted, UnexpectedReplay, decide_batch
 from model.ballot import Accepted, Ballot
 from model.errors import DomainError
 from pipeline.kafka.codec import CloseMarker, UndecodableRecord, decode
@@ -103,15 +103,32 @@ def handle_batch(
             report.dead.append((record, str(item)))
 
     refused: list[tuple[Ballot, DomainError]] = []
-    # Anything read from the log may have been stored already (the same vote sent twice):
-    # every one is looked up, whoever chose its vote_id.
-    decisions = decide_batch(
-        connection,
-        ballots,
-        windows or PartitionWindows(),
-        look_up_every_vote_id=True,
-        unico_per_device=unico_per_device,
-    )
+    windows = windows or PartitionWindows()
+    # A vote_id the client chose may be logged twice (a client retrying after a 503 whose
+    # record got in after all), and is looked up among the stored votes. One the API chose is
+    # logged once: the API sends each ballot once, the idempotent producer never writes a
+    # retried send twice, a client retrying without a vote_id of its own gets a new one, and
+    # a record read again is fenced off by the stored offsets. The unique index proves it all
+    # the same: a stored one met on the way rolls the batch back to here and decides it again
+    # with every vote_id looked up.
+    try:
+        with connection.begin_nested():
+            decisions = decide_batch(
+                connection,
+                ballots,
+                windows,
+                check_refused_vote_ids=True,
+                unico_per_device=unico_per_device,
+            )
+    except UnexpectedReplay:
+        windows.forget()  # the rolled-back attempt took places in the windows
+        decisions = decide_batch(
+            connection,
+            ballots,
+            windows,
+            look_up_every_vote_id=True,
+            unico_per_device=unico_per_device,
+        )
     for ballot, decision in zip(ballots, decisions, strict=True):
         if isinstance(decision, Counted):
             report.counted += 1
