@@ -6,10 +6,12 @@ what they read (paredões shared, budgets in one order) and the tally is split i
 """
 
 import secrets
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection
 
 from db.vote_statements import VOTE_COLUMNS, Voter, cpf_voted, torcida_votes_since
@@ -18,6 +20,7 @@ from model.ballot import Ballot
 TALLY_SHARDS = 16
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
+HOUR = timedelta(hours=1)
 
 # One row per ballot of the batch; emptied by the next batch (and at every commit).
 STAGE = (
@@ -32,14 +35,12 @@ COPY = (
     " challenge, expires_at, cast_us) FROM STDIN"
 )
 
-STORED = (
-    f"SELECT b.idx, {', '.join(f'v.{c}' for c in VOTE_COLUMNS)}"  # noqa: S608
-    " FROM vote_batch AS b JOIN votes AS v"
-    " ON v.paredao_id = b.paredao_id AND v.vote_id = b.vote_id"
+# The ballots asked about, sent as arrays (a few: clients' vote_ids, refused ballots).
+STORED_OF = (
+    f"SELECT w.idx, {', '.join(f'v.{c}' for c in VOTE_COLUMNS)}"  # noqa: S608
+    " FROM unnest(%s::integer[], %s::integer[], %s::uuid[]) AS w(idx, paredao_id, vote_id)"
+    " JOIN votes AS v ON v.paredao_id = w.paredao_id AND v.vote_id = w.vote_id"
 )
-# Only the ballots asked about: a join (hashed), not `idx = ANY(…)`, which compares each row
-# with the whole list.
-STORED_OF = STORED + " JOIN unnest(%s::integer[]) AS w(idx) ON w.idx = b.idx"
 # Only the ballots asked about (`idx`), each challenge spent by its first ballot.
 SPEND = (
     "WITH asked AS (SELECT DISTINCT ON (challenge) idx, challenge, expires_at FROM vote_batch"
@@ -70,22 +71,42 @@ INSERT = (
     " WHERE x.idx IS NULL AND NOT EXISTS (SELECT 1 FROM inserted AS i"
     " WHERE i.paredao_id = b.paredao_id AND i.vote_id = b.vote_id)"
 )
-# The (paredão, voter) of the ballots asked about (`idx`), each locked for the transaction in
-# one order (no deadlocks): a concurrent batch of the same voter waits, then counts our votes.
+# These (paredão, voter)s, each locked for the transaction in one order (no deadlocks): a
+# concurrent batch of the same voter waits, then counts our votes.
 LOCK_VOTERS = (
     "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT"
-    " hashtextextended(paredao_id || ':' || voter_id, 0) AS k FROM vote_batch"
-    " JOIN unnest(%s::integer[]) AS w(idx) USING (idx) ORDER BY k) AS voters"
+    " hashtextextended(p || ':' || v, 0) AS k FROM unnest(%s::integer[], %s::varchar[])"
+    " AS w(p, v) ORDER BY k) AS voters"
 )
 # Their stored votos únicos, through ix_votes_paredao_id_voter_id_unico; a statement of its
 # own, after the locks, so that its snapshot sees what the batches waited for committed.
 UNICO_VOTES = (
-    "SELECT b.paredao_id, b.voter_id, count(*) AS votes FROM"
-    " (SELECT DISTINCT paredao_id, voter_id FROM vote_batch"
-    " JOIN unnest(%s::integer[]) AS w(idx) USING (idx)) AS b"
-    " JOIN votes AS v ON v.paredao_id = b.paredao_id AND v.voter_id = b.voter_id"
-    " AND v.mode = 'unico' GROUP BY b.paredao_id, b.voter_id"
+    "SELECT w.p AS paredao_id, w.v AS voter_id, count(*) AS votes"
+    " FROM unnest(%s::integer[], %s::varchar[]) AS w(p, v)"
+    " JOIN votes AS x ON x.paredao_id = w.p AND x.voter_id = w.v AND x.mode = 'unico'"
+    " GROUP BY w.p, w.v"
 )
+# Which of these votos únicos would meet a stored vote in a unique index: its CPF's, or
+# (an account's voter_id, jwt mode) its account's.
+UNICO_CONFLICTS = (
+    "WITH w AS MATERIALIZED (SELECT * FROM unnest(%s::integer[], %s::integer[], %s::varchar[],"
+    " %s::varchar[]) AS w(idx, p, cpf, v))"
+    " SELECT w.idx FROM w JOIN votes AS x ON x.paredao_id = w.p AND x.cpf_hash = w.cpf"
+    " UNION SELECT w.idx FROM w JOIN votes AS x ON x.paredao_id = w.p AND x.voter_id = w.v"
+    " AND x.mode = 'unico' AND x.voter_id LIKE 'sub:%%' WHERE w.v LIKE 'sub:%%'"
+)
+# A batch known to meet no unique index goes straight into `votes` (no staging, no
+# ON CONFLICT); its tally is counted here and added once per (nominee, mode, hour).
+COPY_VOTES = f"COPY votes ({', '.join(VOTE_COLUMNS)}) FROM STDIN"
+ADD_TALLY = (
+    "INSERT INTO vote_tally (paredao_id, nominee_id, mode, hour, shard, votes)"
+    " SELECT p, n, m, timestamptz 'epoch' + h * interval '1 microsecond', %s, c"
+    " FROM unnest(%s::integer[], %s::integer[], %s::varchar[], %s::bigint[], %s::integer[])"
+    " AS t(p, n, m, h, c) ORDER BY 1, 2, 3, 4"
+    " ON CONFLICT (paredao_id, nominee_id, mode, hour, shard)"
+    " DO UPDATE SET votes = vote_tally.votes + excluded.votes"
+)
+HOUR_US = HOUR // MICROSECOND
 
 
 # COPY's text format: a backslash, tab, newline or carriage return in a value is escaped; \N is
@@ -114,25 +135,55 @@ def _copy_line(index: int, b: Ballot) -> str:
     )
 
 
+def _vote_line(b: Ballot) -> str:
+    """A ballot's row of `votes` (`VOTE_COLUMNS`) in COPY's text format."""
+    return (
+        f"{b.paredao_id}\t{b.vote_id.hex}\t{b.nominee_id}\t{b.mode.value}\t"
+        f"{_copy_text(b.voter_id)}\t{_copy_text(b.cpf_hash)}\t{b.cast_at.isoformat()}\n"
+    )
+
+
+def _insert_order(b: Ballot) -> tuple[int, bool, str, int]:
+    """The order every writer inserts a batch's votes in (as `INSERT`'s ORDER BY: paredão,
+    CPF with NULLs last, vote_id), so concurrent writers meet the unique indexes in the same
+    order: no deadlocks."""
+    return (b.paredao_id, b.cpf_hash is None, b.cpf_hash or "", b.vote_id.int)
+
+
 class PostgresVoteStatements:
     def __init__(self, connection: Connection, ballots: Sequence[Ballot]) -> None:
         self._connection = connection
         self._ballots = ballots
-        connection.exec_driver_sql(STAGE)
-        connection.exec_driver_sql("DELETE FROM vote_batch")
-        raw = connection.connection.driver_connection
-        assert raw is not None
-        with raw.cursor() as cursor, cursor.copy(COPY) as copy:
-            copy.write("".join(map(_copy_line, range(len(ballots)), ballots)))
+        self._staged = False
         self._all = range(len(ballots))
+
+    def _raw(self) -> Any:
+        raw = self._connection.connection.driver_connection
+        assert raw is not None
+        return raw
+
+    def _stage(self) -> None:
+        """Copy the whole batch into `vote_batch` (once), for the statements that join it."""
+        if self._staged:
+            return
+        self._connection.exec_driver_sql(STAGE)
+        self._connection.exec_driver_sql("DELETE FROM vote_batch")
+        with self._raw().cursor() as cursor, cursor.copy(COPY) as copy:
+            copy.write("".join(map(_copy_line, self._all, self._ballots)))
+        self._staged = True
 
     def stored_votes(self, indexes: Sequence[int]) -> dict[int, Any]:
         if not indexes:
             return {}
-        if len(indexes) == len(self._ballots):  # every ballot: no list to send
-            rows = self._connection.exec_driver_sql(STORED)
-        else:
-            rows = self._connection.exec_driver_sql(STORED_OF, (list(indexes),))
+        ballots = self._ballots
+        rows = self._connection.exec_driver_sql(
+            STORED_OF,
+            (
+                list(indexes),
+                [ballots[i].paredao_id for i in indexes],
+                [ballots[i].vote_id for i in indexes],
+            ),
+        )
         return {row.idx: row for row in rows}
 
     def schedules(self, paredao_ids: set[int]) -> dict[int, Any]:
@@ -146,6 +197,7 @@ class PostgresVoteStatements:
     def spend_captchas(self, indexes: Sequence[int]) -> set[int]:
         if not indexes:
             return set()
+        self._stage()
         spent = {row.idx for row in self._connection.exec_driver_sql(SPEND, (list(indexes),))}
         return set(indexes) - spent
 
@@ -182,6 +234,80 @@ class PostgresVoteStatements:
     def insert_counted(self, indexes: Sequence[int]) -> set[int]:
         if not indexes:
             return set()
+        conflicts = self._unico_conflicts(indexes)
+        rows = sorted((i for i in indexes if i not in conflicts), key=self._insert_key)
+        try:
+            with self._connection.begin_nested():
+                self._copy_votes(rows)
+        except UniqueViolation:
+            # Another writer stored one of these since we looked (a CPF voting in two
+            # partitions at once), or a vote_id not looked up is stored: rolled back to the
+            # savepoint, the batch goes in row by row against the unique indexes.
+            return self._insert_on_conflict(indexes)
+        return conflicts
+
+    def _insert_key(self, index: int) -> tuple[int, bool, str, int]:
+        return _insert_order(self._ballots[index])
+
+    def _unico_conflicts(self, indexes: Sequence[int]) -> set[int]:
+        """The votos únicos of these that would meet a unique index: their CPF (or account)
+        stored, or used by one before them in the insert order."""
+        ballots = self._ballots
+        unicos = sorted(
+            (i for i in indexes if ballots[i].cpf_hash is not None), key=self._insert_key
+        )
+        if not unicos:
+            return set()
+        rows = self._connection.exec_driver_sql(
+            UNICO_CONFLICTS,
+            (
+                unicos,
+                [ballots[i].paredao_id for i in unicos],
+                [ballots[i].cpf_hash for i in unicos],
+                [ballots[i].voter_id for i in unicos],
+            ),
+        )
+        conflicts = {row.idx for row in rows}
+        cpfs: set[tuple[int, str | None]] = set()
+        accounts: set[tuple[int, str]] = set()
+        for i in unicos:
+            b = ballots[i]
+            account = (b.paredao_id, b.voter_id) if b.voter_id.startswith("sub:") else None
+            if i in conflicts or (b.paredao_id, b.cpf_hash) in cpfs or account in accounts:
+                conflicts.add(i)
+                continue
+            cpfs.add((b.paredao_id, b.cpf_hash))
+            if account is not None:
+                accounts.add(account)
+        return conflicts
+
+    def _copy_votes(self, indexes: Sequence[int]) -> None:
+        """COPY these ballots into `votes` and add them to the tally (they meet no unique
+        index, or the COPY fails whole)."""
+        if not indexes:
+            return
+        ballots = self._ballots
+        with self._raw().cursor() as cursor, cursor.copy(COPY_VOTES) as copy:
+            copy.write("".join([_vote_line(ballots[i]) for i in indexes]))
+        counts = Counter(
+            (b.paredao_id, b.nominee_id, b.mode.value, (b.cast_at - EPOCH) // HOUR)
+            for b in map(ballots.__getitem__, indexes)
+        )
+        keys = sorted(counts)
+        self._connection.exec_driver_sql(
+            ADD_TALLY,
+            (
+                secrets.randbelow(TALLY_SHARDS),
+                [k[0] for k in keys],
+                [k[1] for k in keys],
+                [k[2] for k in keys],
+                [k[3] * HOUR_US for k in keys],
+                [counts[k] for k in keys],
+            ),
+        )
+
+    def _insert_on_conflict(self, indexes: Sequence[int]) -> set[int]:
+        self._stage()
         wanted = set(indexes)
         excluded = [i for i in self._all if i not in wanted]
         rows = self._connection.exec_driver_sql(
@@ -195,8 +321,10 @@ class PostgresVoteStatements:
     def unico_votes_of_voters(self, indexes: Sequence[int]) -> dict[Voter, int]:
         if not indexes:
             return {}
-        self._connection.exec_driver_sql(LOCK_VOTERS, (list(indexes),))
-        rows = self._connection.exec_driver_sql(UNICO_VOTES, (list(indexes),))
+        voters = sorted({(self._ballots[i].paredao_id, self._ballots[i].voter_id) for i in indexes})
+        arrays = ([p for p, _ in voters], [v for _, v in voters])
+        self._connection.exec_driver_sql(LOCK_VOTERS, arrays)
+        rows = self._connection.exec_driver_sql(UNICO_VOTES, arrays)
         return {(row.paredao_id, row.voter_id): row.votes for row in rows}
 
     def torcida_votes_since(self, paredao_id: int, since: datetime) -> list[tuple[str, datetime]]:
