@@ -7,7 +7,7 @@ what they read (paredões shared, budgets in one order) and the tally is split i
 
 import secrets
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,11 +35,12 @@ COPY = (
     " challenge, expires_at, cast_us) FROM STDIN"
 )
 
-# The ballots asked about, sent as arrays (a few: clients' vote_ids, refused ballots).
+# The stored votes of these vote_ids in one paredão (a few: clients' vote_ids, refused
+# ballots): one array per paredão, each element dumped once.
 STORED_OF = (
-    f"SELECT w.idx, {', '.join(f'v.{c}' for c in VOTE_COLUMNS)}"  # noqa: S608
-    " FROM unnest(%s::integer[], %s::integer[], %s::uuid[]) AS w(idx, paredao_id, vote_id)"
-    " JOIN votes AS v ON v.paredao_id = w.paredao_id AND v.vote_id = w.vote_id"
+    f"SELECT {', '.join(f'v.{c}' for c in VOTE_COLUMNS)}"  # noqa: S608
+    " FROM unnest(%s::uuid[]) AS w(vote_id)"
+    " JOIN votes AS v ON v.paredao_id = %s::integer AND v.vote_id = w.vote_id"
 )
 # Only the ballots asked about (`idx`), each challenge spent by its first ballot.
 SPEND = (
@@ -71,29 +72,30 @@ INSERT = (
     " WHERE x.idx IS NULL AND NOT EXISTS (SELECT 1 FROM inserted AS i"
     " WHERE i.paredao_id = b.paredao_id AND i.vote_id = b.vote_id)"
 )
-# These (paredão, voter)s, each locked for the transaction in one order (no deadlocks): a
-# concurrent batch of the same voter waits, then counts our votes.
+# These voters of one paredão, each locked for the transaction in one order (paredão, then
+# key: no deadlocks): a concurrent batch of the same voter waits, then counts our votes.
 LOCK_VOTERS = (
     "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT"
-    " hashtextextended(p || ':' || v, 0) AS k FROM unnest(%s::integer[], %s::varchar[])"
-    " AS w(p, v) ORDER BY k) AS voters"
+    " hashtextextended(%s::integer || ':' || v, 0) AS k FROM unnest(%s::varchar[]) AS w(v)"
+    " ORDER BY k) AS voters"
 )
 # Their stored votos únicos, through ix_votes_paredao_id_voter_id_unico; a statement of its
 # own, after the locks, so that its snapshot sees what the batches waited for committed.
 UNICO_VOTES = (
-    "SELECT w.p AS paredao_id, w.v AS voter_id, count(*) AS votes"
-    " FROM unnest(%s::integer[], %s::varchar[]) AS w(p, v)"
-    " JOIN votes AS x ON x.paredao_id = w.p AND x.voter_id = w.v AND x.mode = 'unico'"
-    " GROUP BY w.p, w.v"
+    "SELECT w.v AS voter_id, count(*) AS votes FROM unnest(%s::varchar[]) AS w(v)"
+    " JOIN votes AS x ON x.paredao_id = %s::integer AND x.voter_id = w.v AND x.mode = 'unico'"
+    " GROUP BY w.v"
 )
-# Which of these votos únicos would meet a stored vote in a unique index: its CPF's, or
-# (an account's voter_id, jwt mode) its account's.
-UNICO_CONFLICTS = (
-    "WITH w AS MATERIALIZED (SELECT * FROM unnest(%s::integer[], %s::integer[], %s::varchar[],"
-    " %s::varchar[]) AS w(idx, p, cpf, v))"
-    " SELECT w.idx FROM w JOIN votes AS x ON x.paredao_id = w.p AND x.cpf_hash = w.cpf"
-    " UNION SELECT w.idx FROM w JOIN votes AS x ON x.paredao_id = w.p AND x.voter_id = w.v"
-    " AND x.mode = 'unico' AND x.voter_id LIKE 'sub:%%' WHERE w.v LIKE 'sub:%%'"
+# Which of these CPFs (hashed) of one paredão voted already; which of these accounts (jwt
+# mode's voter_ids) cast their voto único already.
+CPFS_VOTED = (
+    "SELECT w.cpf FROM unnest(%s::varchar[]) AS w(cpf)"
+    " JOIN votes AS x ON x.paredao_id = %s::integer AND x.cpf_hash = w.cpf"
+)
+ACCOUNTS_VOTED = (
+    "SELECT w.v FROM unnest(%s::varchar[]) AS w(v) JOIN votes AS x"
+    " ON x.paredao_id = %s::integer AND x.voter_id = w.v AND x.mode = 'unico'"
+    " AND x.voter_id LIKE 'sub:%%'"
 )
 # A batch known to meet no unique index goes straight into `votes` (no staging, no
 # ON CONFLICT); its tally is counted here and added once per (nominee, mode, hour).
@@ -172,19 +174,25 @@ class PostgresVoteStatements:
             copy.write("".join(map(_copy_line, self._all, self._ballots)))
         self._staged = True
 
-    def stored_votes(self, indexes: Sequence[int]) -> dict[int, Any]:
-        if not indexes:
-            return {}
+    def _by_paredao(self, indexes: Iterable[int]) -> dict[int, list[int]]:
         ballots = self._ballots
-        rows = self._connection.exec_driver_sql(
-            STORED_OF,
-            (
-                list(indexes),
-                [ballots[i].paredao_id for i in indexes],
-                [ballots[i].vote_id for i in indexes],
-            ),
-        )
-        return {row.idx: row for row in rows}
+        groups: dict[int, list[int]] = {}
+        for i in indexes:
+            groups.setdefault(ballots[i].paredao_id, []).append(i)
+        return dict(sorted(groups.items()))
+
+    def stored_votes(self, indexes: Sequence[int]) -> dict[int, Any]:
+        ballots = self._ballots
+        found: dict[int, Any] = {}
+        for paredao_id, wanted in self._by_paredao(indexes).items():
+            rows = self._connection.exec_driver_sql(
+                STORED_OF, ([ballots[i].vote_id for i in wanted], paredao_id)
+            )
+            by_id = {row.vote_id: row for row in rows}
+            found.update(
+                {i: by_id[ballots[i].vote_id] for i in wanted if ballots[i].vote_id in by_id}
+            )
+        return found
 
     def schedules(self, paredao_ids: set[int]) -> dict[int, Any]:
         rows = self._connection.exec_driver_sql(
@@ -256,24 +264,24 @@ class PostgresVoteStatements:
         unicos = sorted(
             (i for i in indexes if ballots[i].cpf_hash is not None), key=self._insert_key
         )
-        if not unicos:
-            return set()
-        rows = self._connection.exec_driver_sql(
-            UNICO_CONFLICTS,
-            (
-                unicos,
-                [ballots[i].paredao_id for i in unicos],
-                [ballots[i].cpf_hash for i in unicos],
-                [ballots[i].voter_id for i in unicos],
-            ),
-        )
-        conflicts = {row.idx for row in rows}
         cpfs: set[tuple[int, str | None]] = set()
         accounts: set[tuple[int, str]] = set()
+        for paredao_id, wanted in self._by_paredao(unicos).items():
+            rows = self._connection.exec_driver_sql(
+                CPFS_VOTED, ([ballots[i].cpf_hash for i in wanted], paredao_id)
+            )
+            cpfs.update((paredao_id, cpf) for (cpf,) in rows)
+            subjects = [
+                ballots[i].voter_id for i in wanted if ballots[i].voter_id.startswith("sub:")
+            ]
+            if subjects:
+                rows = self._connection.exec_driver_sql(ACCOUNTS_VOTED, (subjects, paredao_id))
+                accounts.update((paredao_id, v) for (v,) in rows)
+        conflicts: set[int] = set()
         for i in unicos:
             b = ballots[i]
             account = (b.paredao_id, b.voter_id) if b.voter_id.startswith("sub:") else None
-            if i in conflicts or (b.paredao_id, b.cpf_hash) in cpfs or account in accounts:
+            if (b.paredao_id, b.cpf_hash) in cpfs or account in accounts:
                 conflicts.add(i)
                 continue
             cpfs.add((b.paredao_id, b.cpf_hash))
@@ -319,13 +327,13 @@ class PostgresVoteStatements:
         return cpf_voted(self._connection, self._ballots[index])
 
     def unico_votes_of_voters(self, indexes: Sequence[int]) -> dict[Voter, int]:
-        if not indexes:
-            return {}
-        voters = sorted({(self._ballots[i].paredao_id, self._ballots[i].voter_id) for i in indexes})
-        arrays = ([p for p, _ in voters], [v for _, v in voters])
-        self._connection.exec_driver_sql(LOCK_VOTERS, arrays)
-        rows = self._connection.exec_driver_sql(UNICO_VOTES, arrays)
-        return {(row.paredao_id, row.voter_id): row.votes for row in rows}
+        counts: dict[Voter, int] = {}
+        for paredao_id, wanted in self._by_paredao(indexes).items():
+            voters = sorted({self._ballots[i].voter_id for i in wanted})
+            self._connection.exec_driver_sql(LOCK_VOTERS, (paredao_id, voters))
+            rows = self._connection.exec_driver_sql(UNICO_VOTES, (voters, paredao_id))
+            counts.update({(paredao_id, row.voter_id): row.votes for row in rows})
+        return counts
 
     def torcida_votes_since(self, paredao_id: int, since: datetime) -> list[tuple[str, datetime]]:
         return torcida_votes_since(self._connection, paredao_id, since)
