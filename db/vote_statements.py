@@ -88,8 +88,8 @@ class VoteStatements(Protocol):
         unique index."""
         ...
 
-    def cpf_voted(self, index: int) -> bool:
-        """Whether a vote with this ballot's CPF is stored in its paredão."""
+    def cpfs_voted(self, indexes: Sequence[int]) -> set[int]:
+        """Those of these ballots whose CPF has a stored vote in its paredão."""
         ...
 
     def unico_votes_of_voters(self, indexes: Sequence[int]) -> dict[Voter, int]:

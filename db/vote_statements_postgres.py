@@ -14,7 +14,7 @@ from typing import Any
 from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection
 
-from db.vote_statements import VOTE_COLUMNS, Voter, cpf_voted, torcida_votes_since
+from db.vote_statements import VOTE_COLUMNS, Voter, torcida_votes_since
 from model.ballot import Ballot
 
 TALLY_SHARDS = 16
@@ -36,11 +36,14 @@ COPY = (
 )
 
 # The stored votes of these vote_ids in one paredão (a few: clients' vote_ids, refused
-# ballots): one array per paredão, each element dumped once.
+# ballots). Here and below, each element is looked up by itself through an index (LATERAL,
+# with a LIMIT, so that the planner cannot turn it into a join): a paredão's partition fills
+# faster than its statistics follow, and with an array joined, compared by `= ANY` or in
+# EXISTS, the planner, believing the partition small, read all of it for each batch.
 STORED_OF = (
     f"SELECT {', '.join(f'v.{c}' for c in VOTE_COLUMNS)}"  # noqa: S608
-    " FROM unnest(%s::uuid[]) AS w(vote_id)"
-    " JOIN votes AS v ON v.paredao_id = %s::integer AND v.vote_id = w.vote_id"
+    " FROM unnest(%s::uuid[]) AS w(vote_id) CROSS JOIN LATERAL"
+    " (SELECT * FROM votes WHERE paredao_id = %s AND vote_id = w.vote_id LIMIT 1) AS v"
 )
 # Only the ballots asked about (`idx`), each challenge spent by its first ballot.
 SPEND = (
@@ -82,20 +85,20 @@ LOCK_VOTERS = (
 # Their stored votos únicos, through ix_votes_paredao_id_voter_id_unico; a statement of its
 # own, after the locks, so that its snapshot sees what the batches waited for committed.
 UNICO_VOTES = (
-    "SELECT w.v AS voter_id, count(*) AS votes FROM unnest(%s::varchar[]) AS w(v)"
-    " JOIN votes AS x ON x.paredao_id = %s::integer AND x.voter_id = w.v AND x.mode = 'unico'"
-    " GROUP BY w.v"
+    "SELECT w.v AS voter_id, x.votes FROM unnest(%s::varchar[]) AS w(v) CROSS JOIN LATERAL"
+    " (SELECT count(*) AS votes FROM votes WHERE paredao_id = %s AND mode = 'unico'"
+    " AND voter_id = w.v) AS x WHERE x.votes > 0"
 )
 # Which of these CPFs (hashed) of one paredão voted already; which of these accounts (jwt
-# mode's voter_ids) cast their voto único already.
+# mode's voter_ids) cast their voto único already: through the unique indexes.
 CPFS_VOTED = (
-    "SELECT w.cpf FROM unnest(%s::varchar[]) AS w(cpf)"
-    " JOIN votes AS x ON x.paredao_id = %s::integer AND x.cpf_hash = w.cpf"
+    "SELECT x.cpf_hash FROM unnest(%s::varchar[]) AS w(cpf) CROSS JOIN LATERAL"
+    " (SELECT cpf_hash FROM votes WHERE paredao_id = %s AND cpf_hash = w.cpf LIMIT 1) AS x"
 )
 ACCOUNTS_VOTED = (
-    "SELECT w.v FROM unnest(%s::varchar[]) AS w(v) JOIN votes AS x"
-    " ON x.paredao_id = %s::integer AND x.voter_id = w.v AND x.mode = 'unico'"
-    " AND x.voter_id LIKE 'sub:%%'"
+    "SELECT x.voter_id FROM unnest(%s::varchar[]) AS w(v) CROSS JOIN LATERAL"
+    " (SELECT voter_id FROM votes WHERE paredao_id = %s AND mode = 'unico'"
+    " AND voter_id LIKE 'sub:%%' AND voter_id = w.v LIMIT 1) AS x"
 )
 # A batch known to meet no unique index goes straight into `votes` (no staging, no
 # ON CONFLICT); its tally is counted here and added once per (nominee, mode, hour).
@@ -323,8 +326,16 @@ class PostgresVoteStatements:
         )
         return {row.idx for row in rows}
 
-    def cpf_voted(self, index: int) -> bool:
-        return cpf_voted(self._connection, self._ballots[index])
+    def cpfs_voted(self, indexes: Sequence[int]) -> set[int]:
+        ballots = self._ballots
+        voted: set[int] = set()
+        for paredao_id, wanted in self._by_paredao(indexes).items():
+            rows = self._connection.exec_driver_sql(
+                CPFS_VOTED, ([ballots[i].cpf_hash for i in wanted], paredao_id)
+            )
+            cpfs = {cpf for (cpf,) in rows}
+            voted.update(i for i in wanted if ballots[i].cpf_hash in cpfs)
+        return voted
 
     def unico_votes_of_voters(self, indexes: Sequence[int]) -> dict[Voter, int]:
         counts: dict[Voter, int] = {}

@@ -170,8 +170,8 @@ class SQLiteVoteStatements:
             )
         return not_inserted
 
-    def cpf_voted(self, index: int) -> bool:
-        return cpf_voted(self._connection, self._ballots[index])
+    def cpfs_voted(self, indexes: Sequence[int]) -> set[int]:
+        return {i for i in indexes if cpf_voted(self._connection, self._ballots[i])}
 
     def unico_votes_of_voters(self, indexes: Sequence[int]) -> dict[Voter, int]:
         # The only writer: nothing to lock. The index on votos únicos by voter answers it.

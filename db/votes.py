@@ -23,7 +23,6 @@ from db.vote_statements import (
     VOTES,
     UnexpectedReplay,
     Voter,
-    VoteStatements,
     for_batch,
     hour_of,
     nominees_of,
@@ -82,10 +81,10 @@ def _cpf_refusal(ballot: Ballot) -> CPFAlreadyVoted:
     return CPFAlreadyVoted(f"this CPF already voted in paredão {ballot.paredao_id}")
 
 
-def _unico_conflict(statements: VoteStatements, index: int, ballot: Ballot) -> DomainError:
+def _unico_conflict(cpf_voted: bool, ballot: Ballot) -> DomainError:
     """Why a voto único was not inserted: its CPF voted in this paredão, or (jwt mode) its
-    account did, with another CPF. One read, for refused votes only."""
-    if statements.cpf_voted(index):
+    account did, with another CPF."""
+    if cpf_voted:
         return _cpf_refusal(ballot)
     return AccountAlreadyVoted(
         f"this account already cast its voto único in paredão {ballot.paredao_id}"
@@ -241,6 +240,10 @@ def decide_batch(
         admitted, held = (candidates, []) if devices is None else devices.admit(ballots, candidates)
         not_inserted = statements.insert_counted(admitted)
         stored_rows = statements.stored_votes(sorted(not_inserted)) if not_inserted else {}
+        # Why the others were not inserted (refused votes only): one read for all of them.
+        voted = statements.cpfs_voted(
+            [i for i in sorted(not_inserted) if i not in stored_rows and ballots[i].cpf_hash]
+        )
         for i in admitted:
             b = ballots[i]
             if i not in not_inserted:
@@ -256,7 +259,7 @@ def decide_batch(
                     raise UnexpectedReplay(f"vote {b.vote_id} is stored already")
                 outcomes[i] = _replay_outcome(b, row)
             elif b.mode == VoteMode.unico:
-                outcomes[i] = _unico_conflict(statements, i, b)
+                outcomes[i] = _unico_conflict(i in voted, b)
             else:
                 raise RuntimeError(f"vote {b.vote_id} was neither stored nor in conflict")
         # A voto único held back for an earlier one of its device that was then refused (its
@@ -269,13 +272,14 @@ def decide_batch(
             if i in not_inserted and ballots[i].mode == VoteMode.unico
         }
         candidates = [i for i in held if _voter(ballots[i]) in refused_devices]
-        for i in held:
-            if _voter(ballots[i]) not in refused_devices:
-                outcomes[i] = (
-                    _cpf_refusal(ballots[i])
-                    if statements.cpf_voted(i)
-                    else _device_refusal(ballots[i], unico_per_device)
-                )
+        turned_away = [i for i in held if _voter(ballots[i]) not in refused_devices]
+        voted = statements.cpfs_voted(turned_away) if turned_away else set()
+        for i in turned_away:
+            outcomes[i] = (
+                _cpf_refusal(ballots[i])
+                if i in voted
+                else _device_refusal(ballots[i], unico_per_device)
+            )
 
     if check_refused_vote_ids:
         unasked = [
