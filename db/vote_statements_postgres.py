@@ -6,7 +6,7 @@ what they read (paredões shared, budgets in one order) and the tally is split i
 """
 
 import secrets
-from collections import Counter
+import struct
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 
 from db.vote_statements import VOTE_COLUMNS, Voter, torcida_votes_since
 from model.ballot import Ballot
+from model.vote import VoteMode
 
 TALLY_SHARDS = 16
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -101,17 +102,28 @@ ACCOUNTS_VOTED = (
     " AND voter_id LIKE 'sub:%%' AND voter_id = w.v LIMIT 1) AS x"
 )
 # A batch known to meet no unique index goes straight into `votes` (no staging, no
-# ON CONFLICT); its tally is counted here and added once per (nominee, mode, hour).
-COPY_VOTES = f"COPY votes ({', '.join(VOTE_COLUMNS)}) FROM STDIN"
+# ON CONFLICT), in COPY's binary format (no text to format here, none to parse there); its
+# tally is counted here and added once per (nominee, mode, hour).
+COPY_VOTES = f"COPY votes ({', '.join(VOTE_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
 ADD_TALLY = (
     "INSERT INTO vote_tally (paredao_id, nominee_id, mode, hour, shard, votes)"
-    " SELECT p, n, m, timestamptz 'epoch' + h * interval '1 microsecond', %s, c"
-    " FROM unnest(%s::integer[], %s::integer[], %s::varchar[], %s::bigint[], %s::integer[])"
+    " SELECT p, n, m, timestamptz '2000-01-01 00:00:00+00' + h * interval '1 hour', %s, c"
+    " FROM unnest(%s::integer[], %s::integer[], %s::varchar[], %s::integer[], %s::integer[])"
     " AS t(p, n, m, h, c) ORDER BY 1, 2, 3, 4"
     " ON CONFLICT (paredao_id, nominee_id, mode, hour, shard)"
     " DO UPDATE SET votes = vote_tally.votes + excluded.votes"
 )
+# The binary format: a signature, flags and extension length; per row the number of fields,
+# then each field's length (-1: NULL) and bytes, big-endian; times in µs since 2000-01-01.
+BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+BINARY_TRAILER = struct.pack(">h", -1)
+PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 HOUR_US = HOUR // MICROSECOND
+_ROW_HEAD = struct.Struct(">hiii16sii")  # 7 fields; paredão, vote_id, nominee (with lengths)
+_LENGTH = struct.Struct(">i")
+_MOMENT = struct.Struct(">iq")
+_NULL = _LENGTH.pack(-1)
+_MODES = {mode.value: _LENGTH.pack(len(mode.value)) + mode.value.encode() for mode in VoteMode}
 
 
 # COPY's text format: a backslash, tab, newline or carriage return in a value is escaped; \N is
@@ -137,14 +149,6 @@ def _copy_line(index: int, b: Ballot) -> str:
     return (
         f"{index}\t{b.paredao_id}\t{b.vote_id.hex}\t{b.nominee_id}\t{b.mode.value}\t"
         f"{_copy_text(b.voter_id)}\t{_copy_text(b.cpf_hash)}\t{challenge}\t{expires}\t{cast_us}\n"
-    )
-
-
-def _vote_line(b: Ballot) -> str:
-    """A ballot's row of `votes` (`VOTE_COLUMNS`) in COPY's text format."""
-    return (
-        f"{b.paredao_id}\t{b.vote_id.hex}\t{b.nominee_id}\t{b.mode.value}\t"
-        f"{_copy_text(b.voter_id)}\t{_copy_text(b.cpf_hash)}\t{b.cast_at.isoformat()}\n"
     )
 
 
@@ -298,12 +302,26 @@ class PostgresVoteStatements:
         if not indexes:
             return
         ballots = self._ballots
+        head, length, moment, modes = _ROW_HEAD.pack, _LENGTH.pack, _MOMENT.pack, _MODES
+        rows = [BINARY_HEADER]
+        counts: dict[tuple[int, int, str, int], int] = {}
+        for i in indexes:
+            b = ballots[i]
+            mode = b.mode.value
+            voter = b.voter_id.encode()
+            cpf = b.cpf_hash
+            us = (b.cast_at - PG_EPOCH) // MICROSECOND
+            rows.append(head(7, 4, b.paredao_id, 16, b.vote_id.bytes, 4, b.nominee_id))
+            rows.append(modes[mode])
+            rows.append(length(len(voter)))
+            rows.append(voter)
+            rows.append(_NULL if cpf is None else length(len(cpf)) + cpf.encode())
+            rows.append(moment(8, us))
+            key = (b.paredao_id, b.nominee_id, mode, us // HOUR_US)
+            counts[key] = counts.get(key, 0) + 1
+        rows.append(BINARY_TRAILER)
         with self._raw().cursor() as cursor, cursor.copy(COPY_VOTES) as copy:
-            copy.write("".join([_vote_line(ballots[i]) for i in indexes]))
-        counts = Counter(
-            (b.paredao_id, b.nominee_id, b.mode.value, (b.cast_at - EPOCH) // HOUR)
-            for b in map(ballots.__getitem__, indexes)
-        )
+            copy.write(b"".join(rows))
         keys = sorted(counts)
         self._connection.exec_driver_sql(
             ADD_TALLY,
@@ -312,7 +330,7 @@ class PostgresVoteStatements:
                 [k[0] for k in keys],
                 [k[1] for k in keys],
                 [k[2] for k in keys],
-                [k[3] * HOUR_US for k in keys],
+                [k[3] for k in keys],
                 [counts[k] for k in keys],
             ),
         )

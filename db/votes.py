@@ -172,21 +172,16 @@ def decide_batch(
     outcomes: list[Decision | None] = [None] * len(ballots)
 
     # The same vote_id twice in one batch: the later ones answer like the first.
-    first_of: dict[tuple[int, Any], int] = {}
+    first_of: dict[tuple[int, int], int] = {}
     echoes: dict[int, int] = {}
-    for i, b in enumerate(ballots):
-        key = (b.paredao_id, b.vote_id)
-        if key in first_of:
-            echoes[i] = first_of[key]
-        else:
-            first_of[key] = i
-
     # Replays of stored votes are answered as they were, even after voting closed.
-    asked = [
-        i
-        for i, b in enumerate(ballots)
-        if (look_up_every_vote_id or b.client_vote_id) and i not in echoes
-    ]
+    asked: list[int] = []
+    for i, b in enumerate(ballots):
+        first = first_of.setdefault((b.paredao_id, b.vote_id.int), i)
+        if first != i:
+            echoes[i] = first
+        elif look_up_every_vote_id or b.client_vote_id:
+            asked.append(i)
     for i, row in statements.stored_votes(asked).items():
         outcomes[i] = _replay_outcome(ballots[i], row)
 
@@ -200,6 +195,8 @@ def decide_batch(
             schedule.opens_at,
             schedule.closes_at,
         )
+    # The ballots still to decide, in order: each step below takes out those it refuses.
+    todo: list[int] = []
     for i, b in enumerate(ballots):
         if outcomes[i] is not None or i in echoes:
             continue
@@ -213,24 +210,26 @@ def decide_batch(
             )
         elif (status := status_at_cast(*window, b.cast_at)) != ParedaoStatus.open:
             outcomes[i] = VotingNotOpen(f"voting in paredão {b.paredao_id} is {status}, not open")
+        else:
+            todo.append(i)
 
-    def pending() -> list[int]:
-        return [i for i in range(len(ballots)) if outcomes[i] is None and i not in echoes]
-
-    todo = pending()
     with_captcha = [i for i in todo if ballots[i].captcha is not None]
-    for i in statements.spend_captchas(with_captcha) if with_captcha else ():
+    spent = statements.spend_captchas(with_captcha) if with_captcha else set()
+    for i in spent:
         outcomes[i] = CaptchaFailed("this captcha was already used: solve a new one")
+    if spent:
+        todo = [i for i in todo if i not in spent]
 
-    todo = pending()
     fans = [i for i in todo if ballots[i].mode == VoteMode.torcida]
-    for i, wait in torcida.admit(statements, ballots, fans).items():
+    limited = torcida.admit(statements, ballots, fans)
+    for i, wait in limited.items():
         outcomes[i] = RateLimited(
             f"at most {TORCIDA_LIMIT} votos da torcida a minute: try again in {wait} s",
             retry_after_s=wait,
         )
+    if limited:
+        todo = [i for i in todo if i not in limited]
 
-    todo = pending()
     devices = None
     if unico_per_device is not None:
         unicos = [i for i in todo if ballots[i].mode == VoteMode.unico]
