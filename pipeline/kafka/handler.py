@@ -9,7 +9,6 @@ stored by anyone (a crash before the commit to Kafka, or a rebalance in flight):
 counts exactly once.
 """
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -84,21 +83,23 @@ def handle_batch(
     report = BatchReport()
     decoded = records if isinstance(records, Decoded) else decode_batch(records)
     fence = stored_offsets(connection, topic, {r.partition for r in decoded.records})
-    fresh = [
-        (record, item)
-        for record, item in zip(decoded.records, decoded.items, strict=True)
-        if record.offset >= fence[record.partition]
-    ]
-    report.skipped = len(decoded.records) - len(fresh)
-
+    # One pass: what is fresh (past the fence), what each fresh record holds, and each
+    # partition's next offset (past its highest fresh record).
     ballots: list[Ballot] = []
     marks: dict[int, tuple[set[int], int]] = {}
-    for record, item in fresh:
+    next_offsets: dict[int, int] = {}
+    for record, item in zip(decoded.records, decoded.items, strict=True):
+        partition = record.partition
+        if record.offset < fence[partition]:
+            report.skipped += 1
+            continue
+        if record.offset >= next_offsets.get(partition, 0):
+            next_offsets[partition] = record.offset + 1
         if isinstance(item, Ballot):
             ballots.append(item)
         elif isinstance(item, CloseMarker):
             partitions, _ = marks.setdefault(item.paredao_id, (set(), item.partitions))
-            partitions.add(record.partition)
+            partitions.add(partition)
         else:
             report.dead.append((record, str(item)))
 
@@ -143,9 +144,6 @@ def handle_batch(
     if marks:
         report.frozen = mark_partitions_closed(connection, marks, now)
 
-    next_offsets: dict[int, int] = defaultdict(int)
-    for record, _ in fresh:
-        next_offsets[record.partition] = max(next_offsets[record.partition], record.offset + 1)
     store_offsets(connection, topic, next_offsets)
-    report.next_offsets = dict(next_offsets)
+    report.next_offsets = next_offsets
     return report
