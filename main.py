@@ -8,12 +8,14 @@ import secrets
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import uvicorn
 from pydantic import ValidationError
+from sqlalchemy import Engine
 
 from app import create_app as create_app
 from config import get_settings
@@ -24,6 +26,8 @@ from model.clock import system_clock
 from observability import metrics
 from observability.logs import log_config
 from services.audit import verify_chain
+
+T = TypeVar("T")
 
 
 def ensure_env_file(path: Path = Path(".env")) -> None:
@@ -130,13 +134,18 @@ def kafka_topics() -> None:
         )
 
 
+def on_database(work: Callable[[Engine], T]) -> T:
+    """What `work` returns, run once on an engine of the configured database (disposed of
+    afterwards): the one-shot commands' way to the database."""
+    with engine_for(get_settings().database_url) as engine:
+        return work(engine)
+
+
 def lag() -> None:
     """Print the consumer group's lag per partition (stored offsets vs the log's end)."""
     from pipeline.kafka.producer import consumer_lag
 
-    settings = get_settings()
-    with engine_for(settings.database_url) as engine:
-        rows = consumer_lag(engine, settings.kafka)
+    rows = on_database(lambda engine: consumer_lag(engine, get_settings().kafka))
     print("partition  stored  end  lag")
     for partition, stored, end in rows:
         print(f"{partition:9d}  {stored:6d}  {end:3d}  {end - stored:3d}")
@@ -145,9 +154,8 @@ def lag() -> None:
 
 def prune() -> None:
     """Delete expired captcha spends, idle torcida budgets and ended sessions (once)."""
-    settings = get_settings()
-    with engine_for(settings.database_url) as engine:
-        pruned = prune_rows(engine, system_clock(), timedelta(seconds=settings.prune_margin_s))
+    margin = timedelta(seconds=get_settings().prune_margin_s)
+    pruned = on_database(lambda engine: prune_rows(engine, system_clock(), margin))
     print(
         f"Pruned {pruned.spent_captchas} spent captchas, {pruned.torcida_budgets} idle torcida"
         f" budgets, {pruned.revoked_sessions} ended sessions.",
@@ -157,9 +165,7 @@ def prune() -> None:
 
 def audit_verify() -> None:
     """Recompute the audit log's hash chain; exit 1 naming the first entry that does not match."""
-    settings = get_settings()
-    with engine_for(settings.database_url) as engine:
-        check = verify_chain(engine)
+    check = on_database(verify_chain)
     if check.broken_at is not None:
         sys.exit(f"The audit log is broken at entry {check.broken_at}: {check.reason}.")
     print(f"The audit log verifies: {check.entries} entries.", file=sys.stderr)

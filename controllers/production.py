@@ -2,6 +2,7 @@
 nominee per mode and final, votes per hour), with open, close and recount."""
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +30,7 @@ from controllers.production_session import (
 from controllers.render import render_page
 from services import audit
 from services import paredoes as paredao_queries
+from services.lifecycle import ParedaoLifecycle
 from services.producer_session import ProducerSession
 from services.results import ResultsReader
 from views.api.params import ParedaoId
@@ -149,20 +151,23 @@ async def dashboard(
     return await _dashboard(request, paredao, producer, reader, templates, notice=notice)
 
 
-@router.post("/paredoes/{paredao_id}/abrir")
-async def open_voting(
-    paredao_id: ParedaoId, actor: ProducerActorDep, lifecycle: LifecycleDep
-) -> Response:
-    await lifecycle.open(paredao_id, actor)
-    return RedirectResponse(f"/producao/paredoes/{paredao_id}?aviso=aberta", status_code=303)
+LifecycleStep = Callable[[ParedaoLifecycle, int, str], Awaitable[object]]
 
 
-@router.post("/paredoes/{paredao_id}/encerrar")
-async def close_voting(
-    paredao_id: ParedaoId, actor: ProducerActorDep, lifecycle: LifecycleDep
-) -> Response:
-    await lifecycle.close(paredao_id, actor)
-    return RedirectResponse(f"/producao/paredoes/{paredao_id}?aviso=encerrada", status_code=303)
+def _lifecycle_button(name: str, action: str, step: LifecycleStep, notice: str) -> None:
+    """The dashboard's button at `.../{paredao_id}/{action}`: the lifecycle takes `step` (a
+    wrong transition is the lifecycle's 409), then back to the dashboard showing `notice`."""
+
+    @router.post(f"/paredoes/{{paredao_id}}/{action}", name=name)
+    async def take_step(
+        paredao_id: ParedaoId, actor: ProducerActorDep, lifecycle: LifecycleDep
+    ) -> Response:
+        await step(lifecycle, paredao_id, actor)
+        return RedirectResponse(f"/producao/paredoes/{paredao_id}?aviso={notice}", status_code=303)
+
+
+_lifecycle_button("open_voting", "abrir", ParedaoLifecycle.open, "aberta")
+_lifecycle_button("close_voting", "encerrar", ParedaoLifecycle.close, "encerrada")
 
 
 @router.post("/paredoes/{paredao_id}/recontar")

@@ -19,6 +19,8 @@ nginx_worker_user="${PAREDAO_NGINX_USER:-www-data}"  # NGINX started as root dro
 # --- Messages -----------------------------------------------------------------------------------
 log() { printf '[%s] %s\n' "${log_tag:-deploy}" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# finish <message>: there is nothing (more) to do; say why and end the script successfully.
+finish() { log "$*"; exit 0; }
 
 # show_tail <lines> <file>...: the last lines of each non-empty file, on stderr.
 show_tail() {

@@ -160,8 +160,11 @@ class IsolatedSettings(Settings):
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return IsolatedSettings(
+def settings(database_url: str, request: pytest.FixtureRequest) -> Settings:
+    """The test settings; a test (or its class, or module) marked
+    `@pytest.mark.settings(field=value, ...)` gets them with those fields changed."""
+    marked = request.node.get_closest_marker("settings")
+    base = IsolatedSettings(
         DATABASE_URL=database_url,
         PAREDAO_ADMIN_TOKEN=SecretStr(ADMIN_TOKEN),
         PAREDAO_SECRET_KEY=SecretStr(SECRET_KEY),
@@ -174,6 +177,7 @@ def settings(database_url: str) -> Settings:
         # about the deadline sets its own.
         PAREDAO_VOTE_DEADLINE_S=ROOMY_VOTE_DEADLINE_S,
     )
+    return base if marked is None else base.model_copy(update=marked.kwargs)
 
 
 @pytest.fixture
@@ -254,6 +258,13 @@ def open_paredao(client: httpx.AsyncClient, make_housemates: Callable[[int], Any
         return await open_paredao_of(client, await make_housemates(nominees), **fields)
 
     return make
+
+
+@pytest.fixture
+async def paredao(open_paredao: Any) -> dict[str, Any]:
+    """An open paredão of two new housemates, captcha off: `open_paredao(2)`."""
+    made: dict[str, Any] = await open_paredao(2)
+    return made
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

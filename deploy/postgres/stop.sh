@@ -9,10 +9,7 @@ log_tag="postgres stop"
 # shellcheck source=common.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/common.sh"
 
-if [[ ! -f "$data_dir/PG_VERSION" ]]; then
-    log "no cluster in $data_dir: nothing to stop"
-    exit 0
-fi
+[[ -f "$data_dir/PG_VERSION" ]] || finish "no cluster in $data_dir: nothing to stop"
 bin_dir="$(find_bin_dir)" || die "pg_ctl for PostgreSQL $(cluster_major) not found under /usr/lib/postgresql (set PG_BIN_DIR)"
 
 if server_running; then

@@ -11,10 +11,7 @@ log_tag="stack down"
 # shellcheck source=common.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/common.sh"
 
-if [[ ! -d "$run_dir" ]]; then
-    log "nothing to stop (no $run_dir)"
-    exit 0
-fi
+[[ -d "$run_dir" ]] || finish "nothing to stop (no $run_dir)"
 
 PAREDAO_NGINX_RUN_DIR="$nginx_run_dir" "$repo/deploy/nginx/stop.sh"
 

@@ -115,12 +115,15 @@ class TestEveryAdminActionIsLogged:
         assert items[0]["at"] == "2026-11-21T22:00:00Z"
 
     async def test_the_production_session_is_named_not_revealed(
-        self, client: httpx.AsyncClient, open_paredao: Any
+        self, client: httpx.AsyncClient, paredao: dict[str, Any]
     ) -> None:
-        p = await open_paredao(2)
         before = len(await entries(client))
         csrf = await login(client)
-        for path in (f"/paredoes/{p['id']}/recontar", f"/paredoes/{p['id']}/encerrar", "/sair"):
+        for path in (
+            f"/paredoes/{paredao['id']}/recontar",
+            f"/paredoes/{paredao['id']}/encerrar",
+            "/sair",
+        ):
             r = await client.post(f"/producao{path}", data={"csrf_token": csrf})
             assert r.status_code in (200, 303), r.text
         items = (await entries(client))[before:]
@@ -139,17 +142,16 @@ class TestEveryAdminActionIsLogged:
 
 class TestNoActionNoEntry:
     async def test_a_refused_action_leaves_no_entry(
-        self, client: httpx.AsyncClient, open_paredao: Any
+        self, client: httpx.AsyncClient, paredao: dict[str, Any]
     ) -> None:
-        p = await open_paredao(2)
         before = await entries(client)
-        r = await client.post(f"/paredoes/{p['id']}/open", headers=ADMIN)  # already open
+        r = await client.post(f"/paredoes/{paredao['id']}/open", headers=ADMIN)  # already open
         assert r.status_code == 409
         r = await client.post("/paredoes/999/close", headers=ADMIN)
         assert r.status_code == 404
         r = await client.patch("/candidates/999", json={"city": "Recife"}, headers=ADMIN)
         assert r.status_code == 404
-        r = await client.post(f"/paredoes/{p['id']}/open")  # no token: no action
+        r = await client.post(f"/paredoes/{paredao['id']}/open")  # no token: no action
         assert r.status_code == 401
         assert await entries(client) == before
 

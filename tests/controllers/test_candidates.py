@@ -4,6 +4,7 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN, application, years_ago
+from tests.support.api import assert_error
 
 
 async def apply(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
@@ -36,8 +37,7 @@ class TestApply:
     ) -> None:
         await apply(client)
         r = await client.post("/candidates", json=application(email="JULIETTE@example.com"))
-        assert r.status_code == 409
-        assert r.json()["error"] == "duplicate_email"
+        assert_error(r, 409, "duplicate_email")
         assert "juliette@example.com" in r.json()["detail"]
 
     @pytest.mark.parametrize(
@@ -92,8 +92,7 @@ class TestApply:
         r = await client.post(
             "/candidates", content=b"{not json", headers={"Content-Type": "application/json"}
         )
-        assert r.status_code == 422
-        assert r.json()["error"] == "validation_error"
+        assert_error(r, 422, "validation_error")
 
 
 class TestAdminAuth:
@@ -163,8 +162,7 @@ class TestListCandidates:
         self, client: httpx.AsyncClient, params: dict[str, Any]
     ) -> None:
         r = await client.get("/candidates", params=params, headers=ADMIN)
-        assert r.status_code == 422
-        assert r.json()["error"] == "validation_error"
+        assert_error(r, 422, "validation_error")
 
 
 class TestReadUpdateDelete:
@@ -198,8 +196,7 @@ class TestReadUpdateDelete:
         await apply(client, email="a@x.com")
         b = await apply(client, email="b@x.com")
         r = await client.patch(f"/candidates/{b['id']}", json={"email": "A@x.com"}, headers=ADMIN)
-        assert r.status_code == 409
-        assert r.json()["error"] == "duplicate_email"
+        assert_error(r, 409, "duplicate_email")
 
     async def test_status_follows_its_rules(self, client: httpx.AsyncClient) -> None:
         a = await apply(client)
@@ -231,7 +228,6 @@ class TestReadUpdateDelete:
         )
         assert r.status_code == 201
         r = await client.delete(f"/candidates/{ids[0]}", headers=ADMIN)
-        assert r.status_code == 409
-        assert r.json()["error"] == "candidate_in_use"
+        assert_error(r, 409, "candidate_in_use")
         r = await client.get(f"/candidates/{ids[0]}", headers=ADMIN)
         assert r.status_code == 200

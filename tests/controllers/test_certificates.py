@@ -18,6 +18,7 @@ from fastapi import FastAPI
 import db.certificates
 from tests.conftest import ADMIN, SECRET_KEY, Clock, cpf
 from tests.controllers.test_key_rotation import NEW_SECRET, ring
+from tests.support.api import assert_error
 from tests.support.app import serving
 from tools.verify_receipt import ReceiptFailed, check_receipt, verify_inclusion
 
@@ -137,14 +138,12 @@ def fetcher(client: httpx.AsyncClient) -> Callable[[str], Any]:
 
 class TestCertificate:
     async def test_before_the_freeze_there_is_none_and_no_proof(
-        self, client: httpx.AsyncClient, open_paredao: Any
+        self, client: httpx.AsyncClient, paredao: dict[str, Any]
     ) -> None:
-        p = await open_paredao(2)
-        r = await vote(client, p["id"], nominee_id=p["nominees"][0]["candidate_id"])
+        r = await vote(client, paredao["id"], nominee_id=paredao["nominees"][0]["candidate_id"])
         for path in ("certificate", f"votes/{r.json()['vote_id']}/proof"):
-            answer = await client.get(f"/paredoes/{p['id']}/{path}")
-            assert answer.status_code == 409, answer.text
-            assert answer.json()["error"] == "not_certified"
+            answer = await client.get(f"/paredoes/{paredao['id']}/{path}")
+            assert_error(answer, 409, "not_certified")
         assert (await client.get("/paredoes/999/certificate")).status_code == 404
 
     async def test_the_certificate_holds_exactly_the_counted_votes(
@@ -160,11 +159,11 @@ class TestCertificate:
             assert (r.status_code, r.json()["error"]) == (404, "not_found"), r.text
 
     async def test_a_paredao_without_votes_is_certified_empty(
-        self, client: httpx.AsyncClient, open_paredao: Any
+        self, client: httpx.AsyncClient, paredao: dict[str, Any]
     ) -> None:
-        p = await open_paredao(2)
-        assert (await client.post(f"/paredoes/{p['id']}/close", headers=ADMIN)).status_code == 200
-        payload = await check_certificate(client, p["id"], {})
+        closed = await client.post(f"/paredoes/{paredao['id']}/close", headers=ADMIN)
+        assert closed.status_code == 200
+        payload = await check_certificate(client, paredao["id"], {})
         assert payload["outcome"]["kind"] == "tie"
 
     async def test_many_chunks_prove_every_vote(
@@ -183,16 +182,15 @@ class TestCertificate:
         await check_certificate(client, p["id"], counted)
 
     async def test_the_receipt_tool_checks_a_vote_and_catches_a_forgery(
-        self, client: httpx.AsyncClient, open_paredao: Any, clock: Clock
+        self, client: httpx.AsyncClient, paredao: dict[str, Any], clock: Clock
     ) -> None:
-        p = await open_paredao(2)
-        counted, _ = await cast_mixed(client, p, clock)
-        await client.post(f"/paredoes/{p['id']}/close", headers=ADMIN)
+        counted, _ = await cast_mixed(client, paredao, clock)
+        await client.post(f"/paredoes/{paredao['id']}/close", headers=ADMIN)
         vote_id = next(iter(counted))
         import asyncio
 
         fetch = fetcher(client)
-        lines = await asyncio.to_thread(check_receipt, fetch, p["id"], vote_id)
+        lines = await asyncio.to_thread(check_receipt, fetch, paredao["id"], vote_id)
         assert f"vote {vote_id}" in lines[-1]
 
         def forged(path: str) -> Any:
@@ -204,25 +202,26 @@ class TestCertificate:
             return answer
 
         with pytest.raises(ReceiptFailed, match="signature"):
-            await asyncio.to_thread(check_receipt, forged, p["id"], vote_id)
+            await asyncio.to_thread(check_receipt, forged, paredao["id"], vote_id)
 
     async def test_a_reopened_tie_has_no_certificate_until_frozen_again(
-        self, client: httpx.AsyncClient, open_paredao: Any, clock: Clock
+        self, client: httpx.AsyncClient, paredao: dict[str, Any], clock: Clock
     ) -> None:
-        p = await open_paredao(2)
-        await client.post(f"/paredoes/{p['id']}/close", headers=ADMIN)  # 0 × 0: a tie
-        assert (await client.get(f"/paredoes/{p['id']}/certificate")).status_code == 200
+        await client.post(f"/paredoes/{paredao['id']}/close", headers=ADMIN)  # 0 × 0: a tie
+        assert (await client.get(f"/paredoes/{paredao['id']}/certificate")).status_code == 200
         r = await client.patch(
-            f"/paredoes/{p['id']}", json={"closes_at": "2026-11-22T10:00:00Z"}, headers=ADMIN
+            f"/paredoes/{paredao['id']}", json={"closes_at": "2026-11-22T10:00:00Z"}, headers=ADMIN
         )
         assert r.status_code == 200, r.text
-        assert (await client.get(f"/paredoes/{p['id']}/certificate")).status_code == 409
-        r = await vote(client, p["id"], nominee_id=p["nominees"][0]["candidate_id"])
+        assert (await client.get(f"/paredoes/{paredao['id']}/certificate")).status_code == 409
+        r = await vote(client, paredao["id"], nominee_id=paredao["nominees"][0]["candidate_id"])
         assert r.status_code == 202, r.text
         clock.advance(seconds=1)
-        await client.post(f"/paredoes/{p['id']}/close", headers=ADMIN)
+        await client.post(f"/paredoes/{paredao['id']}/close", headers=ADMIN)
         payload = await check_certificate(
-            client, p["id"], {r.json()["vote_id"]: (p["nominees"][0]["candidate_id"], "torcida")}
+            client,
+            paredao["id"],
+            {r.json()["vote_id"]: (paredao["nominees"][0]["candidate_id"], "torcida")},
         )
         assert payload["outcome"]["kind"] == "eliminated"
 
@@ -232,22 +231,21 @@ class TestKeys:
         self,
         client: httpx.AsyncClient,
         app: FastAPI,
-        open_paredao: Any,
+        paredao: dict[str, Any],
         database_url: str,
         clock: Clock,
     ) -> None:
-        p = await open_paredao(2)
-        counted, _ = await cast_mixed(client, p, clock)
-        await client.post(f"/paredoes/{p['id']}/close", headers=ADMIN)
-        before = (await client.get(f"/paredoes/{p['id']}/certificate")).json()
+        counted, _ = await cast_mixed(client, paredao, clock)
+        await client.post(f"/paredoes/{paredao['id']}/close", headers=ADMIN)
+        before = (await client.get(f"/paredoes/{paredao['id']}/certificate")).json()
         old_keys = (await client.get("/certificate-keys")).json()["keys"]
         assert len(old_keys) == 1
         async with serving(ring(database_url, NEW_SECRET, SECRET_KEY), clock) as rotated:
             keys = (await rotated.get("/certificate-keys")).json()["keys"]
             assert [k["kid"] for k in keys][1:] == [old_keys[0]["kid"]]
             assert keys[0]["kid"] != old_keys[0]["kid"]
-            assert (await rotated.get(f"/paredoes/{p['id']}/certificate")).json() == before
-            await check_certificate(rotated, p["id"], counted)
+            assert (await rotated.get(f"/paredoes/{paredao['id']}/certificate")).json() == before
+            await check_certificate(rotated, paredao["id"], counted)
         async with serving(ring(database_url, NEW_SECRET), clock) as forgot:
             keys = (await forgot.get("/certificate-keys")).json()["keys"]
             assert old_keys[0]["kid"] not in [k["kid"] for k in keys]

@@ -16,6 +16,7 @@ from uvicorn.protocols.http import h11_impl, httptools_impl
 
 from controllers.guards import Guards, server_busy
 from tests.conftest import ADMIN, application
+from tests.support.api import assert_error
 
 BIG = 2**63
 LIMIT = 64 * 1024  # the default PAREDAO_MAX_BODY_BYTES
@@ -48,8 +49,7 @@ class TestNumbersOutOfRange:
     )
     async def test_is_422(self, client: httpx.AsyncClient, method: str, path: str) -> None:
         r = await client.request(method, path, headers=ADMIN)
-        assert r.status_code == 422, r.text
-        assert r.json()["error"] == "validation_error"
+        assert_error(r, 422, "validation_error")
 
     async def test_a_vote_for_a_huge_paredao_or_nominee_is_422(
         self, client: httpx.AsyncClient, open_paredao: Any
@@ -164,8 +164,7 @@ class TestForgedCaptcha:
             f"/paredoes/{p['id']}/votes",
             json=vote(p["nominees"][0]["candidate_id"], captcha_token=token),
         )
-        assert r.status_code == 403, r.text
-        assert r.json()["error"] == "captcha_failed"
+        assert_error(r, 403, "captcha_failed")
 
 
 class TestUnreadableBodies:
@@ -291,8 +290,7 @@ class TestBodyLimit:
             content=b" " * (LIMIT + 1),
             headers={"Content-Type": "application/json"},
         )
-        assert r.status_code == 413
-        assert r.json()["error"] == "payload_too_large"
+        assert_error(r, 413, "payload_too_large")
 
 
 class TestSecurityHeaders:

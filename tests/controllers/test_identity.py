@@ -7,10 +7,10 @@ from typing import Any
 import httpx
 import pytest
 
-from config import Settings
 from model.voter import normalize_voter_id
 from services.throttle import AddressThrottle
 from tests.conftest import TEST_NOW, Clock, solve_captcha
+from tests.support.api import assert_error
 
 
 class TestNormalizeVoterId:
@@ -77,8 +77,7 @@ class TestOneVoterOneBudget:
             r = await client.post(f"/paredoes/{p['id']}/votes", json=vote(a, variant))
             assert r.status_code == 202, r.text
         r = await client.post(f"/paredoes/{p['id']}/votes", json=vote(a, "pHoNe-1"))
-        assert r.status_code == 429, r.text
-        assert r.json()["error"] == "rate_limited"
+        assert_error(r, 429, "rate_limited")
 
     async def test_an_invisible_character_is_422(
         self, client: httpx.AsyncClient, open_paredao: Any
@@ -134,11 +133,8 @@ class TestCaptchaBoundToParedao:
         assert "expired" in r.json()["detail"]
 
 
+@pytest.mark.settings(captcha_per_minute=3)
 class TestChallengeRate:
-    @pytest.fixture
-    def settings(self, settings: Settings) -> Settings:
-        return settings.model_copy(update={"captcha_per_minute": 3})
-
     async def test_past_the_rate_429_with_retry_after_until_it_refills(
         self, client: httpx.AsyncClient, clock: Clock
     ) -> None:

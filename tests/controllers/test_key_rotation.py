@@ -26,6 +26,7 @@ from tests.conftest import (
     IsolatedSettings,
     cpf,
 )
+from tests.support.api import assert_error
 from tests.support.app import serving
 from tests.support.paredoes import open_paredao_of
 from tests.support.server import ROOMY_VOTE_DEADLINE_S
@@ -90,8 +91,7 @@ class TestRotation:
 
         async with serving(ring(database_url, NEW_SECRET, SECRET_KEY), clock) as after:
             r = await after.post(url, json=unico(nominee, 1))
-            assert r.status_code == 409, r.text
-            assert r.json()["error"] == "cpf_already_voted"
+            assert_error(r, 409, "cpf_already_voted")
             assert (await after.post(url, json=unico(nominee, 2))).status_code == 202
         assert cpf_key_id(database_url, p["id"]) == key_id_of(SECRET_KEY)
 
@@ -108,8 +108,7 @@ class TestRotation:
         # Its CPFs need the new key: a server that has only the old one refuses them.
         async with serving(ring(database_url, SECRET_KEY), clock) as rolled_back:
             r = await rolled_back.post(url, json=body)
-            assert r.status_code == 503, r.text
-            assert r.json()["error"] == "cpf_key_missing"
+            assert_error(r, 503, "cpf_key_missing")
 
     async def test_a_ring_without_the_paredaos_key_refuses_votos_unicos_and_names_it(
         self, database_url: str, clock: Clock, open_paredao: Callable[..., Any]
@@ -122,8 +121,7 @@ class TestRotation:
 
         async with serving(ring(database_url, NEW_SECRET), clock) as forgot_the_old_key:
             r = await forgot_the_old_key.post(url, json=unico(nominee, 1))
-            assert r.status_code == 503, r.text
-            assert r.json()["error"] == "cpf_key_missing"
+            assert_error(r, 503, "cpf_key_missing")
             assert key_id_of(SECRET_KEY) in r.json()["detail"]
             assert "PAREDAO_PREVIOUS_SECRET_KEYS" in r.json()["detail"]
             torcida = {"nominee_id": nominee, "mode": "torcida", "voter_id": "device"}
@@ -166,8 +164,7 @@ class TestParedoesFromBeforeKeyIds:
         settings = ring(database_url, NEW_SECRET, SECRET_KEY, OLDEST_SECRET)
         async with serving(settings, clock) as rotated_twice:
             r = await rotated_twice.post(url, json=unico(nominee, 1))
-            assert r.status_code == 409, r.text
-            assert r.json()["error"] == "cpf_already_voted"
+            assert_error(r, 409, "cpf_already_voted")
             assert (await rotated_twice.post(url, json=unico(nominee, 2))).status_code == 202
         assert cpf_key_id(database_url, p["id"]) is None
 

@@ -19,6 +19,7 @@ from tests.conftest import (
     application,
     cpf,
 )
+from tests.support.api import assert_error
 from tests.support.app import serving
 from views.api.votes import HourlyVotes, ModeVotes, NomineeStats, StatsPublic
 from views.web.chart import hourly_chart
@@ -165,10 +166,9 @@ class TestErrorPages:
         assert "Dados inválidos" in r.text
 
     async def test_a_form_in_another_format_is_415(
-        self, client: httpx.AsyncClient, open_paredao: Any
+        self, client: httpx.AsyncClient, paredao: dict[str, Any]
     ) -> None:
-        p = await open_paredao(2)
-        r = await client.post(f"/paredoes/{p['id']}/votar", json={"nominee_id": 1})
+        r = await client.post(f"/paredoes/{paredao['id']}/votar", json={"nominee_id": 1})
         assert r.status_code == 415
         assert r.headers["content-type"].startswith("text/html")
 
@@ -195,16 +195,15 @@ class TestVoteWithoutJavaScript:
         assert await total_votes(client, p["id"]) == 2
 
     async def test_the_same_form_sent_twice_counts_once(
-        self, client: httpx.AsyncClient, open_paredao: Any
+        self, client: httpx.AsyncClient, paredao: dict[str, Any]
     ) -> None:
-        p = await open_paredao(2)
-        page = (await client.get(f"/paredoes/{p['id']}", headers=HTML)).text
+        page = (await client.get(f"/paredoes/{paredao['id']}", headers=HTML)).text
         match = re.search(r'name="vote_id" id="vote_id" value="([0-9a-f-]{36})"', page)
         assert match is not None
-        fields = {"nominee_id": str(nominees(p)[0]), "mode": "torcida", "vote_id": match[1]}
+        fields = {"nominee_id": str(nominees(paredao)[0]), "mode": "torcida", "vote_id": match[1]}
         for _ in range(2):
-            assert (await vote_by_form(client, p["id"], **fields)).status_code == 200
-        assert await total_votes(client, p["id"]) == 1
+            assert (await vote_by_form(client, paredao["id"], **fields)).status_code == 200
+        assert await total_votes(client, paredao["id"]) == 1
 
     @pytest.mark.parametrize(
         ("second_cpf", "message"),
@@ -216,19 +215,18 @@ class TestVoteWithoutJavaScript:
         ids=["per-cpf", "per-device"],
     )
     async def test_unico_once(
-        self, client: httpx.AsyncClient, open_paredao: Any, second_cpf: int, message: str
+        self, client: httpx.AsyncClient, paredao: dict[str, Any], second_cpf: int, message: str
     ) -> None:
-        p = await open_paredao(2)
-        a, b = nominees(p)
-        r = await vote_by_form(client, p["id"], nominee_id=str(a), mode="unico", cpf=cpf(5))
+        a, b = nominees(paredao)
+        r = await vote_by_form(client, paredao["id"], nominee_id=str(a), mode="unico", cpf=cpf(5))
         assert r.status_code == 200, r.text
         r = await vote_by_form(
-            client, p["id"], nominee_id=str(b), mode="unico", cpf=cpf(second_cpf)
+            client, paredao["id"], nominee_id=str(b), mode="unico", cpf=cpf(second_cpf)
         )
         assert r.status_code == 409
         assert message in r.text
         assert 'id="vote-form"' in r.text  # the vote page again, with the message
-        assert await total_votes(client, p["id"]) == 1
+        assert await total_votes(client, paredao["id"]) == 1
 
     @pytest.mark.parametrize(
         ("fields", "status", "message"),
@@ -242,25 +240,23 @@ class TestVoteWithoutJavaScript:
     async def test_invalid_forms(
         self,
         client: httpx.AsyncClient,
-        open_paredao: Any,
+        paredao: dict[str, Any],
         fields: dict[str, str],
         status: int,
         message: str,
     ) -> None:
-        p = await open_paredao(2)
         if fields.get("mode") != "torcida":
-            fields = {"nominee_id": str(nominees(p)[0]), **fields}
-        r = await vote_by_form(client, p["id"], **fields)
+            fields = {"nominee_id": str(nominees(paredao)[0]), **fields}
+        r = await vote_by_form(client, paredao["id"], **fields)
         assert r.status_code == status
         assert message in r.text
-        assert await total_votes(client, p["id"]) == 0
+        assert await total_votes(client, paredao["id"]) == 0
 
     async def test_torcida_ignores_a_cpf_left_in_the_form(
-        self, client: httpx.AsyncClient, open_paredao: Any
+        self, client: httpx.AsyncClient, paredao: dict[str, Any]
     ) -> None:
-        p = await open_paredao(2)
-        fields = {"nominee_id": str(nominees(p)[0]), "mode": "torcida", "cpf": cpf(9)}
-        assert (await vote_by_form(client, p["id"], **fields)).status_code == 200
+        fields = {"nominee_id": str(nominees(paredao)[0]), "mode": "torcida", "cpf": cpf(9)}
+        assert (await vote_by_form(client, paredao["id"], **fields)).status_code == 200
 
     async def test_a_paredao_with_captcha_needs_javascript(
         self, client: httpx.AsyncClient, open_paredao: Any
@@ -272,25 +268,25 @@ class TestVoteWithoutJavaScript:
         assert await total_votes(client, p["id"]) == 0
 
     async def test_a_closed_paredao_refuses_with_a_message(
-        self, client: httpx.AsyncClient, open_paredao: Any
+        self, client: httpx.AsyncClient, paredao: dict[str, Any]
     ) -> None:
-        p = await open_paredao(2)
-        await client.post(f"/paredoes/{p['id']}/close", headers=ADMIN)
-        r = await vote_by_form(client, p["id"], nominee_id=str(nominees(p)[0]), mode="torcida")
+        await client.post(f"/paredoes/{paredao['id']}/close", headers=ADMIN)
+        r = await vote_by_form(
+            client, paredao["id"], nominee_id=str(nominees(paredao)[0]), mode="torcida"
+        )
         assert r.status_code == 409
         assert "A votação deste paredão já foi encerrada." in r.text
         assert "Votação encerrada" in r.text  # the page of a closed paredão, with its result
         assert "Resultado" in r.text and "0 votos no total." in r.text
 
     async def test_rate_limit_says_how_long_to_wait(
-        self, client: httpx.AsyncClient, open_paredao: Any, clock: Clock
+        self, client: httpx.AsyncClient, paredao: dict[str, Any], clock: Clock
     ) -> None:
-        p = await open_paredao(2)
-        fields = {"nominee_id": str(nominees(p)[0]), "mode": "torcida", "voter_id": "eager"}
+        fields = {"nominee_id": str(nominees(paredao)[0]), "mode": "torcida", "voter_id": "eager"}
         for _ in range(10):
-            assert (await vote_by_form(client, p["id"], **fields)).status_code == 200
+            assert (await vote_by_form(client, paredao["id"], **fields)).status_code == 200
         clock.advance(seconds=15)
-        r = await vote_by_form(client, p["id"], **fields)
+        r = await vote_by_form(client, paredao["id"], **fields)
         assert r.status_code == 429
         assert r.headers["retry-after"] == "45"
         assert "Tente de novo em 45 segundos." in r.text
@@ -314,10 +310,13 @@ class TestResultsPrivacy:
         shown = await results(client, p["id"])
         assert [n["percent"]["final"] for n in shown["nominees"]] == [100.0, 0.0]
 
-    async def test_shown_by_default(self, client: httpx.AsyncClient, open_paredao: Any) -> None:
-        p = await open_paredao(2)
-        await vote_by_form(client, p["id"], nominee_id=str(nominees(p)[0]), mode="torcida")
-        answer = await results(client, p["id"])
+    async def test_shown_by_default(
+        self, client: httpx.AsyncClient, paredao: dict[str, Any]
+    ) -> None:
+        await vote_by_form(
+            client, paredao["id"], nominee_id=str(nominees(paredao)[0]), mode="torcida"
+        )
+        answer = await results(client, paredao["id"])
         assert [n["percent"]["final"] for n in answer["nominees"]] == [100.0, 0.0]
 
     async def test_the_production_still_sees_them(
@@ -368,12 +367,11 @@ class TestApplicationForm:
 
 class TestProductionLogin:
     async def test_the_dashboard_asks_for_the_token(
-        self, client: httpx.AsyncClient, open_paredao: Any
+        self, client: httpx.AsyncClient, paredao: dict[str, Any]
     ) -> None:
-        p = await open_paredao(2)
-        r = await client.get(f"/producao/paredoes/{p['id']}")
+        r = await client.get(f"/producao/paredoes/{paredao['id']}")
         assert r.status_code == 303
-        assert r.headers["location"] == f"/producao/login?next=/producao/paredoes/{p['id']}"
+        assert r.headers["location"] == f"/producao/login?next=/producao/paredoes/{paredao['id']}"
 
     async def test_a_wrong_token_is_refused(self, client: httpx.AsyncClient) -> None:
         r = await client.post("/producao/login", data={"token": "guess"})
@@ -381,9 +379,10 @@ class TestProductionLogin:
         assert "Token incorreto" in r.text
         assert "set-cookie" not in r.headers
 
-    async def test_the_session_cookie(self, client: httpx.AsyncClient, open_paredao: Any) -> None:
-        p = await open_paredao(2)
-        target = f"/producao/paredoes/{p['id']}"
+    async def test_the_session_cookie(
+        self, client: httpx.AsyncClient, paredao: dict[str, Any]
+    ) -> None:
+        target = f"/producao/paredoes/{paredao['id']}"
         r = await client.post("/producao/login", data={"token": ADMIN_TOKEN, "next": target})
         assert r.status_code == 303 and r.headers["location"] == target
         cookie = r.headers["set-cookie"]
@@ -401,19 +400,18 @@ class TestProductionLogin:
         assert r.headers["location"] == "/producao"
 
     async def test_a_forged_or_expired_session_is_refused(
-        self, client: httpx.AsyncClient, open_paredao: Any, clock: Clock
+        self, client: httpx.AsyncClient, paredao: dict[str, Any], clock: Clock
     ) -> None:
-        p = await open_paredao(2)
         await login(client)
         value = client.cookies["paredao_producao"]
         payload, signature = value.split(".")
         client.cookies.set("paredao_producao", f"{payload}.{signature[::-1]}", path="/producao")
-        r = await client.get(f"/producao/paredoes/{p['id']}")
+        r = await client.get(f"/producao/paredoes/{paredao['id']}")
         assert r.status_code == 303
         client.cookies.set("paredao_producao", value, path="/producao")
-        assert (await client.get(f"/producao/paredoes/{p['id']}")).status_code == 200
+        assert (await client.get(f"/producao/paredoes/{paredao['id']}")).status_code == 200
         clock.advance(hours=8)
-        assert (await client.get(f"/producao/paredoes/{p['id']}")).status_code == 303
+        assert (await client.get(f"/producao/paredoes/{paredao['id']}")).status_code == 303
 
     async def test_the_refresh_endpoint_needs_the_session(
         self, client: httpx.AsyncClient, open_paredao: Any
@@ -424,8 +422,7 @@ class TestProductionLogin:
             body = {"nominee_id": nominee, "mode": "torcida", "voter_id": voter}
             await client.post(f"/paredoes/{p['id']}/votes", json=body)
         r = await client.get(f"/producao/paredoes/{p['id']}/dados")
-        assert r.status_code == 401
-        assert r.json()["error"] == "login_required"
+        assert_error(r, 401, "login_required")
         await login(client)
         data = (await client.get(f"/producao/paredoes/{p['id']}/dados")).json()
         stats = (await client.get(f"/paredoes/{p['id']}/stats", headers=ADMIN)).json()
@@ -445,20 +442,19 @@ class TestProductionLogin:
 
 class TestProductionForms:
     async def test_closing_needs_the_csrf_token(
-        self, client: httpx.AsyncClient, open_paredao: Any
+        self, client: httpx.AsyncClient, paredao: dict[str, Any]
     ) -> None:
-        p = await open_paredao(2)
         csrf = await login(client)
-        close = f"/producao/paredoes/{p['id']}/encerrar"
+        close = f"/producao/paredoes/{paredao['id']}/encerrar"
         for data in ({}, {"csrf_token": "forged"}):
             r = await client.post(close, data=data)
             assert r.status_code == 403
             assert "Este formulário expirou" in r.text
-        assert (await results(client, p["id"]))["status"] == "open"
+        assert (await results(client, paredao["id"]))["status"] == "open"
         r = await client.post(close, data={"csrf_token": csrf})
         assert r.status_code == 303
-        assert r.headers["location"] == f"/producao/paredoes/{p['id']}?aviso=encerrada"
-        assert (await results(client, p["id"]))["status"] == "closed"
+        assert r.headers["location"] == f"/producao/paredoes/{paredao['id']}?aviso=encerrada"
+        assert (await results(client, paredao["id"]))["status"] == "closed"
         page = await client.get(r.headers["location"])
         assert "Votação encerrada: o resultado está congelado." in page.text
 
@@ -477,19 +473,23 @@ class TestProductionForms:
         assert "Esta mudança de status não é possível" in r.text
 
     async def test_forms_without_a_session_ask_to_log_in(
-        self, client: httpx.AsyncClient, open_paredao: Any
+        self, client: httpx.AsyncClient, paredao: dict[str, Any]
     ) -> None:
-        p = await open_paredao(2)
-        r = await client.post(f"/producao/paredoes/{p['id']}/encerrar", data={"csrf_token": "x"})
+        r = await client.post(
+            f"/producao/paredoes/{paredao['id']}/encerrar", data={"csrf_token": "x"}
+        )
         assert r.status_code == 401
         assert 'href="/producao/login"' in r.text
         assert "www-authenticate" not in r.headers
 
-    async def test_recount(self, client: httpx.AsyncClient, open_paredao: Any) -> None:
-        p = await open_paredao(2)
-        await vote_by_form(client, p["id"], nominee_id=str(nominees(p)[0]), mode="torcida")
+    async def test_recount(self, client: httpx.AsyncClient, paredao: dict[str, Any]) -> None:
+        await vote_by_form(
+            client, paredao["id"], nominee_id=str(nominees(paredao)[0]), mode="torcida"
+        )
         csrf = await login(client)
-        r = await client.post(f"/producao/paredoes/{p['id']}/recontar", data={"csrf_token": csrf})
+        r = await client.post(
+            f"/producao/paredoes/{paredao['id']}/recontar", data={"csrf_token": csrf}
+        )
         assert r.status_code == 200
         assert "A contagem confere: 1 voto no placar e 1 voto recontados" in r.text
 

@@ -4,6 +4,7 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN, Clock, application
+from tests.support.api import assert_error
 
 
 def paredao_body(nominee_ids: list[int], **overrides: Any) -> dict[str, Any]:
@@ -105,8 +106,7 @@ class TestCreateParedao:
     ) -> None:
         ids = await make_housemates(2)
         r = await client.post("/paredoes", json=paredao_body(ids, **overrides), headers=ADMIN)
-        assert r.status_code == 422
-        assert r.json()["error"] == "validation_error"
+        assert_error(r, 422, "validation_error")
 
     async def test_nothing_is_stored_when_refused(
         self, client: httpx.AsyncClient, make_housemates: Any
@@ -247,8 +247,7 @@ class TestErrorsEverywhere:
 
     async def test_wrong_method_is_405_in_the_error_shape(self, client: httpx.AsyncClient) -> None:
         r = await client.put("/paredoes")
-        assert r.status_code == 405
-        assert r.json()["error"] == "method_not_allowed"
+        assert_error(r, 405, "method_not_allowed")
 
     async def test_non_integer_id_is_422(self, client: httpx.AsyncClient) -> None:
         r = await client.get("/paredoes/abc")

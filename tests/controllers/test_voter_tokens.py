@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from config import Settings
 from tests.conftest import SECRET_KEY, TEST_NOW, Clock, IsolatedSettings, cpf
+from tests.support.api import assert_error
 
 ISSUER = "https://login.example.com/"
 AUDIENCE = "paredao-votes"
@@ -140,8 +141,7 @@ class TestVerification:
             r = await client.post(
                 path, json=vote(p["nominees"][0]["candidate_id"]), headers=headers
             )
-            assert r.status_code == 401, r.text
-            assert r.json()["error"] == "unauthorized"
+            assert_error(r, 401, "unauthorized")
             assert fragment in r.json()["detail"]
             assert r.headers["WWW-Authenticate"] == "Bearer"
 
@@ -173,8 +173,7 @@ class TestLimitsBindToTheSubject:
         body = vote(polls.nominee, mode="unico", cpf=cpf(7))
         assert (await polls.send(client, body, token("a"))).status_code == 202
         r = await polls.send(client, body, token("b"))
-        assert r.status_code == 409
-        assert r.json()["error"] == "cpf_already_voted"
+        assert_error(r, 409, "cpf_already_voted")
 
     async def test_an_account_votes_unico_once_whatever_cpf_it_sends(
         self, client: httpx.AsyncClient, polls: Polls
@@ -183,8 +182,7 @@ class TestLimitsBindToTheSubject:
         assert (await polls.send(client, first, token("a"))).status_code == 202
         second = vote(polls.nominee, "another-device", mode="unico", cpf=cpf(8))
         r = await polls.send(client, second, token("a"))
-        assert r.status_code == 409, r.text
-        assert r.json()["error"] == "account_already_voted"
+        assert_error(r, 409, "account_already_voted")
         # The same CPF is still refused as a CPF, and another account still votes único.
         r = await polls.send(client, first, token("a"))
         assert r.json()["error"] == "cpf_already_voted"

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from config import Settings
 from services.app_services import app_services
 from tests.conftest import ADMIN, ON_POSTGRES, Clock, cpf, solve_captcha
+from tests.support.api import assert_error
 from tests.support.app import serving
 from tests.support.paredoes import create_paredao
 
@@ -90,8 +91,7 @@ class TestCastVote:
     ) -> None:
         p = await open_paredao()
         r = await cast(client, p["id"], vote(nominees(p)[0], **body))
-        assert r.status_code == 422
-        assert fragment in r.json()["detail"]
+        assert_error(r, 422, detail=fragment)
 
     async def test_nominee_of_another_paredao_is_422(
         self, client: httpx.AsyncClient, open_paredao: Any
@@ -117,8 +117,7 @@ class TestCastVote:
     ) -> None:
         p = await open_paredao()
         r = await cast(client, p["id"], body)
-        assert r.status_code == 422
-        assert r.json()["error"] == "validation_error"
+        assert_error(r, 422, "validation_error")
 
 
 class TestVotingWindow:
@@ -126,16 +125,14 @@ class TestVotingWindow:
         ids = await make_housemates(2)
         scheduled = await create_paredao(client, ids)
         r = await cast(client, scheduled["id"], vote(ids[0]))
-        assert r.status_code == 409
-        assert r.json()["error"] == "voting_not_open"
+        assert_error(r, 409, "voting_not_open")
         assert "scheduled" in r.json()["detail"]
 
     async def test_closed_is_409(self, client: httpx.AsyncClient, open_paredao: Any) -> None:
         p = await open_paredao()
         await client.post(f"/paredoes/{p['id']}/close", headers=ADMIN)
         r = await cast(client, p["id"], vote(nominees(p)[0]))
-        assert r.status_code == 409
-        assert "closed" in r.json()["detail"]
+        assert_error(r, 409, detail="closed")
         assert (await stats(client, p["id"]))["total_votes"] == 0
 
     async def test_window_is_opens_at_inclusive_closes_at_exclusive(
@@ -167,8 +164,7 @@ class TestVotoUnico:
         r = await cast(client, p["id"], vote(a, "unico", "v1", cpf="529.982.247-25"))
         assert r.status_code == 202
         r = await cast(client, p["id"], vote(b, "unico", "v2", cpf="52998224725"))
-        assert r.status_code == 409
-        assert r.json()["error"] == "cpf_already_voted"
+        assert_error(r, 409, "cpf_already_voted")
         assert (await stats(client, p["id"]))["total_votes"] == 1
 
     async def test_same_cpf_may_vote_in_another_paredao(
@@ -295,11 +291,8 @@ class TestVotosUnicosPerDevice:
         assert (await stats(client, p["id"]))["total_votes"] == 1
 
 
+@pytest.mark.settings(unico_per_device=2)
 class TestTwoVotosUnicosPerDevice:
-    @pytest.fixture
-    def settings(self, settings: Settings) -> Settings:
-        return settings.model_copy(update={"unico_per_device": 2})
-
     async def test_a_shared_phone_casts_two(
         self, client: httpx.AsyncClient, open_paredao: Any
     ) -> None:
@@ -343,8 +336,7 @@ class TestIdempotency:
         vote_id = str(uuid.uuid4())
         assert (await cast(client, p["id"], vote(a, vote_id=vote_id))).status_code == 202
         r = await cast(client, p["id"], vote(b, vote_id=vote_id))
-        assert r.status_code == 409
-        assert r.json()["error"] == "vote_id_reused"
+        assert_error(r, 409, "vote_id_reused")
         r = await cast(client, p["id"], vote(a, voter_id="someone-else", vote_id=vote_id))
         assert r.status_code == 409
 
@@ -390,8 +382,7 @@ class TestRateLimit:
             clock.advance(seconds=1)
             assert (await cast(client, p["id"], vote(a))).status_code == 202, i
         r = await cast(client, p["id"], vote(a))
-        assert r.status_code == 429
-        assert r.json()["error"] == "rate_limited"
+        assert_error(r, 429, "rate_limited")
         assert r.headers["Retry-After"] == "51"  # the first vote (at 22:00:01) leaves at 22:01:01
         assert (await cast(client, p["id"], vote(a, voter_id="another"))).status_code == 202
         assert (await cast(client, p["id"], vote(a, "unico", cpf=cpf(3)))).status_code == 202
@@ -422,13 +413,11 @@ class TestCaptcha:
         p = await open_paredao(require_captcha=True)
         a = nominees(p)[0]
         r = await cast(client, p["id"], vote(a))
-        assert r.status_code == 403
-        assert r.json()["error"] == "captcha_failed"
+        assert_error(r, 403, "captcha_failed")
         token = await solve_captcha(client, p["id"])
         assert (await cast(client, p["id"], vote(a, captcha_token=token))).status_code == 202
         r = await cast(client, p["id"], vote(a, captcha_token=token))
-        assert r.status_code == 403
-        assert "already used" in r.json()["detail"]
+        assert_error(r, 403, detail="already used")
         assert (await stats(client, p["id"]))["total_votes"] == 1
 
     async def test_bad_and_expired_tokens_are_403(
@@ -441,8 +430,7 @@ class TestCaptcha:
         token = await solve_captcha(client, p["id"])
         clock.advance(minutes=11)
         r = await cast(client, p["id"], vote(a, captcha_token=token))
-        assert r.status_code == 403
-        assert "expired" in r.json()["detail"]
+        assert_error(r, 403, detail="expired")
 
     async def test_one_token_in_a_concurrent_burst_buys_one_vote(
         self, client: httpx.AsyncClient, open_paredao: Any
@@ -498,9 +486,8 @@ class TestResults:
         assert percent[b] == {"unico": 50.0, "torcida": 0.0, "final": 35.0}
         assert percent[c] == {"unico": 25.0, "torcida": 0.0, "final": 17.5}
 
-    async def test_no_votes(self, client: httpx.AsyncClient, open_paredao: Any) -> None:
-        p = await open_paredao(2)
-        body = await results(client, p["id"])
+    async def test_no_votes(self, client: httpx.AsyncClient, paredao: dict[str, Any]) -> None:
+        body = await results(client, paredao["id"])
         assert body["total_votes"] == 0
         assert all(
             n["percent"] == {"unico": None, "torcida": None, "final": None}
@@ -630,28 +617,26 @@ class TestResults:
 
 class TestCastAt:
     async def test_accepted_at_is_when_the_api_took_the_vote(
-        self, client: httpx.AsyncClient, open_paredao: Any, clock: Clock
+        self, client: httpx.AsyncClient, paredao: dict[str, Any], clock: Clock
     ) -> None:
-        p = await open_paredao(2)
         clock.advance(minutes=7, seconds=3)
-        r = await cast(client, p["id"], vote(nominees(p)[0]))
+        r = await cast(client, paredao["id"], vote(nominees(paredao)[0]))
         assert r.json()["accepted_at"] == "2026-11-21T22:07:03Z"
         assert r.json()["status"] == "counted"
 
 
 class TestStats:
     async def test_hourly_buckets_are_utc_and_never_merge_days(
-        self, client: httpx.AsyncClient, open_paredao: Any, clock: Clock
+        self, client: httpx.AsyncClient, paredao: dict[str, Any], clock: Clock
     ) -> None:
-        p = await open_paredao(2)
-        a, b = nominees(p)
-        await cast(client, p["id"], vote(a, voter_id="x"))  # 2026-11-21 22:00
+        a, b = nominees(paredao)
+        await cast(client, paredao["id"], vote(a, voter_id="x"))  # 2026-11-21 22:00
         clock.advance(hours=1, minutes=59)  # 23:59
-        await cast(client, p["id"], vote(b, voter_id="y"))
-        await cast(client, p["id"], vote(b, "unico", cpf=cpf(5)))
+        await cast(client, paredao["id"], vote(b, voter_id="y"))
+        await cast(client, paredao["id"], vote(b, "unico", cpf=cpf(5)))
         clock.advance(hours=24, minutes=2)  # 2026-11-23 00:01
-        await cast(client, p["id"], vote(a, voter_id="z"))
-        body = await stats(client, p["id"])
+        await cast(client, paredao["id"], vote(a, voter_id="z"))
+        body = await stats(client, paredao["id"])
         assert body["total_votes"] == 4
         assert body["nominees"][0]["votes"] == {"unico": 0, "torcida": 2, "total": 2}
         assert body["nominees"][1]["votes"] == {"unico": 1, "torcida": 1, "total": 2}
@@ -661,26 +646,24 @@ class TestStats:
             {"hour": "2026-11-23T00:00:00Z", "candidate_id": a, "votes": 1},
         ]
 
-    async def test_admin_only(self, client: httpx.AsyncClient, open_paredao: Any) -> None:
-        p = await open_paredao(2)
-        assert (await client.get(f"/paredoes/{p['id']}/stats")).status_code == 401
-        assert (await client.post(f"/paredoes/{p['id']}/recount")).status_code == 401
+    async def test_admin_only(self, client: httpx.AsyncClient, paredao: dict[str, Any]) -> None:
+        assert (await client.get(f"/paredoes/{paredao['id']}/stats")).status_code == 401
+        assert (await client.post(f"/paredoes/{paredao['id']}/recount")).status_code == 401
 
 
 class TestRecount:
     async def test_matches_and_then_catches_a_tampered_tally(
-        self, app: Any, client: httpx.AsyncClient, open_paredao: Any, clock: Clock
+        self, app: Any, client: httpx.AsyncClient, paredao: dict[str, Any], clock: Clock
     ) -> None:
-        p = await open_paredao(2)
-        a, b = nominees(p)
+        a, b = nominees(paredao)
         for i in range(5):
-            await cast(client, p["id"], vote(a if i % 2 else b, voter_id=f"v{i}"))
+            await cast(client, paredao["id"], vote(a if i % 2 else b, voter_id=f"v{i}"))
         clock.advance(hours=1)
-        await cast(client, p["id"], vote(a, "unico", cpf=cpf(9)))
-        r = await client.post(f"/paredoes/{p['id']}/recount", headers=ADMIN)
+        await cast(client, paredao["id"], vote(a, "unico", cpf=cpf(9)))
+        r = await client.post(f"/paredoes/{paredao['id']}/recount", headers=ADMIN)
         assert r.status_code == 200
         assert r.json() == {
-            "paredao_id": p["id"],
+            "paredao_id": paredao["id"],
             "matches": True,
             "tally_total": 6,
             "recount_total": 6,
@@ -688,7 +671,7 @@ class TestRecount:
         }
         with app_services(app).engine.begin() as connection:
             connection.execute(text("UPDATE vote_tally SET votes = votes + 1 WHERE mode = 'unico'"))
-        body = (await client.post(f"/paredoes/{p['id']}/recount", headers=ADMIN)).json()
+        body = (await client.post(f"/paredoes/{paredao['id']}/recount", headers=ADMIN)).json()
         assert body["matches"] is False
         assert body["differences"] == [
             {
@@ -713,8 +696,7 @@ class TestLeanPath:
             content=b'{"nominee_id": 1, "mode": "torcida", "voter_id": "v"}',
             headers={"Content-Type": "text/plain"},
         )
-        assert r.status_code == 422
-        assert r.json()["error"] == "validation_error"
+        assert_error(r, 422, "validation_error")
 
     async def test_the_route_itself_casts_votes(
         self, client: httpx.AsyncClient, open_paredao: Any
@@ -743,8 +725,7 @@ class TestLeanPath:
         p = await open_paredao()
         body = vote(nominees(p)[0], captcha_token="x" * 70_000)
         r = await cast(client, p["id"], body)
-        assert r.status_code == 413
-        assert r.json()["error"] == "payload_too_large"
+        assert_error(r, 413, "payload_too_large")
         # The same limit whatever the content type: the route never reads a larger body.
         r = await client.post(
             f"/paredoes/{p['id']}/votes",
@@ -782,22 +763,19 @@ class TestExtendVoting:
         ] == "eliminated"
 
     async def test_a_decided_paredao_cannot_be_reopened(
-        self, client: httpx.AsyncClient, open_paredao: Any
+        self, client: httpx.AsyncClient, paredao: dict[str, Any]
     ) -> None:
-        p = await open_paredao(2)
-        await cast(client, p["id"], vote(nominees(p)[0]))
-        await client.post(f"/paredoes/{p['id']}/close", headers=ADMIN)
+        await cast(client, paredao["id"], vote(nominees(paredao)[0]))
+        await client.post(f"/paredoes/{paredao['id']}/close", headers=ADMIN)
         r = await client.patch(
-            f"/paredoes/{p['id']}", json={"closes_at": "2026-11-21T23:00:00Z"}, headers=ADMIN
+            f"/paredoes/{paredao['id']}", json={"closes_at": "2026-11-21T23:00:00Z"}, headers=ADMIN
         )
-        assert r.status_code == 409
-        assert "only a tie can be extended" in r.json()["detail"]
+        assert_error(r, 409, detail="only a tie can be extended")
 
     async def test_open_paredao_can_be_extended_but_not_into_the_past(
-        self, client: httpx.AsyncClient, open_paredao: Any
+        self, client: httpx.AsyncClient, paredao: dict[str, Any]
     ) -> None:
-        p = await open_paredao(2)
-        path = f"/paredoes/{p['id']}"
+        path = f"/paredoes/{paredao['id']}"
         r = await client.patch(path, json={"closes_at": "2026-11-21T21:00:00Z"}, headers=ADMIN)
         assert r.status_code == 422
         assert r.json()["detail"] == "closes_at must be in the future"
@@ -826,6 +804,5 @@ class TestDatabaseUnreachable:
                     "/paredoes/1/votes", json={"nominee_id": 1, "mode": "torcida", "voter_id": "v"}
                 ),
             ):
-                assert r.status_code == 503, r.text
-                assert r.json()["error"] == "unavailable"
+                assert_error(r, 503, "unavailable")
                 assert r.headers["Retry-After"] == "1"

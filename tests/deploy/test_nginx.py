@@ -18,6 +18,7 @@ import pytest
 
 from db.migrate import upgrade_to_head
 from tests.conftest import ADMIN, ADMIN_TOKEN, SECRET_KEY, application
+from tests.support.api import assert_api_error
 from tests.support.environment import unavailable
 from tests.support.nginx import Proxy, nginx_in_front
 from tests.support.ports import free_port
@@ -178,10 +179,7 @@ class TestNginxErrors:
         body = {**vote_body(paredao), "padding": "x" * 100_000}
         async with client(proxy) as http:
             r = await http.post(f"/paredoes/{paredao['id']}/votes", json=body)
-        assert r.status_code == 413
-        assert r.headers["Content-Type"] == "application/json"
-        assert r.json()["error"] == "payload_too_large"
-        assert set(r.json()) == {"error", "detail"}
+        assert_api_error(r, 413, "payload_too_large", {"Content-Type": "application/json"})
 
     async def test_votes_over_the_address_limit_are_429_with_retry_after(
         self, strict_proxy: Proxy, paredao: dict[str, Any]
@@ -198,9 +196,7 @@ class TestNginxErrors:
         assert 429 in codes, codes
         assert set(codes) == {202, 429}, codes
         refused = next(r for r in answers if r.status_code == 429)
-        assert refused.headers["Retry-After"] == "1"
-        assert refused.json()["error"] == "rate_limited"
-        assert set(refused.json()) == {"error", "detail"}
+        assert_api_error(refused, 429, "rate_limited", {"Retry-After": "1"})
 
     async def test_rate_limit_spares_reads(
         self, strict_proxy: Proxy, paredao: dict[str, Any]

@@ -5,6 +5,7 @@ The counters live as long as the test process, so each test compares before and 
 import asyncio
 import re
 import uuid
+from functools import partial
 from typing import Any
 
 import httpx
@@ -16,7 +17,11 @@ from tests.support.api import cast_vote
 VOTE_ROUTE = "/paredoes/{paredao_id}/votes"
 
 
-async def scrape(client: httpx.AsyncClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+# Every sample of a scrape of /metrics: (name, labels) → value.
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+async def scrape(client: httpx.AsyncClient) -> Samples:
     """Every sample of /metrics: (name, labels) → value."""
     r = await client.get("/metrics")
     assert r.status_code == 200, r.text
@@ -28,12 +33,15 @@ async def scrape(client: httpx.AsyncClient) -> dict[tuple[str, frozenset[tuple[s
     }
 
 
-def total(
-    samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
-) -> float:
+def total(samples: Samples, name: str, **labels: str) -> float:
     """The sum of `name`'s samples whose labels include `labels`."""
     wanted = set(labels.items())
     return sum(v for (n, ls), v in samples.items() if n == name and wanted <= ls)
+
+
+def grown(before: Samples, after: Samples, name: str, **labels: str) -> float:
+    """How much the `total` of `name` and `labels` grew from one scrape to a later one."""
+    return total(after, name, **labels) - total(before, name, **labels)
 
 
 async def vote(client: httpx.AsyncClient, paredao: dict[str, Any], **body: Any) -> httpx.Response:
@@ -44,44 +52,36 @@ async def vote(client: httpx.AsyncClient, paredao: dict[str, Any], **body: Any) 
 
 class TestVoteCounters:
     async def test_counted_votes_equal_the_stored_votes(
-        self, client: httpx.AsyncClient, open_paredao: Any
+        self, client: httpx.AsyncClient, paredao: dict[str, Any]
     ) -> None:
-        p = await open_paredao(2)
         before = await scrape(client)
-        answers = await asyncio.gather(*(vote(client, p) for _ in range(25)))
-        answers += [await vote(client, p, mode="unico", cpf=cpf(1000 + i)) for i in range(5)]
+        answers = await asyncio.gather(*(vote(client, paredao) for _ in range(25)))
+        answers += [await vote(client, paredao, mode="unico", cpf=cpf(1000 + i)) for i in range(5)]
         assert {r.status_code for r in answers} == {202}
         after = await scrape(client)
 
-        stats = (await client.get(f"/paredoes/{p['id']}/stats", headers=ADMIN)).json()
-        counted = total(after, "paredao_votes_total", outcome="counted") - total(
-            before, "paredao_votes_total", outcome="counted"
-        )
-        assert counted == stats["total_votes"] == 30
+        stats = (await client.get(f"/paredoes/{paredao['id']}/stats", headers=ADMIN)).json()
+        delta = partial(grown, before, after, "paredao_votes_total")
+        assert delta(outcome="counted") == stats["total_votes"] == 30
         for mode, n in (("torcida", 25), ("unico", 5)):
-            got = total(after, "paredao_votes_total", outcome="counted", mode=mode)
-            assert got - total(before, "paredao_votes_total", outcome="counted", mode=mode) == n
+            assert delta(outcome="counted", mode=mode) == n
 
     async def test_replays_refusals_and_their_reasons(
-        self, client: httpx.AsyncClient, open_paredao: Any
+        self, client: httpx.AsyncClient, paredao: dict[str, Any]
     ) -> None:
-        p = await open_paredao(2)
-        first = await vote(client, p, mode="unico", cpf=cpf(7), vote_id=str(uuid.uuid4()))
+        first = await vote(client, paredao, mode="unico", cpf=cpf(7), vote_id=str(uuid.uuid4()))
         assert first.status_code == 202
         before = await scrape(client)
-        reused = await vote(client, p, vote_id=first.json()["vote_id"])  # another body
-        twice = await vote(client, p, mode="unico", cpf=cpf(7))
+        reused = await vote(client, paredao, vote_id=first.json()["vote_id"])  # another body
+        twice = await vote(client, paredao, mode="unico", cpf=cpf(7))
         assert (reused.status_code, twice.status_code) == (409, 409)
         torcida = {"vote_id": str(uuid.uuid4()), "voter_id": "replayer"}
-        sent, resent = await vote(client, p, **torcida), await vote(client, p, **torcida)
+        sent = await vote(client, paredao, **torcida)
+        resent = await vote(client, paredao, **torcida)
         assert (sent.status_code, resent.status_code) == (202, 202)
         after = await scrape(client)
 
-        def delta(**labels: str) -> float:
-            return total(after, "paredao_votes_total", **labels) - total(
-                before, "paredao_votes_total", **labels
-            )
-
+        delta = partial(grown, before, after, "paredao_votes_total")
         assert delta(outcome="refused", reason="vote_id_reused") == 1
         assert delta(outcome="refused", reason="cpf_already_voted", mode="unico") == 1
         assert delta(outcome="replay", mode="torcida") == 1
@@ -91,20 +91,17 @@ class TestVoteCounters:
 
 class TestRequestCounters:
     async def test_the_lean_vote_path_is_counted_by_its_template(
-        self, client: httpx.AsyncClient, open_paredao: Any
+        self, client: httpx.AsyncClient, paredao: dict[str, Any]
     ) -> None:
-        p = await open_paredao(2)
         before = await scrape(client)
         for _ in range(3):
-            assert (await vote(client, p)).status_code == 202
-        bad = await client.post(f"/paredoes/{p['id']}/votes", json={"mode": "torcida"})
+            assert (await vote(client, paredao)).status_code == 202
+        bad = await client.post(f"/paredoes/{paredao['id']}/votes", json={"mode": "torcida"})
         assert bad.status_code == 422  # handed over to the route
         await client.get(f"/nothing-here/{uuid.uuid4()}")
         after = await scrape(client)
 
-        def delta(name: str, **labels: str) -> float:
-            return total(after, name, **labels) - total(before, name, **labels)
-
+        delta = partial(grown, before, after)
         route = {"method": "POST", "route": VOTE_ROUTE}
         assert delta("paredao_http_requests_total", **route, status="202") == 3
         assert delta("paredao_http_requests_total", **route, status="422") == 1
@@ -115,17 +112,14 @@ class TestRequestCounters:
         assert not [r for r in routes if re.search(r"/[0-9]", r)], routes
 
     async def test_writer_and_cache_metrics(
-        self, client: httpx.AsyncClient, open_paredao: Any
+        self, client: httpx.AsyncClient, paredao: dict[str, Any]
     ) -> None:
-        p = await open_paredao(2)
         before = await scrape(client)
-        assert (await vote(client, p)).status_code == 202
-        assert (await client.get(f"/paredoes/{p['id']}/results")).status_code == 200
+        assert (await vote(client, paredao)).status_code == 202
+        assert (await client.get(f"/paredoes/{paredao['id']}/results")).status_code == 200
         after = await scrape(client)
 
-        def delta(name: str, **labels: str) -> float:
-            return total(after, name, **labels) - total(before, name, **labels)
-
+        delta = partial(grown, before, after)
         assert delta("paredao_vote_batch_size_count") >= 1
         assert delta("paredao_vote_batch_size_sum") >= 1
         assert delta("paredao_vote_commit_seconds_count") >= 1

@@ -2,6 +2,7 @@
 vote."""
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -24,3 +25,27 @@ async def cast_vote(client: httpx.AsyncClient, paredao_id: int, **body: Any) -> 
     body.setdefault("mode", "torcida")
     body.setdefault("voter_id", uuid.uuid4().hex)
     return await client.post(f"/paredoes/{paredao_id}/votes", json=body)
+
+
+def assert_error(
+    r: httpx.Response, status: int, code: str | None = None, *, detail: str | None = None
+) -> None:
+    """`r` is refused with `status`, with the error `code` and a detail that says `detail`
+    where they are given."""
+    assert r.status_code == status, r.text
+    if code is not None:
+        assert r.json()["error"] == code
+    if detail is not None:
+        assert detail in r.json()["detail"]
+
+
+def assert_api_error(
+    r: httpx.Response, status: int, code: str, headers: Mapping[str, str] | None = None
+) -> None:
+    """`r` answers `status` in the API's error shape, `{"error": code, "detail": ...}` and no
+    more, with these `headers` among its own."""
+    assert r.status_code == status, r.text
+    for name, value in (headers or {}).items():
+        assert r.headers[name] == value, name
+    assert r.json()["error"] == code
+    assert set(r.json()) == {"error", "detail"}

@@ -4,8 +4,6 @@ as an operator starts it, configured by its environment alone."""
 import re
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import IO
@@ -15,7 +13,7 @@ from sqlalchemy import make_url, text
 from config import KafkaSettings
 from db.engine import make_engine
 from tests.support.api import ADMIN_TOKEN
-from tests.support.environment import ROOT, clean_environment
+from tests.support.environment import clean_environment, main_process
 
 
 class ConsumerProcess:
@@ -48,13 +46,7 @@ class ConsumerProcess:
         folder.mkdir()
         self.log_path = folder / "consumer.log"
         self._log: IO[bytes] = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "main.py"), "consumer"],
-            cwd=folder,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
+        self.process = main_process("consumer", folder, env, self._log)
 
     @property
     def application_name(self) -> str:

@@ -1,8 +1,11 @@
 """The environment a process the tests start runs with."""
 
 import os
+import subprocess
+import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import NoReturn
+from typing import IO, Any, NoReturn
 
 import pytest
 
@@ -21,6 +24,21 @@ def clean_environment() -> dict[str, str]:
     }
     env["PYTHONPATH"] = str(ROOT)
     return env
+
+
+def main_process(
+    command: str, folder: Path, env: Mapping[str, str], log: IO[bytes], **popen: Any
+) -> subprocess.Popen[bytes]:
+    """`python main.py <command>` as an operator starts it, run from `folder` with `env`
+    alone, its output and errors written to `log`."""
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "main.py"), command],
+        cwd=folder,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        **popen,
+    )
 
 
 def unavailable(reason: str) -> NoReturn:

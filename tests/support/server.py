@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -17,7 +16,7 @@ from typing import Any
 import httpx
 
 from tests.support.api import ADMIN_TOKEN, SECRET_KEY
-from tests.support.environment import ROOT, clean_environment
+from tests.support.environment import clean_environment, main_process
 from tests.support.ports import free_port
 
 STARTED = "Application startup complete"
@@ -103,14 +102,8 @@ class LiveServer:
         assert self.process is None or self.process.poll() is not None, "already running"
         self.starts += 1
         with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, str(ROOT / "main.py"), "serve"],
-                cwd=self.folder,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # a process group of its own: killed whole by `kill`
-            )
+            # A process group of its own: killed whole by `kill`.
+            self.process = main_process("serve", self.folder, self.env, log, start_new_session=True)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and self.process.poll() is None:
             if self.log().count(STARTED) >= self.workers and self._ready():
