@@ -39,6 +39,26 @@ def write(engine: Engine, ballots: list[Ballot]) -> list[Any]:
         return write_batch(connection, ballots)
 
 
+def second_waits(engine: Engine, first: list[Ballot], second: list[Ballot], why: str) -> list[Any]:
+    """`second` written by another writer while `first`'s transaction is open (PAREDAO_UNICO_
+    PER_DEVICE=1): it must wait for `first`'s commit; its answers."""
+    answers: list[Any] = []
+    with engine.begin() as holder:
+        assert all(isinstance(o, Accepted) for o in write_batch(holder, first, unico_per_device=1))
+
+        def concurrently() -> None:
+            with engine.begin() as connection:
+                answers.extend(write_batch(connection, second, unico_per_device=1))
+
+        racer = threading.Thread(target=concurrently)
+        racer.start()
+        racer.join(0.5)
+        assert racer.is_alive(), why
+    racer.join(10)
+    assert not racer.is_alive()
+    return answers
+
+
 async def test_window_and_hour_come_from_cast_at(
     client: httpx.AsyncClient, open_paredao: Any, database_url: str
 ) -> None:
@@ -81,21 +101,10 @@ async def test_concurrent_batches_of_one_device_store_its_limit(
     first = first._replace(mode=VoteMode.unico, cpf_hash="a" * 64)
     second = first._replace(vote_id=new_vote_id(), cpf_hash="b" * 64)
     engine = make_engine(database_url, pool_size=2)
-    answers: list[Any] = []
     try:
-        with engine.begin() as holder:
-            assert isinstance(write_batch(holder, [first], unico_per_device=1)[0], Accepted)
-
-            def concurrently() -> None:
-                with engine.begin() as connection:
-                    answers.extend(write_batch(connection, [second], unico_per_device=1))
-
-            racer = threading.Thread(target=concurrently)
-            racer.start()
-            racer.join(0.5)
-            assert racer.is_alive(), "the second writer waits for the first's device lock"
-        racer.join(10)
-        assert not racer.is_alive()
+        answers = second_waits(
+            engine, [first], [second], "the second writer waits for the first's device lock"
+        )
     finally:
         engine.dispose()
     assert len(answers) == 1 and isinstance(answers[0], DeviceAlreadyVoted)
@@ -119,21 +128,10 @@ async def test_concurrent_batches_with_one_cpf_count_it_once(
     )
     fan = ballot(p["id"], nominee, OPENS_AT, "fan")
     engine = make_engine(database_url, pool_size=2)
-    answers: list[Any] = []
     try:
-        with engine.begin() as holder:
-            assert isinstance(write_batch(holder, [first])[0], Accepted)
-
-            def concurrently() -> None:
-                with engine.begin() as connection:
-                    answers.extend(write_batch(connection, [fan, again]))
-
-            racer = threading.Thread(target=concurrently)
-            racer.start()
-            racer.join(0.5)
-            assert racer.is_alive(), "the second writer waits on the CPF's unique index"
-        racer.join(10)
-        assert not racer.is_alive()
+        answers = second_waits(
+            engine, [first], [fan, again], "the second writer waits on the CPF's unique index"
+        )
         with Session(engine) as session:
             hourly = hourly_of(session, p["id"])
     finally:

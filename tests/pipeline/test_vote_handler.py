@@ -199,16 +199,23 @@ class TestAServerVoteIdLoggedAgain:
     batch is decided again as if it had been: a replay, never a refusal, and never a place
     taken in its voter's window."""
 
+    @staticmethod
+    def counted(engine: Engine, p: dict[str, Any], votes: int, log: Log) -> list[Ballot]:
+        """`votes` of one fan a second apart, handled and counted."""
+        a = p["nominees"][0]["candidate_id"]
+        fan = [
+            ballot(p["id"], a, "fan", cast_at=TEST_NOW + timedelta(seconds=s)) for s in range(votes)
+        ]
+        assert handle(engine, [log.record(encode_ballot(b)) for b in fan]).counted == votes
+        return fan
+
     async def test_its_replay_takes_no_place_in_the_window(
         self, engine: Engine, client: httpx.AsyncClient, open_paredao: Any
     ) -> None:
         p = await open_paredao(2)
         a = p["nominees"][0]["candidate_id"]
-        nine = [
-            ballot(p["id"], a, "fan", cast_at=TEST_NOW + timedelta(seconds=s)) for s in range(9)
-        ]
         log = Log()
-        assert handle(engine, [log.record(encode_ballot(b)) for b in nine]).counted == 9
+        nine = self.counted(engine, p, 9, log)
         tenth = ballot(p["id"], a, "fan", cast_at=TEST_NOW + timedelta(seconds=20))
         report = handle(
             engine, [log.record(encode_ballot(nine[0])), log.record(encode_ballot(tenth))]
@@ -220,12 +227,8 @@ class TestAServerVoteIdLoggedAgain:
         self, engine: Engine, client: httpx.AsyncClient, open_paredao: Any
     ) -> None:
         p = await open_paredao(2)
-        a = p["nominees"][0]["candidate_id"]
-        ten = [
-            ballot(p["id"], a, "fan", cast_at=TEST_NOW + timedelta(seconds=s)) for s in range(10)
-        ]
         log = Log()
-        assert handle(engine, [log.record(encode_ballot(b)) for b in ten]).counted == 10
+        ten = self.counted(engine, p, 10, log)
         # Judged as new, the window (full) would refuse it: it is the first vote, stored.
         report = handle(engine, [log.record(encode_ballot(ten[0]))])
         assert (report.counted, report.replays, report.refused) == (0, 1, 0)
