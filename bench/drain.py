@@ -72,6 +72,19 @@ def postgres_pids() -> list[int]:
     return [int(p) for p in out.split()]
 
 
+def database_backends(engine: Engine) -> list[int]:
+    """The server processes of the connections to the engine's database but its own: the
+    consumers' (other work on the same PostgreSQL, such as other test suites, is left out)."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid()"
+            )
+        )
+        return [int(pid) for (pid,) in rows]
+
+
 def stored(engine: Engine, kafka: KafkaSettings) -> int:
     with engine.connect() as connection:
         return sum(read_offsets(connection, kafka.topic).values())
@@ -150,6 +163,7 @@ def drain_run(
         finished = time.time()
         consumer_ticks = cpu_ticks([p.process.pid for p in processes])
         pg_ticks = cpu_ticks(postgres_pids()) - pg_before
+        backend_ticks = cpu_ticks(database_backends(engine))
         assigned = min(p.assigned_at() for p in processes)
         seconds = finished - assigned
         ok, detail = check(engine, pid, expected)
@@ -163,6 +177,10 @@ def drain_run(
         f" in {seconds:.2f} s from assignment ->"
         f" {rate:,.0f} votes/s; {detail} -> {'EXACT' if ok else 'MISMATCH'}",
         flush=True,
+    )
+    print(
+        f"  PostgreSQL CPU-ms per 1,000: {pg_ticks * per_1000:.1f} all processes (other work"
+        f" on the server counts), {backend_ticks * per_1000:.1f} the consumers' backends"
     )
     for line in stats:
         print(f"  consumer: {line}")

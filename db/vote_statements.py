@@ -39,6 +39,12 @@ VOTE_COLUMNS = (
 Voter = tuple[int, str]  # (paredão, voter_id): whose torcida budget
 
 
+class UnexpectedReplay(Exception):
+    """A ballot decided as new (its vote_id not looked up) turned out to be stored already:
+    the batch's decisions may be wrong (the replay took a place in a voter's window), so the
+    caller rolls the batch back and decides it again with every vote_id looked up."""
+
+
 def upsert(connection: Connection, table: Table) -> sqlite.Insert | postgresql.Insert:
     """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL alike)."""
     if connection.dialect.name == "sqlite":
@@ -86,8 +92,8 @@ class VoteStatements(Protocol):
         unique index."""
         ...
 
-    def cpf_voted(self, index: int) -> bool:
-        """Whether a vote with this ballot's CPF is stored in its paredão."""
+    def cpfs_voted(self, indexes: Sequence[int]) -> set[int]:
+        """Those of these ballots whose CPF has a stored vote in its paredão."""
         ...
 
     def unico_votes_of_voters(self, indexes: Sequence[int]) -> dict[Voter, int]:

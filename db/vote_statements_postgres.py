@@ -6,24 +6,22 @@ what they read (paredões shared, budgets in one order) and the tally is split i
 """
 
 import secrets
-from collections.abc import Mapping, Sequence
+import struct
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection
 
-from db.vote_statements import (
-    VOTE_COLUMNS,
-    Voter,
-    cpf_voted,
-    nominees_of,
-    torcida_votes_since,
-)
+from db.vote_statements import VOTE_COLUMNS, Voter, nominees_of, torcida_votes_since
 from model.ballot import Ballot
+from model.vote import VoteMode
 
 TALLY_SHARDS = 16
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
+HOUR = timedelta(hours=1)
 
 # One row per ballot of the batch; emptied by the next batch (and at every commit).
 STAGE = (
@@ -38,14 +36,16 @@ COPY = (
     " challenge, expires_at, cast_us) FROM STDIN"
 )
 
-STORED = (
-    f"SELECT b.idx, {', '.join(f'v.{c}' for c in VOTE_COLUMNS)}"  # noqa: S608
-    " FROM vote_batch AS b JOIN votes AS v"
-    " ON v.paredao_id = b.paredao_id AND v.vote_id = b.vote_id"
+# The stored votes of these vote_ids in one paredão (a few: clients' vote_ids, refused
+# ballots). Here and below, each element is looked up by itself through an index (LATERAL,
+# with a LIMIT, so that the planner cannot turn it into a join): a paredão's partition fills
+# faster than its statistics follow, and with an array joined, compared by `= ANY` or in
+# EXISTS, the planner, believing the partition small, read all of it for each batch.
+STORED_OF = (
+    f"SELECT {', '.join(f'v.{c}' for c in VOTE_COLUMNS)}"  # noqa: S608
+    " FROM unnest(%s::uuid[]) AS w(vote_id) CROSS JOIN LATERAL"
+    " (SELECT * FROM votes WHERE paredao_id = %s AND vote_id = w.vote_id LIMIT 1) AS v"
 )
-# Only the ballots asked about: a join (hashed), not `idx = ANY(…)`, which compares each row
-# with the whole list.
-STORED_OF = STORED + " JOIN unnest(%s::integer[]) AS w(idx) ON w.idx = b.idx"
 # Only the ballots asked about (`idx`), each challenge spent by its first ballot.
 SPEND = (
     "WITH asked AS (SELECT DISTINCT ON (challenge) idx, challenge, expires_at FROM vote_batch"
@@ -76,22 +76,54 @@ INSERT = (
     " WHERE x.idx IS NULL AND NOT EXISTS (SELECT 1 FROM inserted AS i"
     " WHERE i.paredao_id = b.paredao_id AND i.vote_id = b.vote_id)"
 )
-# The (paredão, voter) of the ballots asked about (`idx`), each locked for the transaction in
-# one order (no deadlocks): a concurrent batch of the same voter waits, then counts our votes.
+# These voters of one paredão, each locked for the transaction in one order (paredão, then
+# key: no deadlocks): a concurrent batch of the same voter waits, then counts our votes.
 LOCK_VOTERS = (
     "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT"
-    " hashtextextended(paredao_id || ':' || voter_id, 0) AS k FROM vote_batch"
-    " JOIN unnest(%s::integer[]) AS w(idx) USING (idx) ORDER BY k) AS voters"
+    " hashtextextended(%s::integer || ':' || v, 0) AS k FROM unnest(%s::varchar[]) AS w(v)"
+    " ORDER BY k) AS voters"
 )
 # Their stored votos únicos, through ix_votes_paredao_id_voter_id_unico; a statement of its
 # own, after the locks, so that its snapshot sees what the batches waited for committed.
 UNICO_VOTES = (
-    "SELECT b.paredao_id, b.voter_id, count(*) AS votes FROM"
-    " (SELECT DISTINCT paredao_id, voter_id FROM vote_batch"
-    " JOIN unnest(%s::integer[]) AS w(idx) USING (idx)) AS b"
-    " JOIN votes AS v ON v.paredao_id = b.paredao_id AND v.voter_id = b.voter_id"
-    " AND v.mode = 'unico' GROUP BY b.paredao_id, b.voter_id"
+    "SELECT w.v AS voter_id, x.votes FROM unnest(%s::varchar[]) AS w(v) CROSS JOIN LATERAL"
+    " (SELECT count(*) AS votes FROM votes WHERE paredao_id = %s AND mode = 'unico'"
+    " AND voter_id = w.v) AS x WHERE x.votes > 0"
 )
+# Which of these CPFs (hashed) of one paredão voted already; which of these accounts (jwt
+# mode's voter_ids) cast their voto único already: through the unique indexes.
+CPFS_VOTED = (
+    "SELECT x.cpf_hash FROM unnest(%s::varchar[]) AS w(cpf) CROSS JOIN LATERAL"
+    " (SELECT cpf_hash FROM votes WHERE paredao_id = %s AND cpf_hash = w.cpf LIMIT 1) AS x"
+)
+ACCOUNTS_VOTED = (
+    "SELECT x.voter_id FROM unnest(%s::varchar[]) AS w(v) CROSS JOIN LATERAL"
+    " (SELECT voter_id FROM votes WHERE paredao_id = %s AND mode = 'unico'"
+    " AND voter_id LIKE 'sub:%%' AND voter_id = w.v LIMIT 1) AS x"
+)
+# A batch known to meet no unique index goes straight into `votes` (no staging, no
+# ON CONFLICT), in COPY's binary format (no text to format here, none to parse there); its
+# tally is counted here and added once per (nominee, mode, hour).
+COPY_VOTES = f"COPY votes ({', '.join(VOTE_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+ADD_TALLY = (
+    "INSERT INTO vote_tally (paredao_id, nominee_id, mode, hour, shard, votes)"
+    " SELECT p, n, m, timestamptz '2000-01-01 00:00:00+00' + h * interval '1 hour', %s, c"
+    " FROM unnest(%s::integer[], %s::integer[], %s::varchar[], %s::integer[], %s::integer[])"
+    " AS t(p, n, m, h, c) ORDER BY 1, 2, 3, 4"
+    " ON CONFLICT (paredao_id, nominee_id, mode, hour, shard)"
+    " DO UPDATE SET votes = vote_tally.votes + excluded.votes"
+)
+# The binary format: a signature, flags and extension length; per row the number of fields,
+# then each field's length (-1: NULL) and bytes, big-endian; times in µs since 2000-01-01.
+BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+BINARY_TRAILER = struct.pack(">h", -1)
+PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+HOUR_US = HOUR // MICROSECOND
+_ROW_HEAD = struct.Struct(">hiii16sii")  # 7 fields; paredão, vote_id, nominee (with lengths)
+_LENGTH = struct.Struct(">i")
+_MOMENT = struct.Struct(">iq")
+_NULL = _LENGTH.pack(-1)
+_MODES = {mode.value: _LENGTH.pack(len(mode.value)) + mode.value.encode() for mode in VoteMode}
 
 
 # COPY's text format: a backslash, tab, newline or carriage return in a value is escaped; \N is
@@ -120,26 +152,54 @@ def _copy_line(index: int, b: Ballot) -> str:
     )
 
 
+def _insert_order(b: Ballot) -> tuple[int, bool, str, int]:
+    """The order every writer inserts a batch's votes in (as `INSERT`'s ORDER BY: paredão,
+    CPF with NULLs last, vote_id), so concurrent writers meet the unique indexes in the same
+    order: no deadlocks."""
+    return (b.paredao_id, b.cpf_hash is None, b.cpf_hash or "", b.vote_id.int)
+
+
 class PostgresVoteStatements:
     def __init__(self, connection: Connection, ballots: Sequence[Ballot]) -> None:
         self._connection = connection
         self._ballots = ballots
-        connection.exec_driver_sql(STAGE)
-        connection.exec_driver_sql("DELETE FROM vote_batch")
-        raw = connection.connection.driver_connection
-        assert raw is not None
-        with raw.cursor() as cursor, cursor.copy(COPY) as copy:
-            copy.write("".join(map(_copy_line, range(len(ballots)), ballots)))
+        self._staged = False
         self._all = range(len(ballots))
 
+    def _raw(self) -> Any:
+        raw = self._connection.connection.driver_connection
+        assert raw is not None
+        return raw
+
+    def _stage(self) -> None:
+        """Copy the whole batch into `vote_batch` (once), for the statements that join it."""
+        if self._staged:
+            return
+        self._connection.exec_driver_sql(STAGE)
+        self._connection.exec_driver_sql("DELETE FROM vote_batch")
+        with self._raw().cursor() as cursor, cursor.copy(COPY) as copy:
+            copy.write("".join(map(_copy_line, self._all, self._ballots)))
+        self._staged = True
+
+    def _by_paredao(self, indexes: Iterable[int]) -> dict[int, list[int]]:
+        ballots = self._ballots
+        groups: dict[int, list[int]] = {}
+        for i in indexes:
+            groups.setdefault(ballots[i].paredao_id, []).append(i)
+        return dict(sorted(groups.items()))
+
     def stored_votes(self, indexes: Sequence[int]) -> dict[int, Any]:
-        if not indexes:
-            return {}
-        if len(indexes) == len(self._ballots):  # every ballot: no list to send
-            rows = self._connection.exec_driver_sql(STORED)
-        else:
-            rows = self._connection.exec_driver_sql(STORED_OF, (list(indexes),))
-        return {row.idx: row for row in rows}
+        ballots = self._ballots
+        found: dict[int, Any] = {}
+        for paredao_id, wanted in self._by_paredao(indexes).items():
+            rows = self._connection.exec_driver_sql(
+                STORED_OF, ([ballots[i].vote_id for i in wanted], paredao_id)
+            )
+            by_id = {row.vote_id: row for row in rows}
+            found.update(
+                {i: by_id[ballots[i].vote_id] for i in wanted if ballots[i].vote_id in by_id}
+            )
+        return found
 
     def schedules(self, paredao_ids: set[int]) -> dict[int, Any]:
         rows = self._connection.exec_driver_sql(
@@ -155,6 +215,7 @@ class PostgresVoteStatements:
     def spend_captchas(self, indexes: Sequence[int]) -> set[int]:
         if not indexes:
             return set()
+        self._stage()
         spent = {row.idx for row in self._connection.exec_driver_sql(SPEND, (list(indexes),))}
         return set(indexes) - spent
 
@@ -191,6 +252,94 @@ class PostgresVoteStatements:
     def insert_counted(self, indexes: Sequence[int]) -> set[int]:
         if not indexes:
             return set()
+        conflicts = self._unico_conflicts(indexes)
+        rows = sorted((i for i in indexes if i not in conflicts), key=self._insert_key)
+        try:
+            with self._connection.begin_nested():
+                self._copy_votes(rows)
+        except UniqueViolation:
+            # Another writer stored one of these since we looked (a CPF voting in two
+            # partitions at once), or a vote_id not looked up is stored: rolled back to the
+            # savepoint, the batch goes in row by row against the unique indexes.
+            return self._insert_on_conflict(indexes)
+        return conflicts
+
+    def _insert_key(self, index: int) -> tuple[int, bool, str, int]:
+        return _insert_order(self._ballots[index])
+
+    def _unico_conflicts(self, indexes: Sequence[int]) -> set[int]:
+        """The votos únicos of these that would meet a unique index: their CPF (or account)
+        stored, or used by one before them in the insert order."""
+        ballots = self._ballots
+        unicos = sorted(
+            (i for i in indexes if ballots[i].cpf_hash is not None), key=self._insert_key
+        )
+        cpfs: set[tuple[int, str | None]] = set()
+        accounts: set[tuple[int, str]] = set()
+        for paredao_id, wanted in self._by_paredao(unicos).items():
+            rows = self._connection.exec_driver_sql(
+                CPFS_VOTED, ([ballots[i].cpf_hash for i in wanted], paredao_id)
+            )
+            cpfs.update((paredao_id, cpf) for (cpf,) in rows)
+            subjects = [
+                ballots[i].voter_id for i in wanted if ballots[i].voter_id.startswith("sub:")
+            ]
+            if subjects:
+                rows = self._connection.exec_driver_sql(ACCOUNTS_VOTED, (subjects, paredao_id))
+                accounts.update((paredao_id, v) for (v,) in rows)
+        conflicts: set[int] = set()
+        for i in unicos:
+            b = ballots[i]
+            account = (b.paredao_id, b.voter_id) if b.voter_id.startswith("sub:") else None
+            if (b.paredao_id, b.cpf_hash) in cpfs or account in accounts:
+                conflicts.add(i)
+                continue
+            cpfs.add((b.paredao_id, b.cpf_hash))
+            if account is not None:
+                accounts.add(account)
+        return conflicts
+
+    def _copy_votes(self, indexes: Sequence[int]) -> None:
+        """COPY these ballots into `votes` and add them to the tally (they meet no unique
+        index, or the COPY fails whole)."""
+        if not indexes:
+            return
+        ballots = self._ballots
+        head, length, moment, modes = _ROW_HEAD.pack, _LENGTH.pack, _MOMENT.pack, _MODES
+        rows = [BINARY_HEADER]
+        counts: dict[tuple[int, int, str, int], int] = {}
+        for i in indexes:
+            b = ballots[i]
+            mode = b.mode.value
+            voter = b.voter_id.encode()
+            cpf = b.cpf_hash
+            us = (b.cast_at - PG_EPOCH) // MICROSECOND
+            rows.append(head(7, 4, b.paredao_id, 16, b.vote_id.bytes, 4, b.nominee_id))
+            rows.append(modes[mode])
+            rows.append(length(len(voter)))
+            rows.append(voter)
+            rows.append(_NULL if cpf is None else length(len(cpf)) + cpf.encode())
+            rows.append(moment(8, us))
+            key = (b.paredao_id, b.nominee_id, mode, us // HOUR_US)
+            counts[key] = counts.get(key, 0) + 1
+        rows.append(BINARY_TRAILER)
+        with self._raw().cursor() as cursor, cursor.copy(COPY_VOTES) as copy:
+            copy.write(b"".join(rows))
+        keys = sorted(counts)
+        self._connection.exec_driver_sql(
+            ADD_TALLY,
+            (
+                secrets.randbelow(TALLY_SHARDS),
+                [k[0] for k in keys],
+                [k[1] for k in keys],
+                [k[2] for k in keys],
+                [k[3] for k in keys],
+                [counts[k] for k in keys],
+            ),
+        )
+
+    def _insert_on_conflict(self, indexes: Sequence[int]) -> set[int]:
+        self._stage()
         wanted = set(indexes)
         excluded = [i for i in self._all if i not in wanted]
         rows = self._connection.exec_driver_sql(
@@ -198,15 +347,25 @@ class PostgresVoteStatements:
         )
         return {row.idx for row in rows}
 
-    def cpf_voted(self, index: int) -> bool:
-        return cpf_voted(self._connection, self._ballots[index])
+    def cpfs_voted(self, indexes: Sequence[int]) -> set[int]:
+        ballots = self._ballots
+        voted: set[int] = set()
+        for paredao_id, wanted in self._by_paredao(indexes).items():
+            rows = self._connection.exec_driver_sql(
+                CPFS_VOTED, ([ballots[i].cpf_hash for i in wanted], paredao_id)
+            )
+            cpfs = {cpf for (cpf,) in rows}
+            voted.update(i for i in wanted if ballots[i].cpf_hash in cpfs)
+        return voted
 
     def unico_votes_of_voters(self, indexes: Sequence[int]) -> dict[Voter, int]:
-        if not indexes:
-            return {}
-        self._connection.exec_driver_sql(LOCK_VOTERS, (list(indexes),))
-        rows = self._connection.exec_driver_sql(UNICO_VOTES, (list(indexes),))
-        return {(row.paredao_id, row.voter_id): row.votes for row in rows}
+        counts: dict[Voter, int] = {}
+        for paredao_id, wanted in self._by_paredao(indexes).items():
+            voters = sorted({self._ballots[i].voter_id for i in wanted})
+            self._connection.exec_driver_sql(LOCK_VOTERS, (paredao_id, voters))
+            rows = self._connection.exec_driver_sql(UNICO_VOTES, (voters, paredao_id))
+            counts.update({(paredao_id, row.voter_id): row.votes for row in rows})
+        return counts
 
     def torcida_votes_since(self, paredao_id: int, since: datetime) -> list[tuple[str, datetime]]:
         return torcida_votes_since(self._connection, paredao_id, since)

@@ -3,6 +3,7 @@ and constant statements on the driver's cursor (on the hot path SQLAlchemy's per
 work costs more than SQLite's)."""
 
 import json
+import sqlite3
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -19,6 +20,7 @@ from db.vote_statements import (
     VOTE_COLUMNS,
     VOTES,
     Schedule,
+    UnexpectedReplay,
     Voter,
     cpf_voted,
     hour_of,
@@ -140,17 +142,24 @@ class SQLiteVoteStatements:
         )
 
     def insert_counted(self, indexes: Sequence[int]) -> set[int]:
-        # This transaction is the only writer and replays were answered before: only a
-        # voto único (its CPF, its account) can meet a unique index.
+        # This transaction is the only writer and replays were answered before (a vote_id
+        # not looked up is new): only a voto único (its CPF, its account) can meet a unique
+        # index.
         ballots = self._ballots
         plain = [i for i in indexes if ballots[i].cpf_hash is None]
         checked = [i for i in indexes if ballots[i].cpf_hash is not None]
-        _insert_many(
-            self._connection,
-            VOTES,
-            VOTE_COLUMNS,
-            [_vote_row(ballots[i]) for i in sorted(plain, key=lambda i: ballots[i].vote_id.int)],
-        )
+        try:
+            _insert_many(
+                self._connection,
+                VOTES,
+                VOTE_COLUMNS,
+                [
+                    _vote_row(ballots[i])
+                    for i in sorted(plain, key=lambda i: ballots[i].vote_id.int)
+                ],
+            )
+        except sqlite3.IntegrityError as exc:  # the driver's own cursor
+            raise UnexpectedReplay("a vote_id of the batch is stored already") from exc
         not_inserted: set[int] = set()
         if checked:
             statement = (
@@ -181,8 +190,8 @@ class SQLiteVoteStatements:
             )
         return not_inserted
 
-    def cpf_voted(self, index: int) -> bool:
-        return cpf_voted(self._connection, self._ballots[index])
+    def cpfs_voted(self, indexes: Sequence[int]) -> set[int]:
+        return {i for i in indexes if cpf_voted(self._connection, self._ballots[i])}
 
     def unico_votes_of_voters(self, indexes: Sequence[int]) -> dict[Voter, int]:
         # The only writer: nothing to lock. The index on votos únicos by voter answers it.

@@ -21,8 +21,8 @@ from db.vote_statements import (
     SPENT,
     TALLY,
     VOTES,
+    UnexpectedReplay,
     Voter,
-    VoteStatements,
     for_batch,
     hour_of,
     upsert,
@@ -44,7 +44,7 @@ from model.paredao import ParedaoStatus, status_at_cast
 from model.ratelimit import TORCIDA_LIMIT
 from model.vote import VoteMode, VoteRefusal
 
-__all__ = ["BUDGETS", "SPENT", "TALLY", "VOTES", "hour_of", "upsert"]
+__all__ = ["BUDGETS", "SPENT", "TALLY", "VOTES", "UnexpectedReplay", "hour_of", "upsert"]
 
 Outcome = Accepted | DomainError
 
@@ -55,6 +55,7 @@ class Counted:
 
 COUNTED = Counted()
 Decision = Accepted | DomainError | Counted
+
 
 _STORED_BUDGETS = StoredBudgets()
 
@@ -79,10 +80,10 @@ def _cpf_refusal(ballot: Ballot) -> CPFAlreadyVoted:
     return CPFAlreadyVoted(f"this CPF already voted in paredão {ballot.paredao_id}")
 
 
-def _unico_conflict(statements: VoteStatements, index: int, ballot: Ballot) -> DomainError:
+def _unico_conflict(cpf_voted: bool, ballot: Ballot) -> DomainError:
     """Why a voto único was not inserted: its CPF voted in this paredão, or (jwt mode) its
-    account did, with another CPF. One read, for refused votes only."""
-    if statements.cpf_voted(index):
+    account did, with another CPF."""
+    if cpf_voted:
         return _cpf_refusal(ballot)
     return AccountAlreadyVoted(
         f"this account already cast its voto único in paredão {ballot.paredao_id}"
@@ -142,6 +143,7 @@ def decide_batch(
     torcida: TorcidaLimit = _STORED_BUDGETS,
     *,
     look_up_every_vote_id: bool = False,
+    check_refused_vote_ids: bool = False,
     unico_per_device: int | None = None,
 ) -> list[Decision]:
     """Decide and store a batch of ballots inside the caller's transaction.
@@ -149,8 +151,11 @@ def decide_batch(
     Each ballot is judged at the moment it was cast (`cast_at`: the voting window, the rate
     limit, the hour it counts in), so a vote's fate does not depend on how long it waited.
 
-    A vote_id the server chose is new unless `look_up_every_vote_id` (a log read again may
-    hold any vote twice): only the clients' are looked up among the stored votes.
+    A vote_id the server chose is new unless `look_up_every_vote_id`: only the clients' are
+    looked up among the stored votes. A ballot not looked up that meets a stored vote of the
+    same vote_id when inserted raises `UnexpectedReplay`; with `check_refused_vote_ids`, so
+    does one refused before its insert (a record read from a log, which should hold a
+    server-chosen vote_id once, but the database, not the producer, is the proof).
 
     `unico_per_device` (anonymous mode, `PAREDAO_UNICO_PER_DEVICE`): the votos únicos a
     voter_id may cast per paredão, counting those stored and those earlier in the batch;
@@ -166,21 +171,16 @@ def decide_batch(
     outcomes: list[Decision | None] = [None] * len(ballots)
 
     # The same vote_id twice in one batch: the later ones answer like the first.
-    first_of: dict[tuple[int, Any], int] = {}
+    first_of: dict[tuple[int, int], int] = {}
     echoes: dict[int, int] = {}
-    for i, b in enumerate(ballots):
-        key = (b.paredao_id, b.vote_id)
-        if key in first_of:
-            echoes[i] = first_of[key]
-        else:
-            first_of[key] = i
-
     # Replays of stored votes are answered as they were, even after voting closed.
-    asked = [
-        i
-        for i, b in enumerate(ballots)
-        if (look_up_every_vote_id or b.client_vote_id) and i not in echoes
-    ]
+    asked: list[int] = []
+    for i, b in enumerate(ballots):
+        first = first_of.setdefault((b.paredao_id, b.vote_id.int), i)
+        if first != i:
+            echoes[i] = first
+        elif look_up_every_vote_id or b.client_vote_id:
+            asked.append(i)
     for i, row in statements.stored_votes(asked).items():
         outcomes[i] = _replay_outcome(ballots[i], row)
 
@@ -194,6 +194,8 @@ def decide_batch(
             schedule.opens_at,
             schedule.closes_at,
         )
+    # The ballots still to decide, in order: each step below takes out those it refuses.
+    todo: list[int] = []
     for i, b in enumerate(ballots):
         if outcomes[i] is not None or i in echoes:
             continue
@@ -207,24 +209,26 @@ def decide_batch(
             )
         elif (status := status_at_cast(*window, b.cast_at)) != ParedaoStatus.open:
             outcomes[i] = VotingNotOpen(f"voting in paredão {b.paredao_id} is {status}, not open")
+        else:
+            todo.append(i)
 
-    def pending() -> list[int]:
-        return [i for i in range(len(ballots)) if outcomes[i] is None and i not in echoes]
-
-    todo = pending()
     with_captcha = [i for i in todo if ballots[i].captcha is not None]
-    for i in statements.spend_captchas(with_captcha) if with_captcha else ():
+    spent = statements.spend_captchas(with_captcha) if with_captcha else set()
+    for i in spent:
         outcomes[i] = CaptchaFailed("this captcha was already used: solve a new one")
+    if spent:
+        todo = [i for i in todo if i not in spent]
 
-    todo = pending()
     fans = [i for i in todo if ballots[i].mode == VoteMode.torcida]
-    for i, wait in torcida.admit(statements, ballots, fans).items():
+    limited = torcida.admit(statements, ballots, fans)
+    for i, wait in limited.items():
         outcomes[i] = RateLimited(
             f"at most {TORCIDA_LIMIT} votos da torcida a minute: try again in {wait} s",
             retry_after_s=wait,
         )
+    if limited:
+        todo = [i for i in todo if i not in limited]
 
-    todo = pending()
     devices = None
     if unico_per_device is not None:
         unicos = [i for i in todo if ballots[i].mode == VoteMode.unico]
@@ -233,6 +237,11 @@ def decide_batch(
     while candidates:
         admitted, held = (candidates, []) if devices is None else devices.admit(ballots, candidates)
         not_inserted = statements.insert_counted(admitted)
+        stored_rows = statements.stored_votes(sorted(not_inserted)) if not_inserted else {}
+        # Why the others were not inserted (refused votes only): one read for all of them.
+        voted = statements.cpfs_voted(
+            [i for i in sorted(not_inserted) if i not in stored_rows and ballots[i].cpf_hash]
+        )
         for i in admitted:
             b = ballots[i]
             if i not in not_inserted:
@@ -242,12 +251,13 @@ def decide_batch(
                 continue
             # Not inserted: another writer stored the same vote_id since we looked
             # (PostgreSQL), or, for a voto único, this CPF (or account) already voted.
-            looked_up = look_up_every_vote_id or b.client_vote_id
-            row = statements.stored_votes([i]).get(i) if looked_up else None
+            row = stored_rows.get(i)
             if row is not None:
+                if not (look_up_every_vote_id or b.client_vote_id):
+                    raise UnexpectedReplay(f"vote {b.vote_id} is stored already")
                 outcomes[i] = _replay_outcome(b, row)
             elif b.mode == VoteMode.unico:
-                outcomes[i] = _unico_conflict(statements, i, b)
+                outcomes[i] = _unico_conflict(i in voted, b)
             else:
                 raise RuntimeError(f"vote {b.vote_id} was neither stored nor in conflict")
         # A voto único held back for an earlier one of its device that was then refused (its
@@ -260,13 +270,24 @@ def decide_batch(
             if i in not_inserted and ballots[i].mode == VoteMode.unico
         }
         candidates = [i for i in held if _voter(ballots[i]) in refused_devices]
-        for i in held:
-            if _voter(ballots[i]) not in refused_devices:
-                outcomes[i] = (
-                    _cpf_refusal(ballots[i])
-                    if statements.cpf_voted(i)
-                    else _device_refusal(ballots[i], unico_per_device)
-                )
+        turned_away = [i for i in held if _voter(ballots[i]) not in refused_devices]
+        voted = statements.cpfs_voted(turned_away) if turned_away else set()
+        for i in turned_away:
+            outcomes[i] = (
+                _cpf_refusal(ballots[i])
+                if i in voted
+                else _device_refusal(ballots[i], unico_per_device)
+            )
+
+    if check_refused_vote_ids:
+        unasked = [
+            i
+            for i, o in enumerate(outcomes)
+            if isinstance(o, DomainError)
+            and not (look_up_every_vote_id or ballots[i].client_vote_id)
+        ]
+        if unasked and statements.stored_votes(unasked):
+            raise UnexpectedReplay("a refused vote is stored already")
 
     for i, first in echoes.items():
         original = outcomes[first]

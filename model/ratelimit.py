@@ -26,6 +26,8 @@ def admit(
     recorded, so they spend nothing; `retry_after_s` is when the oldest vote leaves the window.
     """
     cutoff = now_ms - window_ms
+    if limit > 0 and (not recent or max(recent) <= cutoff):
+        return Decision(True, (now_ms,))  # nothing inside the window: most votes, at a peak
     kept = [t for t in recent if t > cutoff]
     kept.sort()  # already in order, as a rule: the sort only checks it
     inside = tuple(kept[-limit:])

@@ -9,7 +9,6 @@ stored by anyone (a crash before the commit to Kafka, or a rebalance in flight):
 counts exactly once.
 """
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +18,7 @@ from sqlalchemy import Connection
 
 from db.consumer import mark_partitions_closed, record_refusals, store_offsets, stored_offsets
 from db.torcida import PartitionWindows
-from db.votes import Counted, decide_batch
+from db.votes import Counted, UnexpectedReplay, decide_batch
 from model.ballot import Accepted, Ballot
 from model.errors import DomainError
 from pipeline.kafka.codec import CloseMarker, UndecodableRecord, decode
@@ -84,34 +83,53 @@ def handle_batch(
     report = BatchReport()
     decoded = records if isinstance(records, Decoded) else decode_batch(records)
     fence = stored_offsets(connection, topic, {r.partition for r in decoded.records})
-    fresh = [
-        (record, item)
-        for record, item in zip(decoded.records, decoded.items, strict=True)
-        if record.offset >= fence[record.partition]
-    ]
-    report.skipped = len(decoded.records) - len(fresh)
-
+    # One pass: what is fresh (past the fence), what each fresh record holds, and each
+    # partition's next offset (past its highest fresh record).
     ballots: list[Ballot] = []
     marks: dict[int, tuple[set[int], int]] = {}
-    for record, item in fresh:
+    next_offsets: dict[int, int] = {}
+    for record, item in zip(decoded.records, decoded.items, strict=True):
+        partition = record.partition
+        if record.offset < fence[partition]:
+            report.skipped += 1
+            continue
+        if record.offset >= next_offsets.get(partition, 0):
+            next_offsets[partition] = record.offset + 1
         if isinstance(item, Ballot):
             ballots.append(item)
         elif isinstance(item, CloseMarker):
             partitions, _ = marks.setdefault(item.paredao_id, (set(), item.partitions))
-            partitions.add(record.partition)
+            partitions.add(partition)
         else:
             report.dead.append((record, str(item)))
 
     refused: list[tuple[Ballot, DomainError]] = []
-    # Anything read from the log may have been stored already (the same vote sent twice):
-    # every one is looked up, whoever chose its vote_id.
-    decisions = decide_batch(
-        connection,
-        ballots,
-        windows or PartitionWindows(),
-        look_up_every_vote_id=True,
-        unico_per_device=unico_per_device,
-    )
+    windows = windows or PartitionWindows()
+    # A vote_id the client chose may be logged twice (a client retrying after a 503 whose
+    # record got in after all), and is looked up among the stored votes. One the API chose is
+    # logged once: the API sends each ballot once, the idempotent producer never writes a
+    # retried send twice, a client retrying without a vote_id of its own gets a new one, and
+    # a record read again is fenced off by the stored offsets. The unique index proves it all
+    # the same: a stored one met on the way rolls the batch back to here and decides it again
+    # with every vote_id looked up.
+    try:
+        with connection.begin_nested():
+            decisions = decide_batch(
+                connection,
+                ballots,
+                windows,
+                check_refused_vote_ids=True,
+                unico_per_device=unico_per_device,
+            )
+    except UnexpectedReplay:
+        windows.forget()  # the rolled-back attempt took places in the windows
+        decisions = decide_batch(
+            connection,
+            ballots,
+            windows,
+            look_up_every_vote_id=True,
+            unico_per_device=unico_per_device,
+        )
     for ballot, decision in zip(ballots, decisions, strict=True):
         if isinstance(decision, Counted):
             report.counted += 1
@@ -126,9 +144,6 @@ def handle_batch(
     if marks:
         report.frozen = mark_partitions_closed(connection, marks, now)
 
-    next_offsets: dict[int, int] = defaultdict(int)
-    for record, _ in fresh:
-        next_offsets[record.partition] = max(next_offsets[record.partition], record.offset + 1)
     store_offsets(connection, topic, next_offsets)
-    report.next_offsets = dict(next_offsets)
+    report.next_offsets = next_offsets
     return report

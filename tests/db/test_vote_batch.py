@@ -12,7 +12,7 @@ from db.engine import make_engine, writer_engine
 from db.results import hourly_of
 from db.votes import write_batch
 from model.ballot import Accepted, Ballot, new_vote_id
-from model.errors import DeviceAlreadyVoted, VotingNotOpen
+from model.errors import CPFAlreadyVoted, DeviceAlreadyVoted, VotingNotOpen
 from model.vote import VoteMode
 from tests.conftest import ADMIN, only_on_postgres
 
@@ -37,6 +37,26 @@ def ballot(paredao_id: int, nominee_id: int, cast_at: datetime, voter: str = "v"
 def write(engine: Engine, ballots: list[Ballot]) -> list[Any]:
     with writer_engine(engine).begin() as connection:
         return write_batch(connection, ballots)
+
+
+def second_waits(engine: Engine, first: list[Ballot], second: list[Ballot], why: str) -> list[Any]:
+    """`second` written by another writer while `first`'s transaction is open (PAREDAO_UNICO_
+    PER_DEVICE=1): it must wait for `first`'s commit; its answers."""
+    answers: list[Any] = []
+    with engine.begin() as holder:
+        assert all(isinstance(o, Accepted) for o in write_batch(holder, first, unico_per_device=1))
+
+        def concurrently() -> None:
+            with engine.begin() as connection:
+                answers.extend(write_batch(connection, second, unico_per_device=1))
+
+        racer = threading.Thread(target=concurrently)
+        racer.start()
+        racer.join(0.5)
+        assert racer.is_alive(), why
+    racer.join(10)
+    assert not racer.is_alive()
+    return answers
 
 
 async def test_window_and_hour_come_from_cast_at(
@@ -81,21 +101,40 @@ async def test_concurrent_batches_of_one_device_store_its_limit(
     first = first._replace(mode=VoteMode.unico, cpf_hash="a" * 64)
     second = first._replace(vote_id=new_vote_id(), cpf_hash="b" * 64)
     engine = make_engine(database_url, pool_size=2)
-    answers: list[Any] = []
     try:
-        with engine.begin() as holder:
-            assert isinstance(write_batch(holder, [first], unico_per_device=1)[0], Accepted)
-
-            def concurrently() -> None:
-                with engine.begin() as connection:
-                    answers.extend(write_batch(connection, [second], unico_per_device=1))
-
-            racer = threading.Thread(target=concurrently)
-            racer.start()
-            racer.join(0.5)
-            assert racer.is_alive(), "the second writer waits for the first's device lock"
-        racer.join(10)
-        assert not racer.is_alive()
+        answers = second_waits(
+            engine, [first], [second], "the second writer waits for the first's device lock"
+        )
     finally:
         engine.dispose()
     assert len(answers) == 1 and isinstance(answers[0], DeviceAlreadyVoted)
+
+
+@only_on_postgres
+async def test_concurrent_batches_with_one_cpf_count_it_once(
+    client: httpx.AsyncClient, open_paredao: Any, database_url: str
+) -> None:
+    """Two writers, each with a voto único of one CPF from different devices: neither sees
+    the other's when it looks, the second's COPY waits on the unique index and fails when the
+    first commits, and its batch goes in again row by row: the CPF counted once, the others
+    of the batch counted too."""
+    p = await open_paredao(2)
+    nominee = p["nominees"][0]["candidate_id"]
+    first = ballot(p["id"], nominee, OPENS_AT, "phone")._replace(
+        mode=VoteMode.unico, cpf_hash="c" * 64
+    )
+    again = ballot(p["id"], nominee, OPENS_AT, "tablet")._replace(
+        mode=VoteMode.unico, cpf_hash="c" * 64
+    )
+    fan = ballot(p["id"], nominee, OPENS_AT, "fan")
+    engine = make_engine(database_url, pool_size=2)
+    try:
+        answers = second_waits(
+            engine, [first], [fan, again], "the second writer waits on the CPF's unique index"
+        )
+        with Session(engine) as session:
+            hourly = hourly_of(session, p["id"])
+    finally:
+        engine.dispose()
+    assert isinstance(answers[0], Accepted) and isinstance(answers[1], CPFAlreadyVoted)
+    assert sum(votes for _, _, votes in hourly) == 2

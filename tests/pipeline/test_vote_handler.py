@@ -191,3 +191,51 @@ async def test_text_with_copy_escapes_is_stored_as_sent(
             text("SELECT voter_id FROM votes WHERE paredao_id = :p"), {"p": p["id"]}
         ).scalars()
         assert sorted(stored) == sorted(voters)
+
+
+class TestAServerVoteIdLoggedAgain:
+    """A vote_id the API chose is not looked up before its batch is decided (the log holds it
+    once); should it be logged twice all the same, the stored vote is found on the way and the
+    batch is decided again as if it had been: a replay, never a refusal, and never a place
+    taken in its voter's window."""
+
+    @staticmethod
+    def counted(engine: Engine, p: dict[str, Any], votes: int, log: Log) -> list[Ballot]:
+        """`votes` of one fan a second apart, handled and counted."""
+        a = p["nominees"][0]["candidate_id"]
+        fan = [
+            ballot(p["id"], a, "fan", cast_at=TEST_NOW + timedelta(seconds=s)) for s in range(votes)
+        ]
+        assert handle(engine, [log.record(encode_ballot(b)) for b in fan]).counted == votes
+        return fan
+
+    async def test_its_replay_takes_no_place_in_the_window(
+        self, engine: Engine, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao(2)
+        a = p["nominees"][0]["candidate_id"]
+        log = Log()
+        nine = self.counted(engine, p, 9, log)
+        tenth = ballot(p["id"], a, "fan", cast_at=TEST_NOW + timedelta(seconds=20))
+        report = handle(
+            engine, [log.record(encode_ballot(nine[0])), log.record(encode_ballot(tenth))]
+        )
+        assert (report.counted, report.replays, report.refused) == (1, 1, 0)
+        assert stored(engine, p["id"]) == 10
+
+    async def test_its_replay_is_not_refused(
+        self, engine: Engine, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao(2)
+        log = Log()
+        ten = self.counted(engine, p, 10, log)
+        # Judged as new, the window (full) would refuse it: it is the first vote, stored.
+        report = handle(engine, [log.record(encode_ballot(ten[0]))])
+        assert (report.counted, report.replays, report.refused) == (0, 1, 0)
+        r = await client.get(f"/paredoes/{p['id']}/votes/{ten[0].vote_id}")
+        assert r.json()["status"] == "counted"
+        with engine.connect() as connection:
+            refusals = connection.execute(
+                text("SELECT count(*) FROM vote_refusals WHERE paredao_id = :p"), {"p": p["id"]}
+            ).scalar_one()
+        assert refusals == 0
