@@ -1,6 +1,6 @@
 """The command line: `python main.py [command]`, `serve` when none is named (`--help` lists
-the commands: serve, migrate, consumer, kafka-topics, lag, prune). The app itself is built in
-`app.py`; `create_app` is here too, for `uvicorn --factory main:create_app`."""
+the commands: serve, migrate, consumer, kafka-topics, lag, prune, audit-verify). The app
+itself is built in `app.py`; `create_app` is here too, for `uvicorn --factory main:create_app`."""
 
 import argparse
 import logging.config
