@@ -1,27 +1,24 @@
-"""A vote batch's statements on PostgreSQL: the batch is copied once (COPY) into a temporary
-table, and every statement after that works on it in bulk: the replays are found by one join,
-the votes go in with one `INSERT … SELECT … ON CONFLICT DO NOTHING` that also adds them to the
-tally, once per (nominee, mode, hour). Writers run concurrently here, so the statements lock
-what they read (paredões shared, budgets in one order) and the tally is split into shards.
+"""A vote batch's statements on PostgreSQL: the votes are COPYed straight into `votes` (binary
+rows from `db.copy_rows`) and tallied once per (nominee, mode, hour); lookups are one index
+probe per value. Where a batch needs a join (captchas to spend, a unique index met all the
+same), it is copied once into a temporary table and worked on in bulk. Writers run
+concurrently here, so the statements lock what they read (paredões shared, budgets in one
+order) and the tally is split into shards.
 """
 
 import secrets
-import struct
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection
 
+from db.copy_rows import binary_votes, text_rows
 from db.vote_statements import VOTE_COLUMNS, Voter, nominees_of, torcida_votes_since
 from model.ballot import Ballot
-from model.vote import VoteMode
 
 TALLY_SHARDS = 16
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MICROSECOND = timedelta(microseconds=1)
-HOUR = timedelta(hours=1)
 
 # One row per ballot of the batch; emptied by the next batch (and at every commit).
 STAGE = (
@@ -113,43 +110,6 @@ ADD_TALLY = (
     " ON CONFLICT (paredao_id, nominee_id, mode, hour, shard)"
     " DO UPDATE SET votes = vote_tally.votes + excluded.votes"
 )
-# The binary format: a signature, flags and extension length; per row the number of fields,
-# then each field's length (-1: NULL) and bytes, big-endian; times in µs since 2000-01-01.
-BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
-BINARY_TRAILER = struct.pack(">h", -1)
-PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-HOUR_US = HOUR // MICROSECOND
-_ROW_HEAD = struct.Struct(">hiii16sii")  # 7 fields; paredão, vote_id, nominee (with lengths)
-_LENGTH = struct.Struct(">i")
-_MOMENT = struct.Struct(">iq")
-_NULL = _LENGTH.pack(-1)
-_MODES = {mode.value: _LENGTH.pack(len(mode.value)) + mode.value.encode() for mode in VoteMode}
-
-
-# COPY's text format: a backslash, tab, newline or carriage return in a value is escaped; \N is
-# NULL. Numbers, UUIDs and our modes never hold one; text from outside (voter ids, captcha
-# challenges) is escaped.
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_text(value: str | None) -> str:
-    return "\\N" if value is None else value.translate(_COPY_ESCAPES)
-
-
-def _copy_line(index: int, b: Ballot) -> str:
-    """A ballot's row of `vote_batch` in COPY's text format (written by hand: psycopg's
-    `write_row` took 14 % of a consumer's storing thread)."""
-    captcha = b.captcha
-    challenge, expires = (
-        ("\\N", "\\N")
-        if captcha is None
-        else (_copy_text(captcha.challenge), captcha.expires_at.isoformat())
-    )
-    cast_us = (b.cast_at - EPOCH) // MICROSECOND
-    return (
-        f"{index}\t{b.paredao_id}\t{b.vote_id.hex}\t{b.nominee_id}\t{b.mode.value}\t"
-        f"{_copy_text(b.voter_id)}\t{_copy_text(b.cpf_hash)}\t{challenge}\t{expires}\t{cast_us}\n"
-    )
 
 
 def _insert_order(b: Ballot) -> tuple[int, bool, str, int]:
@@ -178,7 +138,7 @@ class PostgresVoteStatements:
         self._connection.exec_driver_sql(STAGE)
         self._connection.exec_driver_sql("DELETE FROM vote_batch")
         with self._raw().cursor() as cursor, cursor.copy(COPY) as copy:
-            copy.write("".join(map(_copy_line, self._all, self._ballots)))
+            copy.write(text_rows(self._ballots))
         self._staged = True
 
     def _by_paredao(self, indexes: Iterable[int]) -> dict[int, list[int]]:
@@ -304,27 +264,9 @@ class PostgresVoteStatements:
         index, or the COPY fails whole)."""
         if not indexes:
             return
-        ballots = self._ballots
-        head, length, moment, modes = _ROW_HEAD.pack, _LENGTH.pack, _MOMENT.pack, _MODES
-        rows = [BINARY_HEADER]
-        counts: dict[tuple[int, int, str, int], int] = {}
-        for i in indexes:
-            b = ballots[i]
-            mode = b.mode.value
-            voter = b.voter_id.encode()
-            cpf = b.cpf_hash
-            us = (b.cast_at - PG_EPOCH) // MICROSECOND
-            rows.append(head(7, 4, b.paredao_id, 16, b.vote_id.bytes, 4, b.nominee_id))
-            rows.append(modes[mode])
-            rows.append(length(len(voter)))
-            rows.append(voter)
-            rows.append(_NULL if cpf is None else length(len(cpf)) + cpf.encode())
-            rows.append(moment(8, us))
-            key = (b.paredao_id, b.nominee_id, mode, us // HOUR_US)
-            counts[key] = counts.get(key, 0) + 1
-        rows.append(BINARY_TRAILER)
+        payload, counts = binary_votes(self._ballots, indexes)
         with self._raw().cursor() as cursor, cursor.copy(COPY_VOTES) as copy:
-            copy.write(b"".join(rows))
+            copy.write(payload)
         keys = sorted(counts)
         self._connection.exec_driver_sql(
             ADD_TALLY,
