@@ -20,6 +20,21 @@ REFUSALS = SQLModel.metadata.tables[VoteRefusal.__tablename__]
 MARKS = SQLModel.metadata.tables[ClosingMark.__tablename__]
 
 
+# Every partition's row made to exist and locked, its next offset answered: one statement
+# (`DO UPDATE` locks a row that exists, as `FOR UPDATE` would; the partitions in one order).
+LOCK_OFFSETS = (
+    "INSERT INTO consumer_offsets (topic, partition, next_offset)"
+    " SELECT %s, p, 0 FROM unnest(%b::integer[]) AS t(p) ORDER BY p"
+    " ON CONFLICT (topic, partition) DO UPDATE SET next_offset = consumer_offsets.next_offset"
+    " RETURNING partition, next_offset"
+)
+ADVANCE_OFFSETS = (
+    "UPDATE consumer_offsets AS o SET next_offset = t.o"
+    " FROM unnest(%b::integer[], %b::bigint[]) AS t(p, o)"
+    " WHERE o.topic = %s AND o.partition = t.p AND o.next_offset < t.o"
+)
+
+
 def stored_offsets(connection: Connection, topic: str, partitions: Iterable[int]) -> dict[int, int]:
     """The next offset to read of each partition (0 for one never read), row-locked on
     PostgreSQL until the transaction ends: a second consumer that still thinks it owns a
@@ -27,6 +42,9 @@ def stored_offsets(connection: Connection, topic: str, partitions: Iterable[int]
     wanted = sorted(set(partitions))
     if not wanted:
         return {}
+    if connection.dialect.name == "postgresql":
+        rows = connection.exec_driver_sql(LOCK_OFFSETS, (topic, wanted))
+        return {int(p): int(o) for p, o in rows}
     statement = upsert(connection, OFFSETS).on_conflict_do_nothing()
     connection.execute(
         statement, [{"topic": topic, "partition": p, "next_offset": 0} for p in wanted]
@@ -36,8 +54,6 @@ def stored_offsets(connection: Connection, topic: str, partitions: Iterable[int]
         .where(OFFSETS.c.topic == topic, OFFSETS.c.partition.in_(wanted))
         .order_by(OFFSETS.c.partition)
     )
-    if connection.dialect.name == "postgresql":
-        query = query.with_for_update()
     return {int(p): int(o) for p, o in connection.execute(query)}
 
 
@@ -50,6 +66,14 @@ def read_offsets(connection: Connection, topic: str) -> dict[int, int]:
 
 
 def store_offsets(connection: Connection, topic: str, next_offsets: Mapping[int, int]) -> None:
+    if not next_offsets:
+        return
+    if connection.dialect.name == "postgresql":
+        ordered = sorted(next_offsets.items())
+        connection.exec_driver_sql(
+            ADVANCE_OFFSETS, ([p for p, _ in ordered], [o for _, o in ordered], topic)
+        )
+        return
     for partition, offset in sorted(next_offsets.items()):
         connection.execute(
             OFFSETS.update()
@@ -71,8 +95,8 @@ def record_refusals(connection: Connection, refused: Sequence[tuple[Ballot, Doma
         # One statement with arrays: a batch of a show's peak refuses thousands.
         connection.exec_driver_sql(
             "INSERT INTO vote_refusals (paredao_id, vote_id, nominee_id, mode, reason, detail,"
-            " cast_at) SELECT * FROM unnest(%s::integer[], %s::uuid[], %s::integer[],"
-            " %s::varchar[], %s::varchar[], %s::varchar[], %s::timestamptz[])"
+            " cast_at) SELECT * FROM unnest(%b::integer[], %b::uuid[], %b::integer[],"
+            " %b::varchar[], %b::varchar[], %b::varchar[], %b::timestamptz[])"
             " ON CONFLICT DO NOTHING",
             (
                 [b.paredao_id for b, _ in ordered],

@@ -14,7 +14,7 @@ from typing import Any
 from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection
 
-from db.copy_rows import binary_votes, text_rows
+from db.copy_rows import EncodedBallots, TallyKey, binary_votes, text_rows, vote_row
 from db.vote_statements import VOTE_COLUMNS, Voter, nominees_of, torcida_votes_since
 from model.ballot import Ballot
 
@@ -40,13 +40,13 @@ COPY = (
 # EXISTS, the planner, believing the partition small, read all of it for each batch.
 STORED_OF = (
     f"SELECT {', '.join(f'v.{c}' for c in VOTE_COLUMNS)}"  # noqa: S608
-    " FROM unnest(%s::uuid[]) AS w(vote_id) CROSS JOIN LATERAL"
+    " FROM unnest(%b::uuid[]) AS w(vote_id) CROSS JOIN LATERAL"
     " (SELECT * FROM votes WHERE paredao_id = %s AND vote_id = w.vote_id LIMIT 1) AS v"
 )
 # Only the ballots asked about (`idx`), each challenge spent by its first ballot.
 SPEND = (
     "WITH asked AS (SELECT DISTINCT ON (challenge) idx, challenge, expires_at FROM vote_batch"
-    " JOIN unnest(%s::integer[]) AS w(idx) USING (idx) ORDER BY challenge, idx),"
+    " JOIN unnest(%b::integer[]) AS w(idx) USING (idx) ORDER BY challenge, idx),"
     " spent AS (INSERT INTO spent_captchas (challenge, expires_at)"
     " SELECT challenge, expires_at FROM asked ORDER BY challenge"
     " ON CONFLICT DO NOTHING RETURNING challenge)"
@@ -60,7 +60,7 @@ INSERT = (
     " INSERT INTO votes (paredao_id, vote_id, nominee_id, mode, voter_id, cpf_hash, accepted_at)"
     " SELECT b.paredao_id, b.vote_id, b.nominee_id, b.mode, b.voter_id, b.cpf_hash,"
     " timestamptz 'epoch' + b.cast_us * interval '1 microsecond'"
-    " FROM vote_batch AS b LEFT JOIN unnest(%(excluded)s::integer[]) AS x(idx) USING (idx)"
+    " FROM vote_batch AS b LEFT JOIN unnest(%(excluded)b::integer[]) AS x(idx) USING (idx)"
     " WHERE x.idx IS NULL ORDER BY b.paredao_id, b.cpf_hash, b.vote_id"
     " ON CONFLICT DO NOTHING RETURNING paredao_id, vote_id, nominee_id, mode, accepted_at),"
     " counted AS (INSERT INTO vote_tally (paredao_id, nominee_id, mode, hour, shard, votes)"
@@ -69,7 +69,7 @@ INSERT = (
     " ON CONFLICT (paredao_id, nominee_id, mode, hour, shard)"
     " DO UPDATE SET votes = vote_tally.votes + excluded.votes)"
     " SELECT b.idx FROM vote_batch AS b"
-    " LEFT JOIN unnest(%(excluded)s::integer[]) AS x(idx) USING (idx)"
+    " LEFT JOIN unnest(%(excluded)b::integer[]) AS x(idx) USING (idx)"
     " WHERE x.idx IS NULL AND NOT EXISTS (SELECT 1 FROM inserted AS i"
     " WHERE i.paredao_id = b.paredao_id AND i.vote_id = b.vote_id)"
 )
@@ -77,24 +77,24 @@ INSERT = (
 # key: no deadlocks): a concurrent batch of the same voter waits, then counts our votes.
 LOCK_VOTERS = (
     "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT"
-    " hashtextextended(%s::integer || ':' || v, 0) AS k FROM unnest(%s::varchar[]) AS w(v)"
+    " hashtextextended(%s::integer || ':' || v, 0) AS k FROM unnest(%b::varchar[]) AS w(v)"
     " ORDER BY k) AS voters"
 )
 # Their stored votos únicos, through ix_votes_paredao_id_voter_id_unico; a statement of its
 # own, after the locks, so that its snapshot sees what the batches waited for committed.
 UNICO_VOTES = (
-    "SELECT w.v AS voter_id, x.votes FROM unnest(%s::varchar[]) AS w(v) CROSS JOIN LATERAL"
+    "SELECT w.v AS voter_id, x.votes FROM unnest(%b::varchar[]) AS w(v) CROSS JOIN LATERAL"
     " (SELECT count(*) AS votes FROM votes WHERE paredao_id = %s AND mode = 'unico'"
     " AND voter_id = w.v) AS x WHERE x.votes > 0"
 )
 # Which of these CPFs (hashed) of one paredão voted already; which of these accounts (jwt
 # mode's voter_ids) cast their voto único already: through the unique indexes.
 CPFS_VOTED = (
-    "SELECT x.cpf_hash FROM unnest(%s::varchar[]) AS w(cpf) CROSS JOIN LATERAL"
+    "SELECT x.cpf_hash FROM unnest(%b::varchar[]) AS w(cpf) CROSS JOIN LATERAL"
     " (SELECT cpf_hash FROM votes WHERE paredao_id = %s AND cpf_hash = w.cpf LIMIT 1) AS x"
 )
 ACCOUNTS_VOTED = (
-    "SELECT x.voter_id FROM unnest(%s::varchar[]) AS w(v) CROSS JOIN LATERAL"
+    "SELECT x.voter_id FROM unnest(%b::varchar[]) AS w(v) CROSS JOIN LATERAL"
     " (SELECT voter_id FROM votes WHERE paredao_id = %s AND mode = 'unico'"
     " AND voter_id LIKE 'sub:%%' AND voter_id = w.v LIMIT 1) AS x"
 )
@@ -105,7 +105,7 @@ COPY_VOTES = f"COPY votes ({', '.join(VOTE_COLUMNS)}) FROM STDIN (FORMAT BINARY)
 ADD_TALLY = (
     "INSERT INTO vote_tally (paredao_id, nominee_id, mode, hour, shard, votes)"
     " SELECT p, n, m, timestamptz '2000-01-01 00:00:00+00' + h * interval '1 hour', %s, c"
-    " FROM unnest(%s::integer[], %s::integer[], %s::varchar[], %s::integer[], %s::integer[])"
+    " FROM unnest(%b::integer[], %b::integer[], %b::varchar[], %b::integer[], %b::integer[])"
     " AS t(p, n, m, h, c) ORDER BY 1, 2, 3, 4"
     " ON CONFLICT (paredao_id, nominee_id, mode, hour, shard)"
     " DO UPDATE SET votes = vote_tally.votes + excluded.votes"
@@ -186,7 +186,7 @@ class PostgresVoteStatements:
             # Make every voter's row exist, then lock the rows in one order (no deadlocks).
             self._connection.exec_driver_sql(
                 "INSERT INTO torcida_budgets (paredao_id, voter_id, recent)"
-                " SELECT %s, v, '' FROM unnest(%s::varchar[]) AS t(v) ON CONFLICT DO NOTHING",
+                " SELECT %s, v, '' FROM unnest(%b::varchar[]) AS t(v) ON CONFLICT DO NOTHING",
                 (paredao_id, ids),
             )
             rows = self._connection.exec_driver_sql(
@@ -204,7 +204,7 @@ class PostgresVoteStatements:
         # The rows exist and are locked (above): one statement with arrays.
         self._connection.exec_driver_sql(
             "UPDATE torcida_budgets AS b SET recent = t.r FROM unnest("
-            "%s::integer[], %s::varchar[], %s::varchar[]) AS t(p, v, r)"
+            "%b::integer[], %b::varchar[], %b::varchar[]) AS t(p, v, r)"
             " WHERE b.paredao_id = t.p AND b.voter_id = t.v",
             ([p for (p, _), _ in rows], [v for (_, v), _ in rows], [r for _, r in rows]),
         )
@@ -264,9 +264,16 @@ class PostgresVoteStatements:
         index, or the COPY fails whole)."""
         if not indexes:
             return
-        payload, counts = binary_votes(self._ballots, indexes)
+        ballots = self._ballots
+        if isinstance(ballots, EncodedBallots):
+            made = ballots.rows
+            rows = [made[i] for i in indexes]
+        else:
+            rows = [vote_row(ballots[i]) for i in indexes]
+        counts: dict[TallyKey, int] = {}
         with self._raw().cursor() as cursor, cursor.copy(COPY_VOTES) as copy:
-            copy.write(payload)
+            for chunk in binary_votes(rows, counts):
+                copy.write(chunk)
         keys = sorted(counts)
         self._connection.exec_driver_sql(
             ADD_TALLY,
