@@ -3,7 +3,7 @@ took 14 % of a consumer's storing thread): the staging rows of `vote_batch` as t
 votes themselves in the binary format, counted per (paredão, nominee, mode, hour) on the way."""
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 from model.ballot import Ballot
@@ -56,27 +56,48 @@ def text_rows(ballots: Sequence[Ballot]) -> str:
     return "".join(map(_copy_line, range(len(ballots)), ballots))
 
 
-def binary_votes(
-    ballots: Sequence[Ballot], indexes: Sequence[int]
-) -> tuple[bytes, dict[tuple[int, int, str, int], int]]:
-    """These ballots as rows of `votes` in COPY's binary format, and their count per
-    (paredão, nominee, mode, hour since 2000-01-01)."""
-    head, length, moment, modes = _ROW_HEAD.pack, _LENGTH.pack, _MOMENT.pack, _MODES
-    rows = [BINARY_HEADER]
-    counts: dict[tuple[int, int, str, int], int] = {}
-    for i in indexes:
-        b = ballots[i]
-        mode = b.mode.value
-        voter = b.voter_id.encode()
-        cpf = b.cpf_hash
-        us = (b.cast_at - PG_EPOCH) // MICROSECOND
-        rows.append(head(7, 4, b.paredao_id, 16, b.vote_id.bytes, 4, b.nominee_id))
-        rows.append(modes[mode])
-        rows.append(length(len(voter)))
-        rows.append(voter)
-        rows.append(_NULL if cpf is None else length(len(cpf)) + cpf.encode())
-        rows.append(moment(8, us))
-        key = (b.paredao_id, b.nominee_id, mode, us // HOUR_US)
-        counts[key] = counts.get(key, 0) + 1
-    rows.append(BINARY_TRAILER)
-    return b"".join(rows), counts
+TallyKey = tuple[int, int, str, int]  # paredão, nominee, mode, hour since 2000-01-01
+VoteRow = tuple[bytes, TallyKey]
+
+# Rows per chunk handed to COPY: PostgreSQL inserts one chunk while the next is joined.
+CHUNK_ROWS = 1000
+
+
+def vote_row(b: Ballot) -> VoteRow:
+    """A ballot's row of `votes` in COPY's binary format, and the tally it counts in."""
+    mode = b.mode.value
+    voter = b.voter_id.encode()
+    cpf = b.cpf_hash
+    us = (b.cast_at - PG_EPOCH) // MICROSECOND
+    row = b"".join(
+        (
+            _ROW_HEAD.pack(7, 4, b.paredao_id, 16, b.vote_id.bytes, 4, b.nominee_id),
+            _MODES[mode],
+            _LENGTH.pack(len(voter)),
+            voter,
+            _NULL if cpf is None else _LENGTH.pack(len(cpf)) + cpf.encode(),
+            _MOMENT.pack(8, us),
+        )
+    )
+    return row, (b.paredao_id, b.nominee_id, mode, us // HOUR_US)
+
+
+class EncodedBallots(list[Ballot]):
+    """A batch's ballots with their rows of `votes` made beforehand (`rows[i]` is
+    `vote_row(self[i])`): the consumer makes them while the batch before is being stored."""
+
+    def __init__(self, ballots: Iterable[Ballot], rows: Iterable[VoteRow]) -> None:
+        super().__init__(ballots)
+        self.rows = list(rows)
+
+
+def binary_votes(rows: Sequence[VoteRow], counts: dict[TallyKey, int]) -> Iterator[bytes]:
+    """These rows in COPY's binary format, in chunks of `CHUNK_ROWS` (the first opens with the
+    header, the last closes with the trailer); each counted in `counts` on the way."""
+    for start in range(0, len(rows), CHUNK_ROWS):
+        chunk = rows[start : start + CHUNK_ROWS]
+        for _, key in chunk:
+            counts[key] = counts.get(key, 0) + 1
+        data = b"".join([row for row, _ in chunk])
+        yield BINARY_HEADER + data if start == 0 else data
+    yield BINARY_HEADER + BINARY_TRAILER if not rows else BINARY_TRAILER

@@ -9,7 +9,7 @@ stored by anyone (a crash before the commit to Kafka, or a rebalance in flight):
 counts exactly once.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
@@ -17,6 +17,7 @@ from typing import NamedTuple
 from sqlalchemy import Connection
 
 from db.consumer import mark_partitions_closed, record_refusals, store_offsets, stored_offsets
+from db.copy_rows import EncodedBallots, VoteRow, vote_row
 from db.torcida import PartitionWindows
 from db.votes import Counted, UnexpectedReplay, decide_batch
 from model.ballot import Accepted, Ballot
@@ -52,16 +53,31 @@ class Decoded:
 
     records: Sequence[Record]
     items: Sequence[Ballot | CloseMarker | UndecodableRecord]
+    # Each ballot's row of `votes` (None for the other items), made here too, off the
+    # storing thread.
+    rows: Sequence[VoteRow | None]
 
 
-def decode_batch(records: Sequence[Record]) -> Decoded:
+def decode_batch(
+    records: Sequence[Record], pause: Callable[[], None] | None = None, every: int = 250
+) -> Decoded:
+    """What each record holds, and each ballot's row; `pause` is called after every `every`
+    records."""
     items: list[Ballot | CloseMarker | UndecodableRecord] = []
-    for record in records:
-        try:
-            items.append(decode(record.value))
-        except UndecodableRecord as exc:
-            items.append(exc)
-    return Decoded(records, items)
+    rows: list[VoteRow | None] = []
+    for start in range(0, len(records), every):
+        for record in records[start : start + every]:
+            try:
+                item = decode(record.value)
+            except UndecodableRecord as exc:
+                items.append(exc)
+                rows.append(None)
+                continue
+            items.append(item)
+            rows.append(vote_row(item) if isinstance(item, Ballot) else None)
+        if pause is not None:
+            pause()
+    return Decoded(records, items, rows)
 
 
 def handle_batch(
@@ -85,10 +101,11 @@ def handle_batch(
     fence = stored_offsets(connection, topic, {r.partition for r in decoded.records})
     # One pass: what is fresh (past the fence), what each fresh record holds, and each
     # partition's next offset (past its highest fresh record).
-    ballots: list[Ballot] = []
+    ballots = EncodedBallots((), ())
+    rows = ballots.rows
     marks: dict[int, tuple[set[int], int]] = {}
     next_offsets: dict[int, int] = {}
-    for record, item in zip(decoded.records, decoded.items, strict=True):
+    for record, item, row in zip(decoded.records, decoded.items, decoded.rows, strict=True):
         partition = record.partition
         if record.offset < fence[partition]:
             report.skipped += 1
@@ -96,7 +113,9 @@ def handle_batch(
         if record.offset >= next_offsets.get(partition, 0):
             next_offsets[partition] = record.offset + 1
         if isinstance(item, Ballot):
+            assert row is not None
             ballots.append(item)
+            rows.append(row)
         elif isinstance(item, CloseMarker):
             partitions, _ = marks.setdefault(item.paredao_id, (set(), item.partitions))
             partitions.add(partition)
