@@ -3,6 +3,7 @@ next offsets, the refusals with their reasons, and the close markers that freeze
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, func, select
 from sqlmodel import Session, SQLModel
@@ -69,10 +70,7 @@ def store_offsets(connection: Connection, topic: str, next_offsets: Mapping[int,
     if not next_offsets:
         return
     if connection.dialect.name == "postgresql":
-        ordered = sorted(next_offsets.items())
-        connection.exec_driver_sql(
-            ADVANCE_OFFSETS, ([p for p, _ in ordered], [o for _, o in ordered], topic)
-        )
+        connection.exec_driver_sql(ADVANCE_OFFSETS, _offset_arrays(topic, next_offsets))
         return
     for partition, offset in sorted(next_offsets.items()):
         connection.execute(
@@ -86,28 +84,62 @@ def store_offsets(connection: Connection, topic: str, next_offsets: Mapping[int,
         )
 
 
-def record_refusals(connection: Connection, refused: Sequence[tuple[Ballot, DomainError]]) -> None:
+INSERT_REFUSALS = (
+    "INSERT INTO vote_refusals (paredao_id, vote_id, nominee_id, mode, reason, detail, cast_at)"
+    " SELECT * FROM unnest(%b::integer[], %b::uuid[], %b::integer[], %b::varchar[],"
+    " %b::varchar[], %b::varchar[], %b::timestamptz[]) ON CONFLICT DO NOTHING"
+)
+
+Refused = Sequence[tuple[Ballot, DomainError]]
+
+
+def _in_order(refused: Refused) -> list[tuple[Ballot, DomainError]]:
+    return sorted(refused, key=lambda item: (item[0].paredao_id, item[0].vote_id.int))
+
+
+def _refusal_arrays(ordered: Refused) -> tuple[list[Any], ...]:
+    """The refusals as `INSERT_REFUSALS`'s arrays: one statement, a peak's batch refuses
+    thousands."""
+    return (
+        [b.paredao_id for b, _ in ordered],
+        [b.vote_id for b, _ in ordered],
+        [b.nominee_id for b, _ in ordered],
+        [b.mode.value for b, _ in ordered],
+        [error.code[:32] for _, error in ordered],
+        [str(error.detail)[:300] for _, error in ordered],
+        [b.cast_at for b, _ in ordered],
+    )
+
+
+def _offset_arrays(topic: str, next_offsets: Mapping[int, int]) -> tuple[Any, ...]:
+    ordered = sorted(next_offsets.items())
+    return ([p for p, _ in ordered], [o for _, o in ordered], topic)
+
+
+def store_refusals_and_offsets(
+    connection: Connection, topic: str, refused: Refused, next_offsets: Mapping[int, int]
+) -> None:
+    """`record_refusals` and `store_offsets`; on PostgreSQL both in one round trip."""
+    if connection.dialect.name != "postgresql":
+        record_refusals(connection, refused)
+        store_offsets(connection, topic, next_offsets)
+        return
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    with raw.pipeline(), raw.cursor() as cursor:
+        if refused:
+            cursor.execute(INSERT_REFUSALS, _refusal_arrays(_in_order(refused)))
+        if next_offsets:
+            cursor.execute(ADVANCE_OFFSETS, _offset_arrays(topic, next_offsets))
+
+
+def record_refusals(connection: Connection, refused: Refused) -> None:
     """Keep each refused vote's reason, for the voter's status lookup (the first one wins)."""
     if not refused:
         return
-    ordered = sorted(refused, key=lambda item: (item[0].paredao_id, item[0].vote_id.int))
+    ordered = _in_order(refused)
     if connection.dialect.name == "postgresql":
-        # One statement with arrays: a batch of a show's peak refuses thousands.
-        connection.exec_driver_sql(
-            "INSERT INTO vote_refusals (paredao_id, vote_id, nominee_id, mode, reason, detail,"
-            " cast_at) SELECT * FROM unnest(%b::integer[], %b::uuid[], %b::integer[],"
-            " %b::varchar[], %b::varchar[], %b::varchar[], %b::timestamptz[])"
-            " ON CONFLICT DO NOTHING",
-            (
-                [b.paredao_id for b, _ in ordered],
-                [b.vote_id for b, _ in ordered],
-                [b.nominee_id for b, _ in ordered],
-                [b.mode.value for b, _ in ordered],
-                [error.code[:32] for _, error in ordered],
-                [str(error.detail)[:300] for _, error in ordered],
-                [b.cast_at for b, _ in ordered],
-            ),
-        )
+        connection.exec_driver_sql(INSERT_REFUSALS, _refusal_arrays(ordered))
         return
     rows = [
         {

@@ -311,9 +311,13 @@ class PostgresVoteStatements:
         counts: dict[Voter, int] = {}
         for paredao_id, wanted in self._by_paredao(indexes).items():
             voters = sorted({self._ballots[i].voter_id for i in wanted})
-            self._connection.exec_driver_sql(LOCK_VOTERS, (paredao_id, voters))
-            rows = self._connection.exec_driver_sql(UNICO_VOTES, (voters, paredao_id))
-            counts.update({(paredao_id, row.voter_id): row.votes for row in rows})
+            # Two statements (the count's snapshot taken after the locks), one round trip.
+            raw = self._raw()
+            with raw.pipeline(), raw.cursor() as cursor:
+                cursor.execute(LOCK_VOTERS, (paredao_id, voters))
+                cursor.execute(UNICO_VOTES, (voters, paredao_id))
+                rows = cursor.fetchall()
+            counts.update({(paredao_id, voter_id): votes for voter_id, votes in rows})
         return counts
 
     def torcida_votes_since(self, paredao_id: int, since: datetime) -> list[tuple[str, datetime]]:

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection
 
-from db.consumer import mark_partitions_closed, record_refusals, store_offsets, stored_offsets
+from db.consumer import mark_partitions_closed, store_refusals_and_offsets, stored_offsets
 from db.copy_rows import EncodedBallots, VoteRow, vote_row
 from db.torcida import PartitionWindows
 from db.votes import Counted, UnexpectedReplay, decide_batch
@@ -156,13 +156,11 @@ def handle_batch(
             report.replays += 1
         else:
             refused.append((ballot, decision))
-    record_refusals(connection, refused)
+    store_refusals_and_offsets(connection, topic, refused, next_offsets)
     report.refused = len(refused)
     # Markers after the votes of the batch: a vote cast before the close and logged before its
     # marker is decided before the result freezes.
     if marks:
         report.frozen = mark_partitions_closed(connection, marks, now)
-
-    store_offsets(connection, topic, next_offsets)
     report.next_offsets = next_offsets
     return report
