@@ -132,6 +132,7 @@ def drain_run(
     expected: Expected,
     workdir: Path,
     batch_max: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[float, bool, float, float]:
     """A fresh database, `consumers` processes: (votes/s, exact, consumer and PostgreSQL
     CPU-ms per 1,000 records)."""
@@ -147,10 +148,13 @@ def drain_run(
     )
     engine = make_engine(url, pool_size=1)
     pg_before = cpu_ticks(postgres_pids())
-    folders = [workdir / f"c{consumers}-{batch_max}-{i}" for i in range(consumers)]
+    label = ",".join(f"{k}={v}" for k, v in (env or {}).items())
+    folders = [
+        workdir / f"c{consumers}-{batch_max}-{uuid.uuid4().hex[:6]}-{i}" for i in range(consumers)
+    ]
     for folder in folders:
         folder.mkdir()
-    processes = [ConsumerProcess(url, group, folder, batch_max) for folder in folders]
+    processes = [ConsumerProcess(url, group, folder, batch_max, env) for folder in folders]
     try:
         deadline = time.monotonic() + 900
         while (done := stored(engine, group)) < total:
@@ -173,7 +177,8 @@ def drain_run(
     rate = total / seconds
     per_1000 = 1000 / total * 1000 / CLK_TCK
     print(
-        f"{consumers} consumer(s), batches of {batch_max or 'the default'}: {total} records"
+        f"{consumers} consumer(s), batches of {batch_max or 'the default'}"
+        f"{f' ({label})' if label else ''}: {total} records"
         f" in {seconds:.2f} s from assignment ->"
         f" {rate:,.0f} votes/s; {detail} -> {'EXACT' if ok else 'MISMATCH'}",
         flush=True,
@@ -199,9 +204,20 @@ def main() -> None:
         default="",
         help="records per consumer batch, a comma-separated list to compare (runs alternate)",
     )
+    parser.add_argument(
+        "--consumer-env",
+        default="",
+        help="environments of the consumer to compare, `|`-separated, each `K=V,K=V`"
+        " (runs alternate, on the same log)",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="times each comparison is run")
     args = parser.parse_args()
     runs = [int(n) for n in args.consumers.split(",")]
     sizes: list[int | None] = [int(n) for n in args.batch_max.split(",") if n] or [None]
+    envs: list[dict[str, str]] = [
+        dict(pair.split("=", 1) for pair in variant.split(",") if pair)
+        for variant in args.consumer_env.split("|")
+    ]
 
     start_services()
     workdir = Path(tempfile.mkdtemp(prefix="paredao-bench-drain-"))
@@ -227,16 +243,20 @@ def main() -> None:
     del ballots
 
     results: dict[int, tuple[float, bool, float, float]] = {}
+    every_check: list[bool] = []
     try:
         for consumers in runs:
-            for size in sizes:
-                results[consumers] = drain_run(
-                    consumers, kafka, args.records, expected, workdir, size
-                )
+            for _ in range(args.rounds):
+                for size in sizes:
+                    for env in envs:
+                        results[consumers] = drain_run(
+                            consumers, kafka, args.records, expected, workdir, size, env
+                        )
+                        every_check.append(results[consumers][1])
     finally:
         delete_topics(kafka)
     print(f"load average at the end: {os.getloadavg()[0]:.2f} (other work on the machine counts)")
-    all_exact = all(ok for _, ok, _, _ in results.values())
+    all_exact = all(every_check)
     if 1 in results:
         rate, _, consumer_ms, pg_ms = results[1]
         RESULT_FILE.write_text(
