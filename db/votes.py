@@ -194,6 +194,19 @@ def decide_batch(
             schedule.opens_at,
             schedule.closes_at,
         )
+    # A paredão open at the batch's first and at its last cast time is open at every time
+    # between (its window is one interval): the usual batch, of one paredão, is not asked
+    # ballot by ballot.
+    open_throughout: set[int] = set()
+    if len(paredao_ids) == 1 and (window := windows.get(b0 := ballots[0].paredao_id)):
+        earliest = min(b.cast_at for b in ballots)
+        latest = max(b.cast_at for b in ballots)
+        if (
+            status_at_cast(*window, earliest)
+            == ParedaoStatus.open
+            == status_at_cast(*window, latest)
+        ):
+            open_throughout.add(b0)
     # The ballots still to decide, in order: each step below takes out those it refuses.
     todo: list[int] = []
     for i, b in enumerate(ballots):
@@ -207,6 +220,8 @@ def decide_batch(
             outcomes[i] = Invalid(
                 f"candidate {b.nominee_id} is not a nominee of paredão {b.paredao_id}"
             )
+        elif b.paredao_id in open_throughout:
+            todo.append(i)
         elif (status := status_at_cast(*window, b.cast_at)) != ParedaoStatus.open:
             outcomes[i] = VotingNotOpen(f"voting in paredão {b.paredao_id} is {status}, not open")
         else:
