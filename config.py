@@ -192,7 +192,7 @@ class Settings(BaseSettings):
         "database is back. Any other vote is a 503 with Retry-After (0: every vote then).",
     )
     consumer_batch_max: int = Field(
-        default=10_000, ge=1, validation_alias="PAREDAO_CONSUMER_BATCH_MAX"
+        default=20_000, ge=1, validation_alias="PAREDAO_CONSUMER_BATCH_MAX"
     )
     max_body_bytes: int = Field(
         default=64 * 1024,

@@ -82,7 +82,7 @@ class VoteConsumer:
         clock: Clock,
         *,
         close_due: Callable[[datetime], list[int]],
-        batch_max: int = 10_000,
+        batch_max: int = 20_000,
         # How long a batch waits to fill: a lone vote is decided this much later at most.
         poll_s: float = 0.05,
         close_check_s: float = 1.0,
