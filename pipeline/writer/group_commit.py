@@ -21,6 +21,7 @@ votes' deadline. What blocks the loop is the batch's own work and its fsync.
 """
 
 import asyncio
+import collections
 import enum
 import heapq
 import itertools
@@ -45,6 +46,9 @@ log = logging.getLogger(__name__)
 _STOP = object()
 TRANSIENT_RETRIES = 3
 TURN_POLL_S = 0.0005  # how often a writer on the event loop looks whether its turn is free
+# The deadline timer fires this long after the first deadline, for every vote due by then in
+# one go: a 503 at most this late (never early), not a timer per vote or two under a burst.
+SWEEP_SLACK_S = 0.005
 
 
 class _State(enum.Enum):
@@ -116,8 +120,11 @@ class GroupCommitWriter:
         # Guards every vote's state: the event loop drops votes, writer threads claim them.
         self._claims = threading.Lock()
         self._queue: asyncio.Queue[Pending | object] = asyncio.Queue(maxsize=queue_size)
-        # Every vote taken, by deadline, until its deadline passes; one timer for the first.
-        self._deadlines: list[tuple[float, int, Pending]] = []
+        # Every vote taken, until its deadline passes; one timer for the first. Votes come
+        # in the order of their deadlines when each has `deadline_s` (a queue); those given
+        # an earlier deadline than the last one queued (the writer process's) go in a heap.
+        self._in_order: collections.deque[Pending] = collections.deque()
+        self._out_of_order: list[tuple[float, int, Pending]] = []
         self._arrivals = itertools.count()
         self._sweep: asyncio.TimerHandle | None = None
         self._sweep_at = 0.0
@@ -175,7 +182,11 @@ class GroupCommitWriter:
         except asyncio.QueueFull:
             future.set_result(Unavailable("too many votes at once: try again in a second", 1))
             return future
-        heapq.heappush(self._deadlines, (pending.deadline, next(self._arrivals), pending))
+        in_order = self._in_order
+        if not in_order or pending.deadline >= in_order[-1].deadline:
+            in_order.append(pending)
+        else:
+            heapq.heappush(self._out_of_order, (pending.deadline, next(self._arrivals), pending))
         if self._sweep is None or pending.deadline < self._sweep_at:
             self._arm_sweep(loop)
         return future
@@ -185,20 +196,26 @@ class GroupCommitWriter:
         timer, its cancel and its callback were a tenth of a vote's cost in the writer)."""
         if self._sweep is not None:
             self._sweep.cancel()
-        self._sweep_at = self._deadlines[0][0]
+        in_order, out_of_order = self._in_order, self._out_of_order
+        if in_order and (not out_of_order or in_order[0].deadline <= out_of_order[0][0]):
+            self._sweep_at = in_order[0].deadline
+        else:
+            self._sweep_at = out_of_order[0][0]
         self._sweep = loop.call_at(
-            loop.time() + (self._sweep_at - time.monotonic()), self._sweep_due
+            loop.time() + (self._sweep_at + SWEEP_SLACK_S - time.monotonic()), self._sweep_due
         )
 
     def _sweep_due(self) -> None:
         """Answer 503 to every vote whose deadline has passed while it waits (those answered
         already are only let go of here)."""
         self._sweep = None
-        now = time.monotonic()
-        deadlines = self._deadlines
-        while deadlines and deadlines[0][0] <= now:
-            self._drop(heapq.heappop(deadlines)[2])
-        if deadlines:
+        due = time.monotonic()
+        in_order, out_of_order = self._in_order, self._out_of_order
+        while in_order and in_order[0].deadline <= due:
+            self._drop(in_order.popleft())
+        while out_of_order and out_of_order[0][0] <= due:
+            self._drop(heapq.heappop(out_of_order)[2])
+        if in_order or out_of_order:
             self._arm_sweep(asyncio.get_running_loop())
 
     def _drop(self, pending: Pending) -> None:
