@@ -231,16 +231,19 @@ class GroupCommitWriter:
     async def _run(self) -> None:
         stopping = False
         while not stopping:
+            # A batch is cut once a transaction may take it: until then its votes gather in
+            # the queue (on SQLite, while the one before commits).
+            await self._slots.acquire()
             batch: list[Pending] = []
             item = await self._queue.get()
             if item is _STOP:
+                self._slots.release()
                 break
             batch.append(item)  # type: ignore[arg-type]
             stopping = self._drain_into(batch)
             if not stopping and len(batch) < self._max_batch and self._max_wait_s > 0:
                 await asyncio.sleep(self._max_wait_s)
                 stopping = self._drain_into(batch)
-            await self._slots.acquire()  # the next batch gathers while this one waits its turn
             task = asyncio.create_task(self._commit(batch))
             self._committing.add(task)
             task.add_done_callback(self._committed)
@@ -301,6 +304,10 @@ class GroupCommitWriter:
                 return None  # the thread answers 503 for what is late
             await asyncio.sleep(TURN_POLL_S)
         try:
+            # The votes that came while this batch waited for its turn go with it: fewer,
+            # larger transactions under a burst, and none of them waits a turn more.
+            if self._drain_into(batch):
+                self._queue.put_nowait(_STOP)  # for `_run`, which ends on it
             return self._transaction(self._loop_begin, batch)
         except OperationalError as exc:
             if not is_transient(exc):
