@@ -1,8 +1,9 @@
 """What stands in front of every route: bounded bodies, a bounded number of requests in
 flight, the security headers, and an error in our shape when everything else failed.
 
-`install_guards(app)` adds them. `Guards` is the outermost of our middlewares, so it sees
-every request before anything reads its body, the lean vote path included:
+`install_guards(app)` adds them. `Guards` sits in front of every route, and the vote door in
+front of all the middlewares (`controllers.vote_door`) does the same for the votes it serves,
+counting its requests in flight with the guards' (`Bounds`):
 
 - **Bodies are bounded** (`PAREDAO_MAX_BODY_BYTES`): a declared `Content-Length` past the
   limit is refused before any byte is read, and a body is read at most to the limit before
@@ -15,7 +16,7 @@ every request before anything reads its body, the lean vote path included:
 - **No bare 500**: an exception that escaped every handler is answered in our error shape
   (and raised on, so the server logs it); a database that cannot answer now (down,
   restarting, every connection taken) is a 503 with Retry-After wherever it was met, the
-  lean vote path and the other middlewares included, not only in the routes.
+  vote door and the other middlewares included, not only in the routes.
 - **uvicorn's own limit answers in our shape too.** `python main.py serve` gives uvicorn a
   `--limit-concurrency` past ours, which also counts idle keep-alive connections; past it
   uvicorn answers with its module-level `service_unavailable` app, a plain-text 503 without

@@ -96,8 +96,8 @@ def answered(method: str, route: str, status: int, seconds: float) -> None:
 
 
 def route_of(scope: Scope) -> str:
-    """The template of the route that served the request (the lean vote path's is the vote
-    route's), or `<unmatched>`."""
+    """The template of the route that served the request (a vote the guards answered before
+    routing, a 413 or a 503, is the vote route's), or `<unmatched>`."""
     route = scope.get("route")
     path = getattr(route, "path", None)
     if isinstance(path, str):

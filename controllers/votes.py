@@ -50,7 +50,7 @@ admin = APIRouter(tags=["votes"], dependencies=[AdminDep])
 
 
 def accepted_response(accepted: Accepted) -> Response:
-    """The 202 of an accepted vote, the same bytes from the route and the lean path."""
+    """The 202 of an accepted vote, the same bytes as the vote door's (`accepted_json`)."""
     return Response(accepted_json(accepted), status_code=202, media_type="application/json")
 
 

@@ -45,7 +45,7 @@ MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR" in os.environ
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-# --- HTTP: every request, the lean vote path included (labelled by route template) ------------
+# --- HTTP: every request, the vote door's included (labelled by route template) ---------------
 HTTP_REQUESTS = Counter(
     "paredao_http_requests_total",
     "HTTP requests answered, by method, route template and status.",

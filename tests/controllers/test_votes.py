@@ -801,7 +801,7 @@ class TestVoteDoor:
     async def test_the_route_itself_casts_votes(
         self, client: httpx.AsyncClient, open_paredao: Any
     ) -> None:
-        # A JSON media type other than application/json skips the lean path.
+        # A JSON media type other than application/json is left to the route by the door.
         p = await open_paredao()
         body = vote(nominees(p)[0], vote_id=str(uuid.uuid4()))
         via_route = await client.post(
