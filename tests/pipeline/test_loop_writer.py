@@ -7,6 +7,7 @@ import uuid
 from contextlib import AsyncExitStack
 from typing import Any
 
+import httpx
 import pytest
 
 from config import Settings
@@ -30,13 +31,19 @@ def settings(settings: Settings) -> Settings:
     )
 
 
+def loop_writer(client: httpx.AsyncClient) -> GroupCommitWriter:
+    """The vote writer of the app `client` serves."""
+    writer = app_services(client._transport.app).sink  # type: ignore[attr-defined]
+    assert isinstance(writer, GroupCommitWriter)
+    return writer
+
+
 async def test_a_held_lock_leaves_the_loop_free_and_the_votes_wait_for_it(
     settings: Settings, clock: Clock, database_url: str
 ) -> None:
     async with serving(settings, clock) as client:
         pid, (a, _) = await open_paredao(client)
-        writer = app_services(client._transport.app).sink  # type: ignore[attr-defined]
-        assert isinstance(writer, GroupCommitWriter)
+        writer = loop_writer(client)
         with locked_by_another_process(database_url) as blocker:
             started = time.monotonic()
             votes = [
@@ -87,8 +94,7 @@ async def test_votes_that_come_while_a_batch_waits_its_turn_go_with_it(
 ) -> None:
     async with serving(settings, clock) as client:
         pid, (a, _) = await open_paredao(client)
-        writer = app_services(client._transport.app).sink  # type: ignore[attr-defined]
-        assert isinstance(writer, GroupCommitWriter)
+        writer = loop_writer(client)
         written: list[int] = []
         transaction = writer._transaction
 
