@@ -155,9 +155,14 @@ def header_of(scope: Scope, name: bytes) -> bytes | None:
 
 
 def _content_length(scope: Scope) -> int | None:
-    value = header_of(scope, b"content-length")
+    return declared_length(header_of(scope, b"content-length"))
+
+
+def declared_length(value: bytes | None) -> int | None:
+    """A `Content-Length` as a number (None if absent or not a number: the body is counted
+    as it is read); past 18 digits, 2**63."""
     if value is None or not value.isdigit():
-        return None  # absent or not a number: the body is counted as it is read
+        return None
     return int(value) if len(value) <= 18 else 2**63
 
 

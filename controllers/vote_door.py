@@ -31,6 +31,7 @@ from controllers.guards import (
     SECURITY_HEADERS,
     Bounds,
     database_unavailable,
+    declared_length,
     error_response,
     replay_body,
 )
@@ -75,7 +76,8 @@ class VoteDoor:
         length = headers.get(b"content-length")
         if (length is None or length == b"0") and b"transfer-encoding" not in headers:
             return await self.app(scope, receive, send)  # no body: the route answers 422
-        if length is not None and length.isdigit() and int(length) > bounds.max_body:
+        declared = declared_length(length)
+        if declared is not None and declared > bounds.max_body:
             return await self.app(scope, receive, send)  # the guards answer 413 unread
 
         started = time.perf_counter()

@@ -755,6 +755,29 @@ class TestVoteDoor:
         assert (await waiting).status_code == 202
         assert bounds.in_flight == 0
 
+    async def test_a_huge_declared_length_is_413_unread(
+        self, app: FastAPI, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        sent: list[Message] = []
+
+        async def receive() -> Message:
+            raise AssertionError("the body is read")
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        for length in (b"70000", b"9" * 5000):  # past the bound; past int()'s digits
+            sent.clear()
+            headers = [(b"content-type", b"application/json"), (b"content-length", length)]
+            path = f"/paredoes/{p['id']}/votes"
+            await app(
+                {"type": "http", "method": "POST", "path": path, "headers": headers}, receive, send
+            )
+            start, answer = sent
+            assert start["status"] == 413
+            assert json.loads(answer["body"])["error"] == "payload_too_large"
+
     async def test_a_failure_is_a_500_in_our_shape_and_raised_on(
         self, app: FastAPI, client: httpx.AsyncClient, open_paredao: Any, monkeypatch: Any
     ) -> None:
