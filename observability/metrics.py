@@ -8,7 +8,7 @@ imported, so it must be set before the process starts, and the directory emptied
 runs (`serve` does both).
 
 In multiprocess mode every increment is a write into a memory-mapped file under a lock
-(~1 µs; a histogram's observation two of them): a vote made five (~11 µs). So what each
+(~1 µs; a histogram's observation two of them): a vote made five (~10 µs). So what each
 request counts (`request_answered`, `vote_answered`, `cache_read`) is added up in memory on
 the event loop and written to the files every `FLUSH_EVERY_S` (`Pending`): a scrape sees the
 other workers' counts at most that late, its own worker's at once (it writes them first),
