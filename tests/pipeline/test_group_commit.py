@@ -25,7 +25,7 @@ from model.errors import Unavailable
 from model.vote import VoteMode
 from pipeline.writer.group_commit import GroupCommitWriter
 from services.app_services import app_services
-from tests.conftest import ADMIN, ADMIN_TOKEN, Clock, cpf
+from tests.conftest import ADMIN, ADMIN_TOKEN, ON_POSTGRES, Clock, cpf
 from tests.support.paredoes import make_paredao, nominee_ids
 
 
@@ -274,6 +274,7 @@ CAST_AT = datetime(2026, 11, 21, 22, 30, tzinfo=UTC)
 
 
 class TestDeadlines:
+    @pytest.mark.skipif(ON_POSTGRES, reason="the writer on the loop is SQLite's alone")
     async def test_each_vote_is_503_at_its_own_deadline_in_any_order(
         self, database_url: str
     ) -> None:
