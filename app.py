@@ -10,6 +10,7 @@ from functools import partial
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, make_url
+from starlette.types import ASGIApp
 
 from config import Settings, get_settings
 from controllers import (
@@ -27,7 +28,8 @@ from controllers import (
 )
 from controllers.docs import install_docs
 from controllers.errors import install_error_handlers
-from controllers.guards import install_guards
+from controllers.guards import Bounds, install_guards
+from controllers.vote_door import VoteDoor
 from db.engine import make_engine
 from db.paredoes import with_cpf_key
 from model.certificate import CertificateKeys
@@ -58,6 +60,17 @@ Voting for reality-TV elimination rounds ("paredões").
 Admin calls need `Authorization: Bearer <PAREDAO_ADMIN_TOKEN>`.
 Every error answers `{"error": <code>, "detail": <message>}`.
 """
+
+
+class Paredao(FastAPI):
+    """FastAPI with the vote door in front of its whole middleware stack: the votes of the
+    burst are served there (`controllers.vote_door`), every other request goes through."""
+
+    bounds: Bounds | None = None  # the guards' bounds, which the door shares
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return stack if self.bounds is None else VoteDoor(stack, self.bounds)
 
 
 def create_app(settings: Settings | None = None, clock: Clock = system_clock) -> FastAPI:
@@ -139,7 +152,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             engine.dispose()
             metrics.process_exiting()
 
-    app = FastAPI(
+    app = Paredao(
         title="Paredão",
         version="0.1.0",
         description=DESCRIPTION,
@@ -156,9 +169,10 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     )
     install_error_handlers(app)
     install_docs(app)
-    app.add_middleware(votes.LeanVotes)
-    install_guards(app, max_body=settings.max_body_bytes, max_in_flight=settings.limit_concurrency)
-    app.add_middleware(telemetry.RequestTelemetry)  # outermost: sees every request
+    app.bounds = install_guards(
+        app, max_body=settings.max_body_bytes, max_in_flight=settings.limit_concurrency
+    )
+    app.add_middleware(telemetry.RequestTelemetry)  # outermost but the vote door
     routers = (
         # The vote page first: it shares `GET /paredoes/{id}` with the API, for browsers only.
         pages.browser,

@@ -1,8 +1,9 @@
 """What stands in front of every route: bounded bodies, a bounded number of requests in
 flight, the security headers, and an error in our shape when everything else failed.
 
-`install_guards(app)` adds them. `Guards` is the outermost of our middlewares, so it sees
-every request before anything reads its body, the lean vote path included:
+`install_guards(app)` adds them. `Guards` sits in front of every route, and the vote door in
+front of all the middlewares (`controllers.vote_door`) does the same for the votes it serves,
+counting its requests in flight with the guards' (`Bounds`):
 
 - **Bodies are bounded** (`PAREDAO_MAX_BODY_BYTES`): a declared `Content-Length` past the
   limit is refused before any byte is read, and a body is read at most to the limit before
@@ -15,7 +16,7 @@ every request before anything reads its body, the lean vote path included:
 - **No bare 500**: an exception that escaped every handler is answered in our error shape
   (and raised on, so the server logs it); a database that cannot answer now (down,
   restarting, every connection taken) is a 503 with Retry-After wherever it was met, the
-  lean vote path and the other middlewares included, not only in the routes.
+  vote door and the other middlewares included, not only in the routes.
 - **uvicorn's own limit answers in our shape too.** `python main.py serve` gives uvicorn a
   `--limit-concurrency` past ours, which also counts idle keep-alive connections; past it
   uvicorn answers with its module-level `service_unavailable` app, a plain-text 503 without
@@ -23,6 +24,7 @@ every request before anything reads its body, the lean vote path included:
 """
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -52,14 +54,29 @@ def error_response(
     return JSONResponse({"error": code, "detail": detail}, status_code, headers=headers)
 
 
+@dataclass(slots=True)
+class Bounds:
+    """A worker's bounds and its count of requests in flight, shared by the guards and the
+    vote door (`controllers.vote_door`), which serves votes in front of them."""
+
+    max_body: int
+    max_in_flight: int
+    in_flight: int = 0
+
+
 class Guards:
     """The ASGI middleware described in the module doc."""
 
-    def __init__(self, app: ASGIApp, *, max_body: int, max_in_flight: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body: int, max_in_flight: int, bounds: Bounds | None = None
+    ) -> None:
         self.app = app
         self.max_body = max_body
-        self.max_in_flight = max_in_flight
-        self.in_flight = 0
+        self.bounds = bounds or Bounds(max_body, max_in_flight)
+
+    @property
+    def in_flight(self) -> int:
+        return self.bounds.in_flight
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -75,15 +92,10 @@ class Guards:
                 message = {**message, "headers": [*message.get("headers", ()), *extra]}
             await send(message)
 
-        if self.in_flight >= self.max_in_flight:
-            busy = error_response(
-                503,
-                "unavailable",
-                "the server is busy: try again in a second",
-                {"Retry-After": "1"},
-            )
-            return await busy(scope, receive, send_with_headers)
-        self.in_flight += 1
+        bounds = self.bounds
+        if bounds.in_flight >= bounds.max_in_flight:
+            return await server_busy(scope, receive, send_with_headers)
+        bounds.in_flight += 1
         try:
             if _has_body(scope):
                 body = await self._read_body(scope, receive)
@@ -94,7 +106,7 @@ class Guards:
                         f"the request body is larger than {self.max_body} bytes",
                     )
                     return await too_large(scope, receive, send_with_headers)
-                receive = _replay(body, receive)
+                receive = replay_body(body, receive)
             try:
                 await self.app(scope, receive, send_with_headers)
             except UNAVAILABLE_ERRORS as exc:
@@ -112,7 +124,7 @@ class Guards:
                 await failure(scope, receive, send_with_headers)
                 raise
         finally:
-            self.in_flight -= 1
+            bounds.in_flight -= 1
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
         """The whole body, or None once it is known to be over the limit (read no further)."""
@@ -134,7 +146,8 @@ class Guards:
                 return b"".join(chunks)
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
+def header_of(scope: Scope, name: bytes) -> bytes | None:
+    """The first value of a header of the request (names are lower case in ASGI), or None."""
     for key, value in scope["headers"]:
         if key == name:
             return bytes(value)
@@ -142,29 +155,35 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 
 
 def _content_length(scope: Scope) -> int | None:
-    value = _header(scope, b"content-length")
+    return declared_length(header_of(scope, b"content-length"))
+
+
+def declared_length(value: bytes | None) -> int | None:
+    """A `Content-Length` as a number (None if absent or not a number: the body is counted
+    as it is read); past 18 digits, 2**63."""
     if value is None or not value.isdigit():
-        return None  # absent or not a number: the body is counted as it is read
+        return None
     return int(value) if len(value) <= 18 else 2**63
 
 
 def _has_body(scope: Scope) -> bool:
     """Whether the request says it has a body (HTTP/1.1: a length, or chunks)."""
-    length = _header(scope, b"content-length")
-    return (length is not None and length != b"0") or _header(
+    length = header_of(scope, b"content-length")
+    return (length is not None and length != b"0") or header_of(
         scope, b"transfer-encoding"
     ) is not None
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A `receive` that gives the body already read, then whatever the client sends next."""
+def replay_body(body: bytes, receive: Receive, *, more: bool = False) -> Receive:
+    """A `receive` that first gives the body already read (`more`: the client sends more),
+    then whatever the client sends next."""
     sent = False
 
     async def replay() -> Message:
         nonlocal sent
         if not sent:
             sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": more}
         return await receive()
 
     return replay
@@ -260,11 +279,14 @@ def answer_uvicorn_limit_in_our_shape() -> None:
         protocol.service_unavailable = server_busy  # type: ignore[attr-defined]
 
 
-def install_guards(app: FastAPI, *, max_body: int, max_in_flight: int) -> None:
-    """Add the guards (outermost of our middlewares), the 405 handler and their docs."""
+def install_guards(app: FastAPI, *, max_body: int, max_in_flight: int) -> Bounds:
+    """Add the guards, the 405 handler and their docs; returns their bounds (the vote door
+    in front of them counts its requests in flight with theirs)."""
     answer_uvicorn_limit_in_our_shape()
     app.add_exception_handler(405, method_not_allowed)
     for error in UNAVAILABLE_ERRORS:
         app.add_exception_handler(error, database_busy)
     document_error_bodies(app)
-    app.add_middleware(Guards, max_body=max_body, max_in_flight=max_in_flight)
+    bounds = Bounds(max_body, max_in_flight)
+    app.add_middleware(Guards, max_body=max_body, max_in_flight=max_in_flight, bounds=bounds)
+    return bounds

@@ -1,10 +1,11 @@
 """What every request leaves behind: its id, one JSON log line and its metrics; and the
 `/metrics` route that exports them.
 
-`RequestTelemetry` is the outermost middleware, so it sees every request, the ones the lean
-vote path answers before FastAPI's routing included. Requests are labelled by their route
-template (`/paredoes/{paredao_id}/votes`), never by their path, so the labels stay few and
-carry no ids.
+`RequestTelemetry` is the outermost middleware, so it sees every request but the votes the
+vote door (`controllers.vote_door`) serves in front of the middlewares: the door gives those
+the same id, line and counts with `request_id_of` and `answered`. Requests are labelled by
+their route template (`/paredoes/{paredao_id}/votes`), never by their path, so the labels stay
+few and carry no ids.
 """
 
 import logging
@@ -15,6 +16,7 @@ import time
 from fastapi import APIRouter, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from controllers.guards import header_of
 from controllers.votes import VOTE_PATH, VOTE_ROUTE
 from observability import metrics
 from observability.logs import CLEAN, request_id, scrub
@@ -22,6 +24,8 @@ from observability.logs import CLEAN, request_id, scrub
 access_log = logging.getLogger("paredao.access")
 
 UNMATCHED = "<unmatched>"  # no route: 404s and the like, whatever their path
+# When a request arrived (`time.perf_counter()`), set by the vote door when it hands one over.
+STARTED = "paredao.started"
 # A request id we pass on as given: short, and nothing that could break a log line or a header.
 GOOD_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -50,8 +54,8 @@ class RequestTelemetry:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        started = time.perf_counter()
-        rid = _request_id(scope)
+        started = scope.get(STARTED) or time.perf_counter()
+        rid = request_id_of(header_of(scope, b"x-request-id"))
         token = request_id.set(rid)
         status = 500  # what the server answers if the app fails before it answers
         header = (b"x-request-id", rid.encode())
@@ -66,31 +70,34 @@ class RequestTelemetry:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            seconds = time.perf_counter() - started
-            method, route = scope["method"], route_of(scope)
-            metrics.request_answered(method, route, status, seconds)
-            if access_log.isEnabledFor(logging.INFO):
-                access_log.info(
-                    "%s %s %d",
-                    method,
-                    route,
-                    status,
-                    extra={
-                        "method": method,
-                        "route": route,
-                        "status": status,
-                        "duration_ms": round(seconds * 1000, 3),
-                        # Our route template, a method, numbers and an id that passed the
-                        # scrub at the door (`_request_id`): nothing to scrub again.
-                        CLEAN: method in metrics.METHODS,
-                    },
-                )
+            answered(scope["method"], route_of(scope), status, time.perf_counter() - started)
             request_id.reset(token)
 
 
+def answered(method: str, route: str, status: int, seconds: float) -> None:
+    """Count a request answered and write its line (within its request id's context)."""
+    metrics.request_answered(method, route, status, seconds)
+    if access_log.isEnabledFor(logging.INFO):
+        access_log.info(
+            "%s %s %d",
+            method,
+            route,
+            status,
+            extra={
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 3),
+                # Our route template, a method, numbers and an id that passed the
+                # scrub at the door (`request_id_of`): nothing to scrub again.
+                CLEAN: method in metrics.METHODS,
+            },
+        )
+
+
 def route_of(scope: Scope) -> str:
-    """The template of the route that served the request (the lean vote path's is the vote
-    route's), or `<unmatched>`."""
+    """The template of the route that served the request (a vote the guards answered before
+    routing, a 413 or a 503, is the vote route's), or `<unmatched>`."""
     route = scope.get("route")
     path = getattr(route, "path", None)
     if isinstance(path, str):
@@ -100,13 +107,11 @@ def route_of(scope: Scope) -> str:
     return UNMATCHED
 
 
-def _request_id(scope: Scope) -> str:
-    """The client's id if it is short, plain and nothing the log scrub would hide (a CPF,
-    a token), else a new one."""
-    for name, value in scope["headers"]:
-        if name == b"x-request-id":
-            given = str(value.decode("latin-1"))
-            if GOOD_REQUEST_ID.fullmatch(given) and scrub(given) == given:
-                return given
-            break
+def request_id_of(given: bytes | None) -> str:
+    """The client's id (its `X-Request-ID`) if it is short, plain and nothing the log scrub
+    would hide (a CPF, a token), else a new one."""
+    if given is not None:
+        text = given.decode("latin-1")
+        if GOOD_REQUEST_ID.fullmatch(text) and scrub(text) == text:
+            return text
     return os.urandom(16).hex()

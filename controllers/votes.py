@@ -1,23 +1,22 @@
 """Votes: casting one, its status, results (public), stats, recount and replay (admin).
 The captcha challenge a vote may need is `controllers.captcha`'s.
 
-The vote has one door with two ways in. `POST /paredoes/{id}/votes` takes the live burst, and
-FastAPI's generic machinery (routing through every route, dependency solving, threadpool
-hops, response validation) costs more than storing the vote; so `LeanVotes`, an ASGI
-middleware, serves it directly: the same path, `VoteCreate` model,
-`VotingService` and 202 JSON as the documented route below. Anything it does not handle
-itself (a body that fails validation, another content type) goes on to that route with the
-body replayed, so errors and docs stay exactly those of the route.
+`POST /paredoes/{id}/votes` takes the live burst, and FastAPI's generic machinery (the
+middlewares, routing through every route, dependency solving, response validation) costs
+more than storing the vote; so the vote door (`controllers.vote_door`) serves it in front of
+the middlewares: the same path, `VoteCreate` model, `VotingService` and 202 JSON as the
+documented route below. Anything it does not handle itself (a body that fails validation,
+another content type) comes to that route with the body replayed, so errors and docs stay
+exactly those of the route.
 """
 
 import asyncio
 import re
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Response, status
-from pydantic import BaseModel, ValidationError
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from pydantic import BaseModel
 
 from controllers.audit import ActorDep
 from controllers.deps import (
@@ -28,13 +27,10 @@ from controllers.deps import (
     SessionDep,
     VotingDep,
 )
-from controllers.errors import render_domain_error
 from model.ballot import Accepted
-from model.errors import DomainError
 from services import audit
-from services.app_services import app_services
 from views.api.errors import error_responses
-from views.api.params import MAX_ID, ParedaoId
+from views.api.params import ParedaoId
 from views.api.votes import (
     RecountPublic,
     ReplayPublic,
@@ -54,7 +50,7 @@ admin = APIRouter(tags=["votes"], dependencies=[AdminDep])
 
 
 def accepted_response(accepted: Accepted) -> Response:
-    """The 202 of an accepted vote, the same bytes from the route and the lean path."""
+    """The 202 of an accepted vote, the same bytes as the vote door's (`accepted_json`)."""
     return Response(accepted_json(accepted), status_code=202, media_type="application/json")
 
 
@@ -82,8 +78,8 @@ async def cast_vote(
     path) or in the replicated log (`status: queued`, the Kafka path). Sending the same
     `vote_id` again is answered the same way and counted once.
 
-    Served by a lean ASGI path with the same behaviour; this route documents it and serves
-    the requests the lean path hands over."""
+    Served by the vote door with the same behaviour; this route documents it and serves
+    the requests the door hands over."""
     return accepted_response(await voting.cast(paredao_id, body, now, authorization))
 
 
@@ -158,79 +154,3 @@ async def recount(
         audit.record, session, actor, "paredao.recount", f"paredao:{paredao_id}", now
     )
     return recounted
-
-
-# --- the lean way in ---------------------------------------------------------------------------
-
-
-class LeanVotes:
-    """Serves `POST /paredoes/{id}/votes` ahead of FastAPI's routing (see the module doc)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
-            return await self.app(scope, receive, send)
-        match = VOTE_PATH.fullmatch(scope["path"])
-        if match is None or int(match[1]) > MAX_ID:  # the route answers an id out of range
-            return await self.app(scope, receive, send)
-        body = await _read_body(receive)  # bounded by the guards in front (controllers.guards)
-        if body is None:  # the client went away
-            return None
-        if not _is_json(scope):  # the route answers (415/422)
-            return await self.app(scope, _replay(body, receive, more=False), send)
-        try:
-            vote = VoteCreate.model_validate_json(body)
-        except ValidationError:
-            return await self.app(scope, _replay(body, receive, more=False), send)
-
-        services = app_services(scope["app"])
-        try:
-            accepted = await services.voting.cast(
-                int(match[1]), vote, services.clock(), _authorization(scope)
-            )
-        except DomainError as exc:
-            return await render_domain_error(exc)(scope, receive, send)
-        await accepted_response(accepted)(scope, receive, send)
-
-
-def _authorization(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            return bytes(value).decode("latin-1")
-    return None
-
-
-def _is_json(scope: Scope) -> bool:
-    for name, value in scope["headers"]:
-        if name == b"content-type":
-            return bool(value.split(b";")[0].strip().lower() == b"application/json")
-    return False
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    """The request body (no larger than the guards let in), or None if the client went away."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return None
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive, *, more: bool) -> Receive:
-    """A `receive` that first gives back the body already read, then the rest of the stream."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            message: dict[str, Any] = {"type": "http.request", "body": body, "more_body": more}
-            return message
-        return await receive()
-
-    return replay

@@ -56,6 +56,10 @@ _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {
 }
 
 
+# `json.dumps(line, default=str, ensure_ascii=False)` without making an encoder per line.
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
+
+
 def forget_in_logs(*secrets: str | None) -> None:
     """Never write these strings (the admin token, the secret key) in a log line."""
     _secrets.update(s for s in secrets if s and len(s) >= 8)
@@ -91,7 +95,7 @@ class JsonFormatter(logging.Formatter):
             line["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
-        text = json.dumps(line, default=str, ensure_ascii=False)
+        text = _ENCODER.encode(line)
         return text if getattr(record, CLEAN, False) else scrub(text)
 
 

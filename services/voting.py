@@ -1,4 +1,4 @@
-"""Casting a vote: the one function both the documented route and the lean ASGI path call."""
+"""Casting a vote: the one function both the documented route and the vote door call."""
 
 import asyncio
 import uuid

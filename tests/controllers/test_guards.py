@@ -57,7 +57,7 @@ class TestNumbersOutOfRange:
         p = await open_paredao()
         r = await client.post(f"/paredoes/{BIG}/votes", json=vote(1))
         assert r.status_code == 422, r.text
-        r = await client.post(f"/paredoes/{2**31}/votes", json=vote(1))  # past the lean path
+        r = await client.post(f"/paredoes/{2**31}/votes", json=vote(1))  # to the route
         assert r.status_code == 422, r.text
         r = await client.post(f"/paredoes/{p['id']}/votes", json=vote(BIG))
         assert r.status_code == 422, r.text

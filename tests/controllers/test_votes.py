@@ -8,7 +8,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
+from starlette.types import Message
 
+from app import Paredao
 from config import Settings
 from services.app_services import app_services
 from tests.conftest import ADMIN, ON_POSTGRES, Clock, cpf, solve_captcha
@@ -684,8 +686,129 @@ class TestRecount:
         ]
 
 
-class TestLeanPath:
-    """The lean ASGI path and the documented FastAPI route answer alike."""
+def through_route(body: dict[str, Any], **headers: str) -> dict[str, Any]:
+    """What a vote sent as `application/vote+json` needs: the door leaves it to the route."""
+    return {"json": body, "headers": {"Content-Type": "application/vote+json", **headers}}
+
+
+class TestVoteDoor:
+    """The vote door (in front of every middleware) and the documented route answer alike."""
+
+    async def test_the_same_answer_and_headers_as_the_route(
+        self, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        path = f"/paredoes/{p['id']}/votes"
+        door = await client.post(path, json=vote(nominees(p)[0]), headers={"X-Request-ID": "d-1"})
+        route = await client.post(
+            path, **through_route(vote(nominees(p)[0], voter_id="v2"), **{"X-Request-ID": "r-1"})
+        )
+        assert (door.status_code, route.status_code) == (202, 202)
+        assert list(door.headers.keys()) == list(route.headers.keys())
+        assert door.headers["x-request-id"] == "d-1"
+        assert door.headers["x-content-type-options"] == "nosniff"
+        assert door.headers["referrer-policy"] == "same-origin"
+        assert int(door.headers["content-length"]) == len(door.content)
+        assert door.json().keys() == route.json().keys()
+
+    @pytest.mark.parametrize(("paredao", "nominee", "status"), [(999, 1, 404), (None, 10**6, 422)])
+    async def test_refusals_are_the_routes(
+        self,
+        client: httpx.AsyncClient,
+        open_paredao: Any,
+        paredao: int | None,
+        nominee: int,
+        status: int,
+    ) -> None:
+        path = f"/paredoes/{paredao or (await open_paredao())['id']}/votes"
+        door = await client.post(path, json=vote(nominee))
+        route = await client.post(path, **through_route(vote(nominee)))
+        assert (door.status_code, door.json()) == (route.status_code, route.json())
+        assert door.json()["error"] in ("not_found", "validation_error")
+        assert door.status_code == status
+        assert list(door.headers.keys()) == list(route.headers.keys())
+
+    async def test_counted_in_flight_with_the_guards(
+        self, app: FastAPI, client: httpx.AsyncClient, open_paredao: Any, monkeypatch: Any
+    ) -> None:
+        assert isinstance(app, Paredao) and app.bounds is not None
+        bounds = app.bounds
+        p = await open_paredao()
+        voting = app_services(app).voting
+        entered, release = asyncio.Event(), asyncio.Event()
+        cast_now = voting.cast
+
+        async def held(*args: Any) -> Any:
+            entered.set()
+            await release.wait()
+            return await cast_now(*args)
+
+        monkeypatch.setattr(voting, "cast", held)
+        waiting = asyncio.create_task(cast(client, p["id"], vote(nominees(p)[0])))
+        await entered.wait()
+        assert bounds.in_flight == 1
+        bounds.max_in_flight = 1  # full: the guards shed the next vote
+        r = await cast(client, p["id"], vote(nominees(p)[0], voter_id="v2"))
+        assert_error(r, 503, "unavailable")
+        assert r.headers["Retry-After"] == "1"
+        release.set()
+        assert (await waiting).status_code == 202
+        assert bounds.in_flight == 0
+
+    async def test_a_huge_declared_length_is_413_unread(
+        self, app: FastAPI, client: httpx.AsyncClient, open_paredao: Any
+    ) -> None:
+        p = await open_paredao()
+        sent: list[Message] = []
+
+        async def receive() -> Message:
+            raise AssertionError("the body is read")
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        for length in (b"70000", b"9" * 5000):  # past the bound; past int()'s digits
+            sent.clear()
+            headers = [(b"content-type", b"application/json"), (b"content-length", length)]
+            path = f"/paredoes/{p['id']}/votes"
+            await app(
+                {"type": "http", "method": "POST", "path": path, "headers": headers}, receive, send
+            )
+            start, answer = sent
+            assert start["status"] == 413
+            assert json.loads(answer["body"])["error"] == "payload_too_large"
+
+    async def test_a_failure_is_a_500_in_our_shape_and_raised_on(
+        self, app: FastAPI, client: httpx.AsyncClient, open_paredao: Any, monkeypatch: Any
+    ) -> None:
+        p = await open_paredao()
+
+        async def broken(*args: Any) -> Any:
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr(app_services(app).voting, "cast", broken)
+        body = json.dumps(vote(nominees(p)[0])).encode()
+        sent: list[Message] = []
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": f"/paredoes/{p['id']}/votes",
+            "headers": headers,
+        }
+        with pytest.raises(RuntimeError, match="boom"):
+            await app(scope, receive, send)
+        start, answer = sent
+        assert start["status"] == 500
+        assert (b"x-content-type-options", b"nosniff") in start["headers"]
+        assert json.loads(answer["body"])["error"] == "internal_error"
 
     async def test_other_content_type_is_left_to_the_route(
         self, client: httpx.AsyncClient, open_paredao: Any
@@ -701,7 +824,7 @@ class TestLeanPath:
     async def test_the_route_itself_casts_votes(
         self, client: httpx.AsyncClient, open_paredao: Any
     ) -> None:
-        # A JSON media type other than application/json skips the lean path.
+        # A JSON media type other than application/json is left to the route by the door.
         p = await open_paredao()
         body = vote(nominees(p)[0], vote_id=str(uuid.uuid4()))
         via_route = await client.post(

@@ -3,6 +3,7 @@
 The counters live as long as the test process, so each test compares before and after."""
 
 import asyncio
+import bisect
 import re
 import uuid
 from functools import partial
@@ -11,6 +12,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from observability import metrics
 from tests.conftest import ADMIN, cpf
 from tests.support.api import cast_vote
 
@@ -139,3 +141,53 @@ class TestRequestId:
         odd = (await client.get("/healthz", headers={"X-Request-ID": 'a b"c'})).headers
         assert odd["X-Request-ID"] != 'a b"c'
         assert re.fullmatch(r"[0-9a-f]{32}", odd["X-Request-ID"])
+
+
+class Value:
+    """A stand-in for one of prometheus_client's values: what was written to it."""
+
+    def __init__(self) -> None:
+        self.written: list[float] = []
+
+    def inc(self, amount: float) -> None:
+        self.written.append(amount)
+
+
+class TestPendingIncrements:
+    """Multiprocess mode counts a request's increments in memory and writes them a few times
+    a second (`metrics.Pending`)."""
+
+    async def test_written_together_after_the_interval(self) -> None:
+        pending = metrics.Pending(0.05)
+        requests, seconds = Value(), Value()
+        for _ in range(3):
+            pending.add(requests, 1.0)
+            pending.add(seconds, 0.25)
+        assert requests.written == seconds.written == []
+        await asyncio.sleep(0.1)
+        assert (requests.written, seconds.written) == ([3.0], [0.75])
+        pending.add(requests, 1.0)  # a new interval starts
+        await asyncio.sleep(0.1)
+        assert requests.written == [3.0, 1.0]
+
+    async def test_a_flush_writes_at_once(self) -> None:
+        pending = metrics.Pending(60)
+        value = Value()
+        pending.add(value, 2.0)
+        pending.flush()  # a scrape, or the worker stopping
+        assert value.written == [2.0]
+        pending.flush()
+        assert value.written == [2.0]
+
+    def test_written_at_once_where_no_loop_runs(self) -> None:
+        pending = metrics.Pending(60)
+        value = Value()
+        pending.add(value, 1.0)
+        assert value.written == [1.0]
+
+    def test_the_bucket_is_prometheus_clients_own(self) -> None:
+        """`_observe` picks the bucket `Histogram.observe` would: the first bound ≥ the value."""
+        bounds = [*metrics.LATENCY_BUCKETS, float("inf")]
+        for seconds in (0.0, 0.001, 0.0011, 0.5, 10.0, 11.0):
+            first = next(i for i, bound in enumerate(bounds) if seconds <= bound)
+            assert bisect.bisect_left(bounds, seconds) == first

@@ -8,6 +8,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -19,9 +20,12 @@ from sqlalchemy import text
 from config import Settings
 from db.engine import make_engine
 from main import create_app
+from model.ballot import Ballot
+from model.errors import Unavailable
+from model.vote import VoteMode
 from pipeline.writer.group_commit import GroupCommitWriter
 from services.app_services import app_services
-from tests.conftest import ADMIN, ADMIN_TOKEN, Clock, cpf
+from tests.conftest import ADMIN, ADMIN_TOKEN, ON_POSTGRES, Clock, cpf
 from tests.support.paredoes import make_paredao, nominee_ids
 
 
@@ -264,3 +268,45 @@ class TestShutdown:
 
 def test_settings_fixture_is_isolated(settings: Settings) -> None:
     assert settings.admin_token == SecretStr(ADMIN_TOKEN)
+
+
+CAST_AT = datetime(2026, 11, 21, 22, 30, tzinfo=UTC)
+
+
+class TestDeadlines:
+    @pytest.mark.skipif(ON_POSTGRES, reason="the writer on the loop is SQLite's alone")
+    async def test_each_vote_is_503_at_its_own_deadline_in_any_order(
+        self, database_url: str
+    ) -> None:
+        """Deadlines given out of order (the writer process passes its clients') are each
+        kept: no 503 before a vote's deadline, and one soon after it."""
+        engine = make_engine(database_url)
+        writer = GroupCommitWriter(engine, on_loop=True)
+        await writer.start()
+        try:
+            with write_blocked(database_url):
+                start = time.monotonic()
+                offsets = (0.3, 0.1, 0.2, 0.4)
+                futures = [
+                    writer.enqueue(
+                        Ballot(uuid.uuid4(), False, 1, 1, VoteMode.torcida, f"v{i}", None, None,
+                               CAST_AT),
+                        deadline=start + offset,
+                    )
+                    for i, offset in enumerate(offsets)
+                ]  # fmt: skip
+                answered_at: dict[int, float] = {}
+
+                def note(i: int) -> Callable[[object], object]:
+                    return lambda _: answered_at.setdefault(i, time.monotonic() - start)
+
+                for i, future in enumerate(futures):
+                    future.add_done_callback(note(i))
+                await asyncio.wait_for(asyncio.gather(*futures), timeout=10)
+            for i, offset in enumerate(offsets):
+                assert isinstance(futures[i].result(), Unavailable)
+                assert offset <= answered_at[i] < offset + 0.09, (offset, answered_at)
+            assert sorted(answered_at, key=answered_at.__getitem__) == [1, 2, 0, 3]
+        finally:
+            await writer.stop()
+            engine.dispose()

@@ -5,10 +5,13 @@ import asyncio
 import time
 import uuid
 from contextlib import AsyncExitStack
+from typing import Any
 
+import httpx
 import pytest
 
 from config import Settings
+from db.engine import WriterTurn, make_engine
 from pipeline.writer.group_commit import GroupCommitWriter
 from services.app_services import app_services
 from tests.conftest import Clock, skip_on_postgres
@@ -28,13 +31,19 @@ def settings(settings: Settings) -> Settings:
     )
 
 
+def loop_writer(client: httpx.AsyncClient) -> GroupCommitWriter:
+    """The vote writer of the app `client` serves."""
+    writer = app_services(client._transport.app).sink  # type: ignore[attr-defined]
+    assert isinstance(writer, GroupCommitWriter)
+    return writer
+
+
 async def test_a_held_lock_leaves_the_loop_free_and_the_votes_wait_for_it(
     settings: Settings, clock: Clock, database_url: str
 ) -> None:
     async with serving(settings, clock) as client:
         pid, (a, _) = await open_paredao(client)
-        writer = app_services(client._transport.app).sink  # type: ignore[attr-defined]
-        assert isinstance(writer, GroupCommitWriter)
+        writer = loop_writer(client)
         with locked_by_another_process(database_url) as blocker:
             started = time.monotonic()
             votes = [
@@ -78,3 +87,41 @@ async def test_workers_of_one_file_take_turns_and_store_every_vote_once(
         assert stored_vote_ids(settings.database_url, pid) == {uuid.UUID(v) for v in sent}
         counted = await recount(workers[1], pid)
         assert counted["matches"] and counted["recount_total"] == len(sent)
+
+
+async def test_votes_that_come_while_a_batch_waits_its_turn_go_with_it(
+    settings: Settings, clock: Clock, database_url: str
+) -> None:
+    async with serving(settings, clock) as client:
+        pid, (a, _) = await open_paredao(client)
+        writer = loop_writer(client)
+        written: list[int] = []
+        transaction = writer._transaction
+
+        def recorded(begin: Any, batch: list[Any]) -> Any:
+            written.append(len(batch))
+            return transaction(begin, batch)
+
+        writer._transaction = recorded  # type: ignore[method-assign]
+        engine = make_engine(database_url)
+        turn = WriterTurn(engine)
+        assert turn.take_if_free()  # another worker's batch holds the turn
+        try:
+            first = asyncio.ensure_future(
+                client.post(f"/paredoes/{pid}/votes", json=vote(a, voter_id="first"))
+            )
+            await until(lambda: bool(writer._committing), "a batch waiting for its turn")
+            more = [
+                asyncio.ensure_future(
+                    client.post(f"/paredoes/{pid}/votes", json=vote(a, voter_id=f"v{i}"))
+                )
+                for i in range(5)
+            ]
+            await until(lambda: writer._queue.qsize() == 5, "the votes queued behind it")
+        finally:
+            turn.release()
+            turn.close()
+            engine.dispose()
+        answers = await asyncio.gather(first, *more)
+    assert [r.status_code for r in answers] == [202] * 6
+    assert written == [6]

@@ -93,7 +93,7 @@ class VoteAccepted(BaseModel):
 
 def accepted_json(accepted: Accepted) -> bytes:
     """`VoteAccepted.of(accepted)` as JSON, byte for byte, without building the model: the
-    lean vote path answers thousands of these a second."""
+    vote door answers thousands of these a second."""
     at = accepted.accepted_at.isoformat().replace("+00:00", "Z")
     return (
         f'{{"vote_id":"{accepted.vote_id}","paredao_id":{accepted.paredao_id},'
