@@ -12,7 +12,7 @@ Both apply the same rule to the same ballots in the same order, so a vote gets t
 answer on either path.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -79,11 +79,30 @@ class PartitionWindows:
         self._recent: dict[Voter, tuple[int, ...]] = {}
         # Per paredão: every torcida vote stored from then on is in `_recent`.
         self._since: dict[int, datetime] = {}
+        # Per partition: the next offset after what this consumer stored of it; `_recent`
+        # holds every vote of the partition's voters as long as no one else stored any since.
+        self._next: dict[int, int] = {}
         self.loads = 0  # rebuilds from the database, for the consumer's log
 
     def forget(self) -> None:
         self._recent.clear()
         self._since.clear()
+        self._next.clear()
+
+    def fenced(self, fence: Mapping[int, int]) -> None:
+        """A batch's fence holds its partitions and says where each is stored up to. One
+        stored by someone else since this consumer last stored it (taken over in a rebalance
+        while its last owner still stored a batch, or handed back) has votes these windows
+        lack: they are read again, now that the fence keeps everyone else out."""
+        if any(self._next.get(p) != offset for p, offset in fence.items()):
+            self._recent.clear()
+            self._since.clear()
+        self._next.update(fence)
+
+    def stored(self, next_offsets: Mapping[int, int]) -> None:
+        """The batch's votes are in the windows, and stored up to `next_offsets` (if the
+        transaction does not commit, the caller forgets)."""
+        self._next.update(next_offsets)
 
     def admit(
         self, statements: VoteStatements, ballots: Sequence[Ballot], indexes: Sequence[int]

@@ -98,7 +98,10 @@ def handle_batch(
     None: no such limit), as on the direct path."""
     report = BatchReport()
     decoded = records if isinstance(records, Decoded) else decode_batch(records)
-    fence = stored_offsets(connection, topic, {r.partition for r in decoded.records})
+    partitions = {r.partition for r in decoded.records}
+    fence = stored_offsets(connection, topic, partitions)
+    windows = windows or PartitionWindows()
+    windows.fenced(fence)
     # One pass: what is fresh (past the fence), what each fresh record holds, and each
     # partition's next offset (past its highest fresh record).
     ballots = EncodedBallots((), ())
@@ -123,7 +126,6 @@ def handle_batch(
             report.dead.append((record, str(item)))
 
     refused: list[tuple[Ballot, DomainError]] = []
-    windows = windows or PartitionWindows()
     # A vote_id the client chose may be logged twice (a client retrying after a 503 whose
     # record got in after all), and is looked up among the stored votes. One the API chose is
     # logged once: the API sends each ballot once, the idempotent producer never writes a
@@ -162,5 +164,6 @@ def handle_batch(
     # marker is decided before the result freezes.
     if marks:
         report.frozen = mark_partitions_closed(connection, marks, now)
+    windows.stored(next_offsets)
     report.next_offsets = next_offsets
     return report

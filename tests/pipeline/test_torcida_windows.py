@@ -138,3 +138,40 @@ async def test_a_vote_older_than_what_memory_kept_rebuilds_it(
     late = handle(engine, votes(log, p["id"], nominee, "lagging", [30]), windows)
     assert (late.counted, late.refused) == (0, 1)
     assert windows.loads == loads + 1
+
+
+async def test_a_partition_taken_over_is_read_after_its_last_owner_committed(
+    engine: Engine, fan: Fan
+) -> None:
+    """A rebalance hands partition 4 over while its last owner still stores a batch of it.
+    The new owner's windows, built on an earlier batch of its other partitions, lack that
+    batch; the first batch it stores of partition 4 reads the windows again once its fence
+    holds the partition (the last owner has committed): the 11th vote is refused."""
+    ours = PartitionWindows()
+    before = handle(engine, [fan.log.record(r.value, partition=0) for r in fan.votes([1])], ours)
+    assert before.counted == 1  # the windows of this paredão are built, without partition 4
+    # The last owner commits its batch of partition 4: the fan's limit in the minute.
+    theirs = fan.votes([2, 3, 4, 5, 6, 7, 8, 9, 10, 11], voter="fan4")
+    taken = handle(
+        engine, [fan.log.record(r.value, partition=4) for r in theirs], PartitionWindows()
+    )
+    assert taken.counted == TORCIDA_LIMIT
+    # The new owner's first batch of partition 4: the 11th vote in the minute.
+    eleventh = [fan.log.record(r.value, partition=4) for r in fan.votes([12], voter="fan4")]
+    after = handle(engine, eleventh, ours)
+    assert (after.counted, after.refused) == (0, 1)
+
+
+async def test_a_batch_read_before_its_partition_moved_reads_what_the_other_stored(
+    engine: Engine, fan: Fan
+) -> None:
+    """A consumer stores 5 of a fan's votes, loses the partition in a rebalance while it holds
+    a batch read before (the next 6 records), and the new owner stores the first 5 of those.
+    The first consumer's batch is fenced up to them, and its windows read again: the 11th
+    vote is refused."""
+    first = PartitionWindows()
+    records = fan.votes([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
+    assert handle(engine, records[:5], first).counted == 5
+    assert handle(engine, records[5:10], PartitionWindows()).counted == 5  # the new owner
+    late = handle(engine, records[5:], first)
+    assert (late.skipped, late.counted, late.refused) == (5, 0, 1)
