@@ -17,16 +17,12 @@ a SQLite file with `on_loop`, on the event loop itself: no thread hop, no contes
 interpreter lock. The loop awaits the file's write turn (`WriterTurn`) without blocking, and
 its transaction never waits for SQLite's lock (busy timeout 0): if another connection holds
 it (an admin's write, the housekeeper), the batch goes to the thread, which waits within the
-votes' deadline. What blocks the loop is the batch's own work and its fsync.
+votes' deadline. What blocks the loop is the batch's own work; its COMMIT (the fsync) runs
+in a thread while the loop takes the next votes.
 """
 
 import asyncio
-import collections
-import enum
-import heapq
-import itertools
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -40,40 +36,13 @@ from db.votes import Outcome, write_batch
 from model.ballot import Accepted, Ballot
 from model.errors import DomainError, Unavailable
 from observability import metrics
+from pipeline.writer.deadlines import Deadlines, Pending, too_late
 
 log = logging.getLogger(__name__)
 
 _STOP = object()
 TRANSIENT_RETRIES = 3
 TURN_POLL_S = 0.0005  # how often a writer on the event loop looks whether its turn is free
-# The deadline timer fires this long after the first deadline, for every vote due by then in
-# one go: a 503 at most this late (never early), not a timer per vote or two under a burst.
-SWEEP_SLACK_S = 0.005
-
-
-class _State(enum.Enum):
-    WAITING = enum.auto()  # queued, or in a batch not yet written
-    CLAIMED = enum.auto()  # being written by a transaction that holds the lock
-    DROPPED = enum.auto()  # its deadline passed first: answered 503, never to be stored
-
-
-class Pending:
-    """A ballot on its way to the database: its answer, and when it stops waiting."""
-
-    __slots__ = ("ballot", "deadline", "future", "state")
-
-    def __init__(self, ballot: Ballot, future: asyncio.Future[Outcome], deadline: float) -> None:
-        self.ballot = ballot
-        self.future = future
-        self.deadline = deadline  # time.monotonic()
-        self.state = _State.WAITING
-
-
-def too_late() -> Unavailable:
-    return Unavailable(
-        "the vote could not be stored in time and was not stored: retry with the same vote_id",
-        retry_after_s=1,
-    )
 
 
 class GroupCommitWriter:
@@ -117,25 +86,14 @@ class GroupCommitWriter:
         self._max_batch = max_batch
         self._max_wait_s = max_wait_s
         self._deadline_s = deadline_s
-        # Guards every vote's state: the event loop drops votes, writer threads claim them.
-        self._claims = threading.Lock()
         self._queue: asyncio.Queue[Pending | object] = asyncio.Queue(maxsize=queue_size)
-        # Every vote taken, until its deadline passes; one timer for the first. Votes come
-        # in the order of their deadlines when each has `deadline_s` (a queue); those given
-        # an earlier deadline than the last one queued (the writer process's) go in a heap.
-        self._in_order: collections.deque[Pending] = collections.deque()
-        self._out_of_order: list[tuple[float, int, Pending]] = []
-        self._arrivals = itertools.count()
-        self._sweep: asyncio.TimerHandle | None = None
-        self._sweep_at = 0.0
+        self._deadlines = Deadlines()
         self._task: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._accepting = False
         # Threads of its own: reads that run in the default executor never delay a commit.
         self._thread = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="vote-writer")
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
         self._accepting = True
         self._task = asyncio.create_task(self._run(), name="group-commit-writer")
 
@@ -149,9 +107,7 @@ class GroupCommitWriter:
         self._task = None
         self._thread.shutdown()
         self._turn.close()
-        if self._sweep is not None:
-            self._sweep.cancel()
-            self._sweep = None
+        self._deadlines.stop()
         if self._loop_connection is not None:
             self._loop_connection.close()
             self._loop_connection = None
@@ -182,51 +138,8 @@ class GroupCommitWriter:
         except asyncio.QueueFull:
             future.set_result(Unavailable("too many votes at once: try again in a second", 1))
             return future
-        in_order = self._in_order
-        if not in_order or pending.deadline >= in_order[-1].deadline:
-            in_order.append(pending)
-        else:
-            heapq.heappush(self._out_of_order, (pending.deadline, next(self._arrivals), pending))
-        if self._sweep is None or pending.deadline < self._sweep_at:
-            self._arm_sweep(loop)
+        self._deadlines.watch(pending, loop)
         return future
-
-    def _arm_sweep(self, loop: asyncio.AbstractEventLoop) -> None:
-        """One timer, at the earliest deadline of the votes taken (not one per vote: a
-        timer, its cancel and its callback were a tenth of a vote's cost in the writer)."""
-        if self._sweep is not None:
-            self._sweep.cancel()
-        in_order, out_of_order = self._in_order, self._out_of_order
-        if in_order and (not out_of_order or in_order[0].deadline <= out_of_order[0][0]):
-            self._sweep_at = in_order[0].deadline
-        else:
-            self._sweep_at = out_of_order[0][0]
-        self._sweep = loop.call_at(
-            loop.time() + (self._sweep_at + SWEEP_SLACK_S - time.monotonic()), self._sweep_due
-        )
-
-    def _sweep_due(self) -> None:
-        """Answer 503 to every vote whose deadline has passed while it waits (those answered
-        already are only let go of here)."""
-        self._sweep = None
-        due = time.monotonic()
-        in_order, out_of_order = self._in_order, self._out_of_order
-        while in_order and in_order[0].deadline <= due:
-            self._drop(in_order.popleft())
-        while out_of_order and out_of_order[0][0] <= due:
-            self._drop(heapq.heappop(out_of_order)[2])
-        if in_order or out_of_order:
-            self._arm_sweep(asyncio.get_running_loop())
-
-    def _drop(self, pending: Pending) -> None:
-        """At the vote's deadline: answer 503, unless a transaction is already writing it."""
-        if pending.future.done():
-            return
-        with self._claims:
-            if pending.state is not _State.WAITING:
-                return  # claimed: its answer comes with its batch's commit
-            pending.state = _State.DROPPED
-        pending.future.set_result(too_late())
 
     async def _run(self) -> None:
         stopping = False
@@ -308,7 +221,7 @@ class GroupCommitWriter:
             # larger transactions under a burst, and none of them waits a turn more.
             if self._drain_into(batch):
                 self._queue.put_nowait(_STOP)  # for `_run`, which ends on it
-            return self._transaction(self._loop_begin, batch)
+            return await self._loop_transaction(batch)
         except OperationalError as exc:
             if not is_transient(exc):
                 raise
@@ -334,51 +247,47 @@ class GroupCommitWriter:
         claimed: list[Pending] = []
         try:
             with begin() as connection:
-                # SQLite's write lock is held from BEGIN (IMMEDIATE): what is claimed now
-                # is written without waiting. PostgreSQL locks rows as it goes: a lock
-                # wait past the deadline fails the batch, to be tried again.
-                claimed = self._claim(batch)
-                if not claimed:
-                    return [too_late()] * len(batch)
-                self._bound_lock_waits(connection, claimed)
-                outcomes = write_batch(
-                    connection,
-                    [p.ballot for p in claimed],
-                    unico_per_device=self._unico_per_device,
-                )
+                claimed, outcomes = self._claim_and_write(connection, batch)
         except OperationalError:
-            self._release(claimed)  # rolled back: nothing of theirs was stored
+            self._deadlines.release(claimed)  # rolled back: nothing of theirs was stored
             raise
-        written = dict(zip(map(id, claimed), outcomes, strict=True))
-        return [written[id(p)] if id(p) in written else too_late() for p in batch]
+        return _answers(batch, claimed, outcomes)
 
-    def _claim(self, batch: list[Pending]) -> list[Pending]:
-        """Claim the votes still waiting and in time; drop those whose deadline passed."""
-        now = time.monotonic()
-        claimed = []
-        with self._claims:
-            for pending in batch:
-                if pending.state is _State.WAITING and now < pending.deadline:
-                    pending.state = _State.CLAIMED
-                    claimed.append(pending)
-                else:
-                    pending.state = _State.DROPPED
-        return claimed
+    async def _loop_transaction(self, batch: list[Pending]) -> list[Outcome]:
+        """`_transaction` on the loop's connection, its COMMIT in a thread: SQLite's fsync
+        (about a millisecond here) no longer stops the loop, which reads and queues the next
+        votes meanwhile. The write turn is held until the COMMIT returns."""
+        claimed: list[Pending] = []
+        try:
+            with self._loop_begin() as connection:
+                claimed, outcomes = self._claim_and_write(connection, batch)
+                if claimed:
+                    try:
+                        await asyncio.to_thread(connection.commit)
+                    except BaseException:
+                        # A COMMIT that failed (a full disk) leaves the transaction in no
+                        # known state: the next batch opens a connection of its own.
+                        connection.invalidate()
+                        raise
+        except OperationalError:
+            self._deadlines.release(claimed)  # rolled back: nothing of theirs was stored
+            raise
+        return _answers(batch, claimed, outcomes)
 
-    def _release(self, claimed: list[Pending]) -> None:
-        """After a rollback: the claimed votes wait again for a retry, and those whose
-        deadline passed meanwhile are answered 503 now (their timer found them claimed)."""
-        now = time.monotonic()
-        late = []
-        with self._claims:
-            for pending in claimed:
-                if now < pending.deadline:
-                    pending.state = _State.WAITING
-                else:
-                    pending.state = _State.DROPPED
-                    late.append(pending)
-        if late and self._loop is not None:
-            self._loop.call_soon_threadsafe(_answer_late, late)
+    def _claim_and_write(
+        self, connection: Connection, batch: list[Pending]
+    ) -> tuple[list[Pending], list[Outcome]]:
+        # SQLite's write lock is held from BEGIN (IMMEDIATE): what is claimed now is written
+        # without waiting. PostgreSQL locks rows as it goes: a lock wait past the deadline
+        # fails the batch, to be tried again.
+        claimed = self._deadlines.claim(batch)
+        if not claimed:
+            return [], []
+        self._bound_lock_waits(connection, claimed)
+        outcomes = write_batch(
+            connection, [p.ballot for p in claimed], unico_per_device=self._unico_per_device
+        )
+        return claimed, outcomes
 
     def _bound_lock_waits(self, connection: Connection, claimed: list[Pending]) -> None:
         if connection.dialect.name != "postgresql":
@@ -387,7 +296,9 @@ class GroupCommitWriter:
         connection.exec_driver_sql(f"SET LOCAL lock_timeout = {left_ms}")
 
 
-def _answer_late(late: list[Pending]) -> None:
-    for pending in late:
-        if not pending.future.done():
-            pending.future.set_result(too_late())
+def _answers(
+    batch: list[Pending], claimed: list[Pending], outcomes: list[Outcome]
+) -> list[Outcome]:
+    """Each vote of `batch`: its outcome if it was claimed and written, else 503 (too late)."""
+    written = dict(zip(map(id, claimed), outcomes, strict=True))
+    return [written[id(p)] if id(p) in written else too_late() for p in batch]

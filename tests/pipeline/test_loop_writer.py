@@ -96,13 +96,13 @@ async def test_votes_that_come_while_a_batch_waits_its_turn_go_with_it(
         pid, (a, _) = await open_paredao(client)
         writer = loop_writer(client)
         written: list[int] = []
-        transaction = writer._transaction
+        claim_and_write = writer._claim_and_write
 
-        def recorded(begin: Any, batch: list[Any]) -> Any:
+        def recorded(connection: Any, batch: list[Any]) -> Any:
             written.append(len(batch))
-            return transaction(begin, batch)
+            return claim_and_write(connection, batch)
 
-        writer._transaction = recorded  # type: ignore[method-assign]
+        writer._claim_and_write = recorded  # type: ignore[method-assign]
         engine = make_engine(database_url)
         turn = WriterTurn(engine)
         assert turn.take_if_free()  # another worker's batch holds the turn
