@@ -17,8 +17,8 @@ a SQLite file with `on_loop`, on the event loop itself: no thread hop, no contes
 interpreter lock. The loop awaits the file's write turn (`WriterTurn`) without blocking, and
 its transaction never waits for SQLite's lock (busy timeout 0): if another connection holds
 it (an admin's write, the housekeeper), the batch goes to the thread, which waits within the
-votes' deadline. What blocks the loop is the batch's own work; its COMMIT (the fsync) runs
-in a thread while the loop takes the next votes.
+votes' deadline. What blocks the loop is the batch's own work and its fsync (a COMMIT in a
+thread, the loop taking votes meanwhile, measured 5 % slower: bench/RESULTS.md).
 """
 
 import asyncio
@@ -221,7 +221,7 @@ class GroupCommitWriter:
             # larger transactions under a burst, and none of them waits a turn more.
             if self._drain_into(batch):
                 self._queue.put_nowait(_STOP)  # for `_run`, which ends on it
-            return await self._loop_transaction(batch)
+            return self._transaction(self._loop_begin, batch)
         except OperationalError as exc:
             if not is_transient(exc):
                 raise
@@ -248,27 +248,6 @@ class GroupCommitWriter:
         try:
             with begin() as connection:
                 claimed, outcomes = self._claim_and_write(connection, batch)
-        except OperationalError:
-            self._deadlines.release(claimed)  # rolled back: nothing of theirs was stored
-            raise
-        return _answers(batch, claimed, outcomes)
-
-    async def _loop_transaction(self, batch: list[Pending]) -> list[Outcome]:
-        """`_transaction` on the loop's connection, its COMMIT in a thread: SQLite's fsync
-        (about a millisecond here) no longer stops the loop, which reads and queues the next
-        votes meanwhile. The write turn is held until the COMMIT returns."""
-        claimed: list[Pending] = []
-        try:
-            with self._loop_begin() as connection:
-                claimed, outcomes = self._claim_and_write(connection, batch)
-                if claimed:
-                    try:
-                        await asyncio.to_thread(connection.commit)
-                    except BaseException:
-                        # A COMMIT that failed (a full disk) leaves the transaction in no
-                        # known state: the next batch opens a connection of its own.
-                        connection.invalidate()
-                        raise
         except OperationalError:
             self._deadlines.release(claimed)  # rolled back: nothing of theirs was stored
             raise
