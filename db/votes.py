@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlmodel import SQLModel
 
+from db.device_limit import DeviceLimit, device_refusal
 from db.torcida import StoredBudgets, TorcidaLimit
 from db.vote_statements import (
     BUDGETS,
@@ -32,7 +33,6 @@ from model.errors import (
     AccountAlreadyVoted,
     CaptchaFailed,
     CPFAlreadyVoted,
-    DeviceAlreadyVoted,
     DomainError,
     Invalid,
     NotFound,
@@ -92,49 +92,6 @@ def _unico_conflict(cpf_voted: bool, ballot: Ballot) -> DomainError:
 
 def _voter(ballot: Ballot) -> Voter:
     return (ballot.paredao_id, ballot.voter_id)
-
-
-def _device_refusal(ballot: Ballot, limit: int | None) -> DeviceAlreadyVoted:
-    cast = "its voto único" if limit == 1 else f"the {limit} votos únicos a device may cast"
-    return DeviceAlreadyVoted(
-        f"this device (voter_id) already cast {cast} in paredão {ballot.paredao_id}"
-    )
-
-
-class _DeviceLimit:
-    """At most `limit` votos únicos per (paredão, voter_id): the stored ones, then the
-    batch's in order. `used` starts as the stored counts (locked by the batch)."""
-
-    def __init__(self, limit: int, used: dict[Voter, int]) -> None:
-        self._limit = limit
-        self._used = used
-
-    def admit(
-        self, ballots: Sequence[Ballot], indexes: Sequence[int]
-    ) -> tuple[list[int], list[int]]:
-        """(admitted, held back) of these indexes; only votos únicos are held back. An
-        admitted vote takes its place until `stored` says whether it was stored."""
-        admitted: list[int] = []
-        held: list[int] = []
-        taken: dict[Voter, int] = {}
-        for i in indexes:
-            b = ballots[i]
-            if b.mode != VoteMode.unico:
-                admitted.append(i)
-                continue
-            voter = _voter(b)
-            if self._used.get(voter, 0) + taken.get(voter, 0) < self._limit:
-                taken[voter] = taken.get(voter, 0) + 1
-                admitted.append(i)
-            else:
-                held.append(i)
-        return admitted, held
-
-    def stored(self, ballot: Ballot) -> None:
-        """A vote admitted is stored: it counts against its device from now on."""
-        if ballot.mode == VoteMode.unico:
-            voter = _voter(ballot)
-            self._used[voter] = self._used.get(voter, 0) + 1
 
 
 def decide_batch(
@@ -247,7 +204,7 @@ def decide_batch(
     devices = None
     if unico_per_device is not None:
         unicos = [i for i in todo if ballots[i].mode == VoteMode.unico]
-        devices = _DeviceLimit(unico_per_device, statements.unico_votes_of_voters(unicos))
+        devices = DeviceLimit(unico_per_device, statements.unico_votes_of_voters(unicos))
     candidates = todo
     while candidates:
         admitted, held = (candidates, []) if devices is None else devices.admit(ballots, candidates)
@@ -291,7 +248,7 @@ def decide_batch(
             outcomes[i] = (
                 _cpf_refusal(ballots[i])
                 if i in voted
-                else _device_refusal(ballots[i], unico_per_device)
+                else device_refusal(ballots[i], unico_per_device)
             )
 
     if check_refused_vote_ids:
