@@ -110,10 +110,10 @@ class VoteConsumer:
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
         self._markers_sent: set[int] = set()  # paredões whose close markers this process wrote
-        # The torcida limit of the partitions this process owns, rebuilt from the stored votes
-        # after every assignment and every batch that did not commit.
+        # The torcida limit of the partitions this process owns, read again from the stored
+        # votes after a batch that did not commit, and whenever a batch's fence finds one
+        # of its partitions stored by another process since (an assignment).
         self._windows = PartitionWindows()
-        self._assigned = False
 
     def run(
         self, stop: threading.Event, on_batch: Callable[[BatchReport], None] | None = None
@@ -182,7 +182,6 @@ class VoteConsumer:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Resume every assigned partition where the database says, not where Kafka does."""
-        self._assigned = True  # the storing thread forgets its windows before the next batch
         stored = self._with_retries(lambda: self._read_offsets(), None)
         for tp in partitions:
             tp.offset = stored.get(tp.partition, OFFSET_BEGINNING) if stored else OFFSET_BEGINNING
@@ -197,9 +196,6 @@ class VoteConsumer:
         """Store one batch (on the storing thread), retrying until it is stored or `stop`."""
 
         def attempt() -> BatchReport:
-            if self._assigned:  # the windows may miss votes another process stored
-                self._assigned = False
-                self._windows.forget()
             try:
                 with self._engine.begin() as connection:
                     report = handle_batch(
