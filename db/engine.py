@@ -1,5 +1,6 @@
 """Engines, with the SQLite settings that make the embedded default durable and concurrent."""
 
+import contextlib
 import fcntl
 import os
 from collections.abc import Iterator
@@ -103,13 +104,17 @@ class WriterTurn:
     SQLite lets one transaction write at a time, and a writer that finds the lock taken
     polls with sleeps of up to 100 ms (its busy handler), which ruins latency when several
     worker processes write at once. A blocking `flock` on a side file hands the turn over
-    as soon as it is released. For other databases (which lock rows) it does nothing.
+    as soon as it is released. A writer that must not block (on an event loop) waits on the
+    turn's bell instead: a FIFO beside it that every release rings with one byte, readable
+    by the event loop (`bell`, `hush`). For other databases (which lock rows) it does
+    nothing.
     """
 
     def __init__(self, engine: Engine) -> None:
         database = engine.url.database if engine.dialect.name == "sqlite" else None
         self._path = f"{database}.writer-lock" if database and database != ":memory:" else None
         self._fd: int | None = None
+        self._bell: int | None = None
 
     def __enter__(self) -> None:
         if self._path is None:
@@ -132,6 +137,37 @@ class WriterTurn:
     def release(self) -> None:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
+            self._ring()
+
+    def bell(self) -> int | None:
+        """A descriptor that turns readable when a writer of the file releases the turn
+        (None where there are no turns): wait on it, `hush` it, then `take_if_free`. A ring
+        may be read by another waiter, or be an old one: wait with a timeout too."""
+        if self._path is None:
+            return None
+        if self._bell is None:
+            path = f"{self._path}-bell"
+            with contextlib.suppress(FileExistsError):
+                os.mkfifo(path, 0o600)
+            # Read and write ends in one: opening never blocks, and a ring nobody waits for
+            # stays in the pipe (until it is full: then it is dropped) instead of failing.
+            self._bell = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+        return self._bell
+
+    def hush(self) -> None:
+        """Read the rings waiting in the bell, so that it waits for the next release."""
+        if self._bell is None:
+            return
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._bell, 4096):
+                pass
+
+    def _ring(self) -> None:
+        if self._bell is None and self._path is not None:
+            self.bell()
+        if self._bell is not None:
+            with contextlib.suppress(BlockingIOError):  # the pipe is full: rung already
+                os.write(self._bell, b"\0")
 
     def _file(self) -> int:
         assert self._path is not None
@@ -140,6 +176,7 @@ class WriterTurn:
         return self._fd
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        for fd in (self._fd, self._bell):
+            if fd is not None:
+                os.close(fd)
+        self._fd = self._bell = None

@@ -2,9 +2,11 @@
 never blocks its worker on another connection's lock, and workers of one file take turns."""
 
 import asyncio
+import fcntl
 import time
 import uuid
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import httpx
@@ -12,6 +14,7 @@ import pytest
 
 from config import Settings
 from db.engine import WriterTurn, make_engine
+from pipeline.writer import group_commit
 from pipeline.writer.group_commit import GroupCommitWriter
 from services.app_services import app_services
 from tests.conftest import Clock, skip_on_postgres
@@ -125,3 +128,62 @@ async def test_votes_that_come_while_a_batch_waits_its_turn_go_with_it(
         answers = await asyncio.gather(first, *more)
     assert [r.status_code for r in answers] == [202] * 6
     assert written == [6]
+
+
+class TestWaitingForTheTurn:
+    """A worker whose batch waits for another worker's turn sleeps: a release rings it awake
+    (the turn's bell), a timer looks again in case another waiter read the ring."""
+
+    async def test_it_sleeps_until_the_release_rings_and_then_takes_the_turn(
+        self, settings: Settings, clock: Clock, database_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(group_commit, "TURN_WAIT_S", 60.0)  # only the ring can wake it
+        async with serving(settings, clock) as client, another_workers_turn(database_url) as other:
+            writer = loop_writer(client)
+            waiting = asyncio.ensure_future(writer._take_turn(time.monotonic() + 120))
+            cpu = time.process_time()
+            await asyncio.sleep(0.3)
+            # Polling in a loop (as when uvloop rounded a 0.5 ms sleep to 0) burns the core.
+            assert time.process_time() - cpu < 0.1
+            assert not waiting.done()
+            other.release()
+            assert await asyncio.wait_for(waiting, 5) is True
+            assert not other.take_if_free()  # the waiter holds it now
+            writer._turn.release()
+
+    async def test_a_release_it_did_not_hear_is_found_by_its_timer(
+        self, settings: Settings, clock: Clock, database_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(group_commit, "TURN_WAIT_S", 0.01)
+        async with serving(settings, clock) as client, another_workers_turn(database_url) as other:
+            writer = loop_writer(client)
+            waiting = asyncio.ensure_future(writer._take_turn(time.monotonic() + 120))
+            await asyncio.sleep(0.05)
+            assert not waiting.done()
+            fcntl.flock(other._file(), fcntl.LOCK_UN)  # released without ringing the bell
+            assert await asyncio.wait_for(waiting, 5) is True
+            writer._turn.release()
+
+    async def test_it_gives_up_at_the_last_call(
+        self, settings: Settings, clock: Clock, database_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(group_commit, "TURN_WAIT_S", 0.01)
+        async with serving(settings, clock) as client, another_workers_turn(database_url):
+            writer = loop_writer(client)
+            started = time.monotonic()
+            assert await writer._take_turn(started + 0.1) is False
+            assert time.monotonic() - started >= 0.1
+
+
+@asynccontextmanager
+async def another_workers_turn(database_url: str) -> AsyncIterator[WriterTurn]:
+    """The write turn of `database_url`, held as another worker's batch would hold it."""
+    engine = make_engine(database_url)
+    turn = WriterTurn(engine)
+    assert turn.take_if_free()
+    try:
+        yield turn
+    finally:
+        turn.release()
+        turn.close()
+        engine.dispose()
