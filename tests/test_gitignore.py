@@ -30,6 +30,7 @@ def test_files_beside_the_database_are_ignored() -> None:
         f"{database}-wal",
         f"{database}-shm",
         f"{database}.writer-lock",  # the writer threads' turn-taking lock (db/engine.py)
+        f"{database}.writer-lock-bell",  # the FIFO its releases ring (db/engine.py)
         writer_socket,  # the vote writer process's socket
         f"{writer_socket}.lock",  # held while that process lives
     ]
