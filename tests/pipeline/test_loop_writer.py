@@ -130,6 +130,25 @@ async def test_votes_that_come_while_a_batch_waits_its_turn_go_with_it(
     assert written == [6]
 
 
+async def test_a_batch_is_cut_once_a_round_of_the_loop_brings_no_vote(
+    settings: Settings, clock: Clock
+) -> None:
+    # A gathering wait this long would hold every vote for 30 s if the writer slept it.
+    settings = settings.model_copy(update={"vote_batch_wait_s": 30.0})
+    async with serving(settings, clock) as client:
+        pid, (a, _) = await open_paredao(client)
+        started = time.monotonic()
+        answers = await asyncio.gather(
+            *(
+                client.post(f"/paredoes/{pid}/votes", json=vote(a, voter_id=f"v{i}"))
+                for i in range(20)
+            )
+        )
+        assert time.monotonic() - started < 10
+    assert [r.status_code for r in answers] == [202] * 20
+    assert len(stored_vote_ids(settings.database_url, pid)) == 20
+
+
 class TestWaitingForTheTurn:
     """A worker whose batch waits for another worker's turn sleeps: a release rings it awake
     (the turn's bell), a timer looks again in case another waiter read the ring."""
