@@ -213,7 +213,7 @@ class PostgresVoteStatements:
         if not indexes:
             return set()
         conflicts = self._unico_conflicts(indexes)
-        rows = self._insert_sorted([i for i in indexes if i not in conflicts])
+        rows = self.insert_sorted([i for i in indexes if i not in conflicts])
         try:
             with self._connection.begin_nested():
                 self._copy_votes(rows)
@@ -227,7 +227,7 @@ class PostgresVoteStatements:
     def _insert_key(self, index: int) -> tuple[int, bool, str, int]:
         return _insert_order(self._ballots[index])
 
-    def _insert_sorted(self, indexes: list[int]) -> list[int]:
+    def insert_sorted(self, indexes: list[int]) -> list[int]:
         """These ballots in `_insert_order`. A batch's rows of `votes` made beforehand, of one
         paredão, sort the same by their bytes when they have no CPF (the paredão, then the
         vote_id, big-endian, lead them): those are compared in C, not through a key of ours."""
