@@ -80,11 +80,15 @@ def listener_pid(port: int) -> int:
         if not entry.name.isdigit():
             continue
         try:
-            for fd in os.scandir(f"/proc/{entry.name}/fd"):
+            fds = list(os.scandir(f"/proc/{entry.name}/fd"))
+        except OSError:  # gone, or not ours
+            continue
+        for fd in fds:
+            try:
                 if os.readlink(fd.path) in inodes:
                     return int(entry.name)
-        except OSError:
-            continue
+            except OSError:  # closed since it was listed (a busy broker opens and closes many)
+                continue
     raise SystemExit(f"no process of ours can be seen listening on port {port} (run as its owner)")
 
 

@@ -6,7 +6,7 @@ import struct
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
-from model.ballot import Ballot
+from model.ballot import Ballot, BallotFields, ballot_fields
 from model.vote import VoteMode
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -63,15 +63,24 @@ VoteRow = tuple[bytes, TallyKey]
 CHUNK_ROWS = 1000
 
 
+# Microseconds from the Unix epoch (a ballot's fields) to PostgreSQL's (its binary times).
+PG_EPOCH_US = (PG_EPOCH - EPOCH) // MICROSECOND
+
+
 def vote_row(b: Ballot) -> VoteRow:
     """A ballot's row of `votes` in COPY's binary format, and the tally it counts in."""
-    mode = b.mode.value
-    voter = b.voter_id.encode()
-    cpf = b.cpf_hash
-    us = (b.cast_at - PG_EPOCH) // MICROSECOND
+    return vote_row_of_fields(ballot_fields(b))
+
+
+def vote_row_of_fields(fields: BallotFields) -> VoteRow:
+    """`vote_row` of a ballot given as its `BALLOT_FIELDS` (as a record from the log holds
+    them: no UUID, no datetime)."""
+    vote_id, _, paredao_id, nominee_id, mode, voter_id, cpf, _, _, cast_us = fields
+    voter = voter_id.encode()
+    us = cast_us - PG_EPOCH_US
     row = b"".join(
         (
-            _ROW_HEAD.pack(7, 4, b.paredao_id, 16, b.vote_id.bytes, 4, b.nominee_id),
+            _ROW_HEAD.pack(7, 4, paredao_id, 16, vote_id, 4, nominee_id),
             _MODES[mode],
             _LENGTH.pack(len(voter)),
             voter,
@@ -79,7 +88,7 @@ def vote_row(b: Ballot) -> VoteRow:
             _MOMENT.pack(8, us),
         )
     )
-    return row, (b.paredao_id, b.nominee_id, mode, us // HOUR_US)
+    return row, (paredao_id, nominee_id, mode, us // HOUR_US)
 
 
 class EncodedBallots(list[Ballot]):

@@ -12,13 +12,13 @@ Both apply the same rule to the same ballots in the same order, so a vote gets t
 answer on either path.
 """
 
-from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from db.vote_statements import Voter, VoteStatements
 from model.ballot import Ballot
-from model.ratelimit import TORCIDA_WINDOW_MS, admit
+from model.ratelimit import TORCIDA_WINDOW_MS, admit_in_order
 
 WINDOW = timedelta(milliseconds=TORCIDA_WINDOW_MS)
 # Memory holds every voter seen until this many; then the voters of the last `KEEP` stay.
@@ -28,8 +28,23 @@ MAX_VOTERS = 2_000_000
 KEEP = timedelta(minutes=10)
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MILLISECOND = timedelta(milliseconds=1)
+
+
 def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
+    """Milliseconds since the epoch, exact (a float timestamp × 1,000 can land a millisecond
+    short); a naive time is UTC (SQLite stores them so)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - EPOCH) // MILLISECOND
+
+
+def _votes(ballots: Sequence[Ballot], indexes: Sequence[int]) -> Iterator[tuple[int, Voter, int]]:
+    """These votos da torcida as `admit_in_order` takes them."""
+    for i in indexes:
+        b = ballots[i]
+        yield i, (b.paredao_id, b.voter_id), _ms(b.cast_at)
 
 
 class TorcidaLimit(Protocol):
@@ -54,17 +69,10 @@ class StoredBudgets:
         recent: dict[Voter, tuple[int, ...]] = {
             v: tuple(int(t) for t in stored.get(v, "").split(",") if t) for v in voters
         }
-        refused: dict[int, int] = {}
-        changed: set[Voter] = set()
-        for i in indexes:
-            b = ballots[i]
-            key = (b.paredao_id, b.voter_id)
-            decision = admit(recent[key], _ms(b.cast_at))
-            if decision.allowed:
-                recent[key] = decision.recent
-                changed.add(key)
-            else:
-                refused[i] = decision.retry_after_s
+        refused = admit_in_order(recent, _votes(ballots, indexes))
+        changed = {
+            (ballots[i].paredao_id, ballots[i].voter_id) for i in indexes if i not in refused
+        }
         statements.save_torcida_budgets({v: ",".join(map(str, recent[v])) for v in changed})
         return refused
 
@@ -118,16 +126,8 @@ class PartitionWindows:
             since = self._since.get(paredao_id)
             if since is None or first - WINDOW < since:
                 self._load(statements, paredao_id, first - WINDOW)
-        refused: dict[int, int] = {}
         recent = self._recent
-        for i in indexes:
-            b = ballots[i]
-            key = (b.paredao_id, b.voter_id)
-            decision = admit(recent.get(key, ()), _ms(b.cast_at))
-            if decision.allowed:
-                recent[key] = decision.recent
-            else:
-                refused[i] = decision.retry_after_s
+        refused = admit_in_order(recent, _votes(ballots, indexes))
         if len(recent) > MAX_VOTERS:
             self._prune(max(ballots[i].cast_at for i in indexes) - KEEP)
         return refused

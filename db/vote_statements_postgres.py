@@ -213,7 +213,7 @@ class PostgresVoteStatements:
         if not indexes:
             return set()
         conflicts = self._unico_conflicts(indexes)
-        rows = sorted((i for i in indexes if i not in conflicts), key=self._insert_key)
+        rows = self.insert_sorted([i for i in indexes if i not in conflicts])
         try:
             with self._connection.begin_nested():
                 self._copy_votes(rows)
@@ -226,6 +226,24 @@ class PostgresVoteStatements:
 
     def _insert_key(self, index: int) -> tuple[int, bool, str, int]:
         return _insert_order(self._ballots[index])
+
+    def insert_sorted(self, indexes: list[int]) -> list[int]:
+        """These ballots in `_insert_order`. A batch's rows of `votes` made beforehand, of one
+        paredão, sort the same by their bytes when they have no CPF (the paredão, then the
+        vote_id, big-endian, lead them): those are compared in C, not through a key of ours."""
+        ballots = self._ballots
+        if (
+            not isinstance(ballots, EncodedBallots)
+            or len({ballots[i].paredao_id for i in indexes}) > 1
+        ):
+            return sorted(indexes, key=self._insert_key)
+        made = ballots.rows
+        with_cpf = [i for i in indexes if ballots[i].cpf_hash is not None]
+        without = [i for i in indexes if ballots[i].cpf_hash is None]
+        keys = [made[i][0] for i in without]
+        return sorted(with_cpf, key=self._insert_key) + [
+            without[k] for k in sorted(range(len(without)), key=keys.__getitem__)
+        ]
 
     def _unico_conflicts(self, indexes: Sequence[int]) -> set[int]:
         """The votos únicos of these that would meet a unique index: their CPF (or account)

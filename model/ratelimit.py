@@ -1,8 +1,10 @@
 """The voto da torcida's rate limit as a sliding window: pure arithmetic, no storage."""
 
 import math
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Hashable, Iterable, Sequence
+from typing import NamedTuple, TypeVar
+
+Voter = TypeVar("Voter", bound=Hashable)
 
 TORCIDA_LIMIT = 10
 TORCIDA_WINDOW_MS = 60_000
@@ -35,3 +37,24 @@ def admit(
         return Decision(True, (*inside, now_ms))
     wait_ms = inside[0] + window_ms - now_ms
     return Decision(False, inside, max(1, math.ceil(wait_ms / 1000)))
+
+
+def admit_in_order(
+    recent: dict[Voter, tuple[int, ...]], votes: Iterable[tuple[int, Voter, int]]
+) -> dict[int, int]:
+    """`admit` for many votes in the order given, each `(index, voter, time in ms)`, against
+    each voter's `recent` times (updated in place by the admitted votes); answers the refused
+    indexes → Retry-After (seconds). A batch decides tens of thousands this way: the usual
+    vote, with nothing inside the window, is decided here without a call."""
+    refused: dict[int, int] = {}
+    for index, voter, now_ms in votes:
+        seen = recent.get(voter)
+        if not seen or max(seen) <= now_ms - TORCIDA_WINDOW_MS:
+            recent[voter] = (now_ms,)  # as `admit` answers it
+            continue
+        decision = admit(seen, now_ms)
+        if decision.allowed:
+            recent[voter] = decision.recent
+        else:
+            refused[index] = decision.retry_after_s
+    return refused

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from model.ballot import Ballot, ballot_fields, ballot_of_fields
+from model.ballot import Ballot, BallotFields, ballot_fields, ballot_of_fields
 from model.captcha import SolvedCaptcha
 from model.vote import VoteMode
 
@@ -79,7 +79,10 @@ def encode_ballot(ballot: Ballot) -> bytes:
     return b"".join(parts)
 
 
-def _decode_binary(value: bytes) -> Ballot:
+_MODE_OF_FLAGS = {0: VoteMode.torcida.value, UNICO: VoteMode.unico.value}
+
+
+def _binary_fields(value: bytes) -> BallotFields:
     _, kind, vote_id, flags, paredao_id, nominee_id, cast_us = _HEAD.unpack_from(value)
     if kind != ord("V"):
         raise UndecodableRecord(f"unknown binary record type {kind}")
@@ -101,10 +104,9 @@ def _decode_binary(value: bytes) -> Ballot:
         at += _MOMENT.size
     if at != len(value):  # a short record ends before `at`
         raise UndecodableRecord("a binary ballot of the wrong length")
-    mode = VoteMode.unico.value if flags & UNICO else VoteMode.torcida.value
-    return ballot_of_fields(
-        (vote_id, flags & CLIENT_VOTE_ID, paredao_id, nominee_id, mode, voter_id, cpf_hash,
-         challenge, expires_us, cast_us)
+    return (
+        vote_id, bool(flags & CLIENT_VOTE_ID), paredao_id, nominee_id,
+        _MODE_OF_FLAGS[flags & UNICO], voter_id, cpf_hash, challenge, expires_us, cast_us,
     )  # fmt: skip
 
 
@@ -129,11 +131,18 @@ def _aware(text: Any) -> datetime:
 
 def decode(value: bytes | None) -> Ballot | CloseMarker:
     """The ballot or marker in a record's value; `UndecodableRecord` for anything else."""
+    item = decode_fields(value)
+    return item if isinstance(item, CloseMarker) else ballot_of_fields(item)
+
+
+def decode_fields(value: bytes | None) -> BallotFields | CloseMarker:
+    """`decode`, a ballot given as its `BALLOT_FIELDS` (as a compact record holds them: the
+    consumer makes both the `Ballot` and its row of `votes` of these)."""
     if value is None:
         raise UndecodableRecord("a record without a value")
     try:
         if value[:1] == b"\x02":
-            return _decode_binary(value)
+            return _binary_fields(value)
         fields = json.loads(value)
         if not isinstance(fields, dict) or fields.get("v") != VERSION:
             raise UndecodableRecord(f"not a version-{VERSION} record of ours")
@@ -142,18 +151,20 @@ def decode(value: bytes | None) -> Ballot | CloseMarker:
         if fields["type"] != "vote":
             raise UndecodableRecord(f"unknown record type {fields['type']!r}")
         captcha = fields["captcha"]
-        return Ballot(
-            vote_id=uuid.UUID(fields["vote_id"]),
-            client_vote_id=bool(fields["client_vote_id"]),
-            paredao_id=int(fields["paredao_id"]),
-            nominee_id=int(fields["nominee_id"]),
-            mode=VoteMode(fields["mode"]),
-            voter_id=str(fields["voter_id"]),
-            cpf_hash=None if fields["cpf_hash"] is None else str(fields["cpf_hash"]),
-            captcha=None
-            if captcha is None
-            else SolvedCaptcha(str(captcha["challenge"]), _aware(captcha["expires_at"])),
-            cast_at=_aware(fields["cast_at"]),
+        return ballot_fields(
+            Ballot(
+                vote_id=uuid.UUID(fields["vote_id"]),
+                client_vote_id=bool(fields["client_vote_id"]),
+                paredao_id=int(fields["paredao_id"]),
+                nominee_id=int(fields["nominee_id"]),
+                mode=VoteMode(fields["mode"]),
+                voter_id=str(fields["voter_id"]),
+                cpf_hash=None if fields["cpf_hash"] is None else str(fields["cpf_hash"]),
+                captcha=None
+                if captcha is None
+                else SolvedCaptcha(str(captcha["challenge"]), _aware(captcha["expires_at"])),
+                cast_at=_aware(fields["cast_at"]),
+            )
         )
     except UndecodableRecord:
         raise

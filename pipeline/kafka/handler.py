@@ -17,12 +17,12 @@ from typing import NamedTuple
 from sqlalchemy import Connection
 
 from db.consumer import mark_partitions_closed, store_refusals_and_offsets, stored_offsets
-from db.copy_rows import EncodedBallots, VoteRow, vote_row
+from db.copy_rows import EncodedBallots, vote_row_of_fields
 from db.torcida import PartitionWindows
 from db.votes import Counted, UnexpectedReplay, decide_batch
-from model.ballot import Accepted, Ballot
+from model.ballot import Accepted, Ballot, ballot_of_fields
 from model.errors import DomainError
-from pipeline.kafka.codec import CloseMarker, UndecodableRecord, decode
+from pipeline.kafka.codec import CloseMarker, UndecodableRecord, decode_fields
 
 
 class Record(NamedTuple):
@@ -48,36 +48,47 @@ class BatchReport:
 
 @dataclass(frozen=True)
 class Decoded:
-    """A batch's records with what each holds: decoding needs no database, so the consumer
+    """A batch's records and what they hold: decoding needs no database, so the consumer
     decodes the next batch while the last one is being stored."""
 
     records: Sequence[Record]
-    items: Sequence[Ballot | CloseMarker | UndecodableRecord]
-    # Each ballot's row of `votes` (None for the other items), made here too, off the
-    # storing thread.
-    rows: Sequence[VoteRow | None]
+    # The ballots in the order read, each with its row of `votes` made here too (off the
+    # storing thread).
+    ballots: EncodedBallots
+    marks: list[tuple[int, CloseMarker]]  # (partition, marker)
+    dead: list[tuple[Record, str]]  # undecodable, with the error
+    first_offsets: dict[int, int]  # partition → its lowest offset in the batch
+    next_offsets: dict[int, int]  # partition → past its highest
 
 
 def decode_batch(
     records: Sequence[Record], pause: Callable[[], None] | None = None, every: int = 250
 ) -> Decoded:
-    """What each record holds, and each ballot's row; `pause` is called after every `every`
-    records."""
-    items: list[Ballot | CloseMarker | UndecodableRecord] = []
-    rows: list[VoteRow | None] = []
+    """What each record holds; `pause` is called after every `every` records."""
+    ballots = EncodedBallots((), ())
+    add_ballot, add_row = ballots.append, ballots.rows.append
+    decoded = Decoded(records, ballots, [], [], {}, {})
+    first, after = decoded.first_offsets, decoded.next_offsets
     for start in range(0, len(records), every):
         for record in records[start : start + every]:
+            partition, offset = record.partition, record.offset
+            if offset >= after.get(partition, 0):
+                after[partition] = offset + 1
+            if offset < first.get(partition, offset + 1):
+                first[partition] = offset
             try:
-                item = decode(record.value)
+                item = decode_fields(record.value)
             except UndecodableRecord as exc:
-                items.append(exc)
-                rows.append(None)
+                decoded.dead.append((record, str(exc)))
                 continue
-            items.append(item)
-            rows.append(vote_row(item) if isinstance(item, Ballot) else None)
+            if isinstance(item, CloseMarker):
+                decoded.marks.append((partition, item))
+            else:
+                add_ballot(ballot_of_fields(item))
+                add_row(vote_row_of_fields(item))
         if pause is not None:
             pause()
-    return Decoded(records, items, rows)
+    return decoded
 
 
 def handle_batch(
@@ -98,32 +109,22 @@ def handle_batch(
     None: no such limit), as on the direct path."""
     report = BatchReport()
     decoded = records if isinstance(records, Decoded) else decode_batch(records)
-    partitions = {r.partition for r in decoded.records}
-    fence = stored_offsets(connection, topic, partitions)
+    fence = stored_offsets(connection, topic, set(decoded.first_offsets))
     windows = windows or PartitionWindows()
     windows.fenced(fence)
-    # One pass: what is fresh (past the fence), what each fresh record holds, and each
-    # partition's next offset (past its highest fresh record).
-    ballots = EncodedBallots((), ())
-    rows = ballots.rows
+    # Records below the fence were stored before (read again after a crash before the
+    # commit to Kafka, or a rebalance in flight): the rest is decoded again without them.
+    if any(fence[p] > offset for p, offset in decoded.first_offsets.items()):
+        fresh = [r for r in decoded.records if r.offset >= fence[r.partition]]
+        report.skipped = len(decoded.records) - len(fresh)
+        decoded = decode_batch(fresh)
+    ballots = decoded.ballots
+    next_offsets = decoded.next_offsets
+    report.dead = decoded.dead
     marks: dict[int, tuple[set[int], int]] = {}
-    next_offsets: dict[int, int] = {}
-    for record, item, row in zip(decoded.records, decoded.items, decoded.rows, strict=True):
-        partition = record.partition
-        if record.offset < fence[partition]:
-            report.skipped += 1
-            continue
-        if record.offset >= next_offsets.get(partition, 0):
-            next_offsets[partition] = record.offset + 1
-        if isinstance(item, Ballot):
-            assert row is not None
-            ballots.append(item)
-            rows.append(row)
-        elif isinstance(item, CloseMarker):
-            partitions, _ = marks.setdefault(item.paredao_id, (set(), item.partitions))
-            partitions.add(partition)
-        else:
-            report.dead.append((record, str(item)))
+    for partition, marker in decoded.marks:
+        partitions, _ = marks.setdefault(marker.paredao_id, (set(), marker.partitions))
+        partitions.add(partition)
 
     refused: list[tuple[Ballot, DomainError]] = []
     # A vote_id the client chose may be logged twice (a client retrying after a 503 whose

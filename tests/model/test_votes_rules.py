@@ -10,13 +10,15 @@ from typing import ClassVar
 
 import pytest
 from altcha.v1 import solve_challenge
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from model.ballot import Accepted
 from model.captcha import new_challenge, verify
 from model.cpf import cpf_hash, normalize_cpf
 from model.errors import CaptchaFailed, InvalidCPF
 from model.paredao import OutcomeKind, ParedaoKind
-from model.ratelimit import admit
+from model.ratelimit import admit, admit_in_order
 from model.results import (
     decide,
     final_percentages,
@@ -186,6 +188,30 @@ class TestRateLimitWindow:
     def test_retry_after_is_at_least_one_second(self) -> None:
         recent = tuple(range(10))
         assert admit(recent, 59_999).retry_after_s == 1  # 1 ms left, rounded up
+
+    @settings(max_examples=500)
+    @given(
+        st.lists(
+            st.tuples(st.sampled_from("ab"), st.integers(min_value=0, max_value=150_000)),
+            max_size=40,
+        )
+    )
+    def test_a_batch_in_order_decides_each_vote_as_admit_does(
+        self, votes: list[tuple[str, int]]
+    ) -> None:
+        # One vote at a time through `admit`, as the rule reads...
+        recent: dict[str, tuple[int, ...]] = {}
+        refused: dict[int, int] = {}
+        for i, (voter, at) in enumerate(votes):
+            d = admit(recent.get(voter, ()), at)
+            if d.allowed:
+                recent[voter] = d.recent
+            else:
+                refused[i] = d.retry_after_s
+        # ...and the batch's loop, times out of order included: the same answers and windows.
+        batch: dict[str, tuple[int, ...]] = {}
+        assert admit_in_order(batch, [(i, v, at) for i, (v, at) in enumerate(votes)]) == refused
+        assert batch == recent
 
 
 class TestCaptcha:
