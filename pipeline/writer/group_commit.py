@@ -173,8 +173,8 @@ class GroupCommitWriter:
         one round at a time (the requests that came are parsed and queued) until a round
         brings nothing, or `max_wait_s` has passed; its batch takes the votes that come while
         it waits for its turn too. Sleeping `max_wait_s` instead (1 ms, longer on uvloop's
-        millisecond timers) left the worker idle once its clients' requests were all in: on
-        two cores 0.76–0.82× the FastAPI no-op at c=64 against 0.88–1.02× (bench/RESULTS.md).
+        millisecond timers) left the worker idle once its clients' requests were all in
+        (c=64 on two cores: 2–20 % fewer votes/s in four alternating pairs, bench/RESULTS.md).
         A writer in a thread waits `max_wait_s`: its batches gather while the one before
         commits."""
         if self._loop_engine is None:
