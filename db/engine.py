@@ -115,6 +115,7 @@ class WriterTurn:
         self._path = f"{database}.writer-lock" if database and database != ":memory:" else None
         self._fd: int | None = None
         self._bell: int | None = None
+        self._no_bell = False
 
     def __enter__(self) -> None:
         if self._path is None:
@@ -141,17 +142,21 @@ class WriterTurn:
 
     def bell(self) -> int | None:
         """A descriptor that turns readable when a writer of the file releases the turn
-        (None where there are no turns): wait on it, `hush` it, then `take_if_free`. A ring
-        may be read by another waiter, or be an old one: wait with a timeout too."""
-        if self._path is None:
+        (None where there are no turns, or no FIFOs): wait on it, `hush` it, then
+        `take_if_free`. A ring may be read by another waiter, or be an old one: wait with a
+        timeout too."""
+        if self._path is None or self._no_bell:
             return None
         if self._bell is None:
             path = f"{self._path}-bell"
-            with contextlib.suppress(FileExistsError):
-                os.mkfifo(path, 0o600)
-            # Read and write ends in one: opening never blocks, and a ring nobody waits for
-            # stays in the pipe (until it is full: then it is dropped) instead of failing.
-            self._bell = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+            try:
+                with contextlib.suppress(FileExistsError):
+                    os.mkfifo(path, 0o600)
+                # Read and write ends in one: opening never blocks, and a ring nobody waits
+                # for stays in the pipe (until it is full: then it is dropped).
+                self._bell = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+            except OSError:  # a file system without FIFOs: the waiters look on a timer
+                self._no_bell = True
         return self._bell
 
     def hush(self) -> None:
@@ -163,11 +168,10 @@ class WriterTurn:
                 pass
 
     def _ring(self) -> None:
-        if self._bell is None and self._path is not None:
-            self.bell()
-        if self._bell is not None:
+        bell = self.bell()
+        if bell is not None:
             with contextlib.suppress(BlockingIOError):  # the pipe is full: rung already
-                os.write(self._bell, b"\0")
+                os.write(bell, b"\0")
 
     def _file(self) -> int:
         assert self._path is not None

@@ -3,6 +3,7 @@ never blocks its worker on another connection's lock, and workers of one file ta
 
 import asyncio
 import fcntl
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -181,6 +182,24 @@ class TestWaitingForTheTurn:
             assert not waiting.done()
             fcntl.flock(other._file(), fcntl.LOCK_UN)  # released without ringing the bell
             assert await asyncio.wait_for(waiting, 5) is True
+            writer._turn.release()
+
+    async def test_without_a_bell_it_looks_on_its_timer(
+        self, settings: Settings, clock: Clock, database_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        def no_fifos(*_: object) -> None:
+            raise PermissionError("no FIFOs on this file system")
+
+        monkeypatch.setattr(os, "mkfifo", no_fifos)
+        monkeypatch.setattr(group_commit, "TURN_WAIT_S", 0.01)
+        async with serving(settings, clock) as client, another_workers_turn(database_url) as other:
+            writer = loop_writer(client)
+            waiting = asyncio.ensure_future(writer._take_turn(time.monotonic() + 120))
+            await asyncio.sleep(0.05)
+            assert not waiting.done()
+            other.release()
+            assert await asyncio.wait_for(waiting, 5) is True
+            assert writer._turn.bell() is None
             writer._turn.release()
 
     async def test_it_gives_up_at_the_last_call(
