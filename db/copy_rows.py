@@ -6,11 +6,9 @@ import struct
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
-from model.ballot import Ballot, BallotFields, ballot_fields
+from model.ballot import EPOCH, MICROSECOND, Ballot, BallotFields, ballot_fields, micros
 from model.vote import VoteMode
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MICROSECOND = timedelta(microseconds=1)
 HOUR = timedelta(hours=1)
 
 # The binary format: a signature, flags and extension length; per row the number of fields,
@@ -44,7 +42,7 @@ def _copy_line(index: int, b: Ballot) -> str:
         if captcha is None
         else (_copy_text(captcha.challenge), captcha.expires_at.isoformat())
     )
-    cast_us = (b.cast_at - EPOCH) // MICROSECOND
+    cast_us = micros(b.cast_at)
     return (
         f"{index}\t{b.paredao_id}\t{b.vote_id.hex}\t{b.nominee_id}\t{b.mode.value}\t"
         f"{_copy_text(b.voter_id)}\t{_copy_text(b.cpf_hash)}\t{challenge}\t{expires}\t{cast_us}\n"

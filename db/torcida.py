@@ -13,11 +13,11 @@ answer on either path.
 """
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from db.vote_statements import Voter, VoteStatements
-from model.ballot import Ballot
+from model.ballot import Ballot, micros
 from model.ratelimit import TORCIDA_WINDOW_MS, admit_in_order
 
 WINDOW = timedelta(milliseconds=TORCIDA_WINDOW_MS)
@@ -28,16 +28,10 @@ MAX_VOTERS = 2_000_000
 KEEP = timedelta(minutes=10)
 
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MILLISECOND = timedelta(milliseconds=1)
-
-
 def _ms(moment: datetime) -> int:
     """Milliseconds since the epoch, exact (a float timestamp × 1,000 can land a millisecond
     short); a naive time is UTC (SQLite stores them so)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - EPOCH) // MILLISECOND
+    return micros(moment) // 1000
 
 
 def _votes(ballots: Sequence[Ballot], indexes: Sequence[int]) -> Iterator[tuple[int, Voter, int]]:

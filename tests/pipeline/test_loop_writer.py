@@ -6,7 +6,7 @@ import fcntl
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -177,11 +177,10 @@ class TestWaitingForTheTurn:
         monkeypatch.setattr(group_commit, "TURN_WAIT_S", 0.01)
         async with serving(settings, clock) as client, another_workers_turn(database_url) as other:
             writer = loop_writer(client)
-            waiting = asyncio.ensure_future(writer._take_turn(time.monotonic() + 120))
-            await asyncio.sleep(0.05)
-            assert not waiting.done()
-            fcntl.flock(other._file(), fcntl.LOCK_UN)  # released without ringing the bell
-            assert await asyncio.wait_for(waiting, 5) is True
+            # Released without ringing the bell:
+            await waits_then_takes_the_turn(
+                writer, lambda: fcntl.flock(other._file(), fcntl.LOCK_UN)
+            )
             writer._turn.release()
 
     async def test_without_a_bell_it_looks_on_its_timer(
@@ -194,11 +193,7 @@ class TestWaitingForTheTurn:
         monkeypatch.setattr(group_commit, "TURN_WAIT_S", 0.01)
         async with serving(settings, clock) as client, another_workers_turn(database_url) as other:
             writer = loop_writer(client)
-            waiting = asyncio.ensure_future(writer._take_turn(time.monotonic() + 120))
-            await asyncio.sleep(0.05)
-            assert not waiting.done()
-            other.release()
-            assert await asyncio.wait_for(waiting, 5) is True
+            await waits_then_takes_the_turn(writer, other.release)
             assert writer._turn.bell() is None
             writer._turn.release()
 
@@ -211,6 +206,16 @@ class TestWaitingForTheTurn:
             started = time.monotonic()
             assert await writer._take_turn(started + 0.1) is False
             assert time.monotonic() - started >= 0.1
+
+
+async def waits_then_takes_the_turn(writer: GroupCommitWriter, release: Callable[[], None]) -> None:
+    """`writer` waits for the turn while another worker holds it, and takes it once `release`
+    gives it up."""
+    waiting = asyncio.ensure_future(writer._take_turn(time.monotonic() + 120))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    release()
+    assert await asyncio.wait_for(waiting, 5) is True
 
 
 @asynccontextmanager

@@ -86,6 +86,28 @@ async def test_a_batch_is_stored_once_even_when_read_again(
     assert recount["matches"] is True and recount["tally_total"] == 3
 
 
+async def test_a_batch_read_partly_again_stores_only_its_new_records(
+    engine: Engine, client: httpx.AsyncClient, open_paredao: Any
+) -> None:
+    """Part of a batch below the fence (partition 0's first three, stored before), the rest
+    new, an undecodable record among them: only the new ones count, only they are reported
+    dead, and only the partitions they are in move on."""
+    p = await open_paredao(2)
+    a = p["nominees"][0]["candidate_id"]
+    log = Log()
+    zero = [log.record(encode_ballot(ballot(p["id"], a, f"v{i}"))) for i in range(5)]
+    assert handle(engine, zero[:3]).counted == 3
+    one = log.record(b"not a vote", partition=1)
+    mixed = handle(engine, [*zero, one])
+    assert (mixed.skipped, mixed.counted, len(mixed.dead)) == (3, 2, 1)
+    assert mixed.next_offsets == {0: 5, 1: 1}
+    # Partition 0 all stored before: it does not move; partition 1's new record does.
+    two = log.record(encode_ballot(ballot(p["id"], a, "w")), partition=1)
+    late = handle(engine, [*zero, two])
+    assert (late.skipped, late.counted, late.dead, late.next_offsets) == (5, 1, [], {1: 2})
+    assert stored(engine, p["id"]) == 6
+
+
 async def test_the_same_vote_logged_twice_counts_once(
     engine: Engine, client: httpx.AsyncClient, open_paredao: Any
 ) -> None:
