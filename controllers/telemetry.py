@@ -78,21 +78,38 @@ def answered(method: str, route: str, status: int, seconds: float) -> None:
     """Count a request answered and write its line (within its request id's context)."""
     metrics.request_answered(method, route, status, seconds)
     if access_log.isEnabledFor(logging.INFO):
-        access_log.info(
-            "%s %s %d",
-            method,
-            route,
-            status,
-            extra={
-                "method": method,
-                "route": route,
-                "status": status,
-                "duration_ms": round(seconds * 1000, 3),
-                # Our route template, a method, numbers and an id that passed the
-                # scrub at the door (`request_id_of`): nothing to scrub again.
-                CLEAN: method in metrics.METHODS,
-            },
-        )
+        access_log.handle(_request_record(method, route, status, seconds))
+
+
+# What every request line's record holds but its words and its time: a record made from this
+# costs a third of `Logger.makeRecord`'s (which looks up and computes them each time).
+_RECORD = vars(
+    access_log.makeRecord(
+        access_log.name, logging.INFO, "(unknown file)", 0, "", (), None, "(unknown function)"
+    )
+)
+
+
+def _request_record(method: str, route: str, status: int, seconds: float) -> logging.LogRecord:
+    """The request line's record, as `access_log.info` would make it."""
+    record = logging.LogRecord.__new__(logging.LogRecord)
+    fields = record.__dict__
+    fields.update(_RECORD)
+    now = time.time()
+    fields["created"] = now
+    fields["msecs"] = int((now - int(now)) * 1000) + 0.0
+    fields["relativeCreated"] = _RECORD["relativeCreated"] + (now - _RECORD["created"]) * 1000
+    fields["msg"] = "%s %s %d"
+    fields["args"] = (method, route, status)
+    line = {"method": method, "route": route, "status": status}
+    line["duration_ms"] = round(seconds * 1000, 3)
+    if method in metrics.METHODS:
+        # Our route template, a method, numbers and an id that passed the scrub at the door
+        # (`request_id_of`): nothing to scrub again.
+        fields[CLEAN] = line
+    else:
+        fields.update(line)
+    return record
 
 
 def route_of(scope: Scope) -> str:

@@ -1,10 +1,24 @@
 """The JSON log line and its scrubbing (the second guard: nothing personal is logged first)."""
 
+import asyncio
+import io
 import json
 import logging
 import sys
+from datetime import UTC, datetime
 
-from observability.logs import CLEAN, JsonFormatter, forget_in_logs, request_id, scrub
+from hypothesis import given
+from hypothesis import strategies as st
+
+from observability.logs import (
+    CLEAN,
+    BunchedStreamHandler,
+    JsonFormatter,
+    forget_in_logs,
+    request_id,
+    scrub,
+    utc_milliseconds,
+)
 
 
 def record(message: str, *args: object, **extra: object) -> logging.LogRecord:
@@ -68,7 +82,108 @@ def test_a_clean_record_is_written_as_it_is_and_any_other_is_scrubbed() -> None:
     record goes through the scrub, whatever it holds."""
     formatter = JsonFormatter()
     words = "id 52998224725"
-    clean = logging.makeLogRecord({"msg": words, "levelname": "INFO", CLEAN: True})
+    clean = logging.makeLogRecord({"msg": words, "levelname": "INFO", CLEAN: {}})
     other = logging.makeLogRecord({"msg": words, "levelname": "INFO"})
     assert json.loads(formatter.format(clean))["message"] == words
     assert json.loads(formatter.format(other))["message"] == "id [cpf]"
+
+
+class CountedWrites(io.StringIO):
+    """A stream that counts its `write()` calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def bunched() -> tuple[logging.Logger, BunchedStreamHandler, CountedWrites]:
+    stream = CountedWrites()
+    handler = BunchedStreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logger = logging.getLogger(f"paredao.test.bunched.{id(handler)}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    return logger, handler, stream
+
+
+class TestBunchedStreamHandler:
+    def test_the_lines_of_one_loop_round_go_out_in_one_write_at_its_end(self) -> None:
+        logger, _, stream = bunched()
+
+        async def serve() -> tuple[str, str]:
+            for n in range(3):
+                logger.info("line %d", n)
+            during = stream.getvalue()
+            await asyncio.sleep(0)  # the round ends
+            return during, stream.getvalue()
+
+        during, after = asyncio.run(serve())
+        assert during == ""
+        assert after == "INFO line 0\nINFO line 1\nINFO line 2\n"
+        assert stream.writes == 1
+
+    def test_a_warning_goes_out_at_once_after_the_lines_waiting(self) -> None:
+        logger, _, stream = bunched()
+
+        async def serve() -> str:
+            logger.info("first")
+            logger.warning("then this")
+            return stream.getvalue()
+
+        assert asyncio.run(serve()) == "INFO first\nWARNING then this\n"
+
+    def test_a_line_logged_off_any_loop_goes_out_at_once(self) -> None:
+        logger, _, stream = bunched()
+        logger.info("no loop here")
+        assert stream.getvalue() == "INFO no loop here\n"
+
+    def test_flush_writes_what_waits(self) -> None:
+        logger, handler, stream = bunched()
+
+        async def serve() -> str:
+            logger.info("waiting")
+            handler.flush()
+            return stream.getvalue()
+
+        assert asyncio.run(serve()) == "INFO waiting\n"
+
+    def test_a_loop_closed_before_its_round_ended_does_not_hold_back_later_lines(self) -> None:
+        logger, _, stream = bunched()
+        first = asyncio.new_event_loop()
+
+        async def log_and_stop(text: str) -> None:
+            logger.info(text)
+
+        first.run_until_complete(log_and_stop("on the first loop"))
+        first.close()  # its end-of-round write may never run
+
+        async def serve() -> None:
+            logger.info("on the second loop")
+            await asyncio.sleep(0)
+
+        asyncio.run(serve())
+        assert stream.getvalue() == "INFO on the first loop\nINFO on the second loop\n"
+
+    def test_a_round_of_many_lines_is_written_in_bunches_of_at_most_max_bunch(self) -> None:
+        logger, _, stream = bunched()
+        many = BunchedStreamHandler.MAX_BUNCH * 2 + 1
+
+        async def serve() -> None:
+            for n in range(many):
+                logger.info("%d", n)
+            await asyncio.sleep(0)
+
+        asyncio.run(serve())
+        assert stream.getvalue().splitlines() == [f"INFO {n}" for n in range(many)]
+        assert stream.writes == 3
+
+
+@given(st.floats(min_value=0, max_value=4_102_444_800, allow_nan=False))
+def test_the_time_of_a_line_is_the_datetime_modules_to_the_millisecond(created: float) -> None:
+    expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+    assert utc_milliseconds(created) == expected
