@@ -17,7 +17,16 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import ADMIN_TOKEN, SECRET_KEY, SERVERS, Server, cpu_used, wrk
+from bench.common import (
+    ADMIN_TOKEN,
+    SECRET_KEY,
+    SERVERS,
+    Server,
+    box_ticks,
+    cpu_used,
+    idle_share,
+    wrk,
+)
 from db.migrate import upgrade_to_head
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -99,9 +108,11 @@ def main() -> None:
     all_exact = True
 
     def measured(server: Server, script: str, c: int, lua_env: dict[str, str]) -> dict[str, float]:
-        """One wrk run, with the CPU every process of the server used per answered request."""
-        before = server.cpu_seconds()
+        """One wrk run, with the CPU every process of the server used per answered request,
+        and the share of the machine left idle meanwhile (what the server waited for)."""
+        before, box = server.cpu_seconds(), box_ticks()
         r = wrk(server.url, script, c, args.duration, lua_env)
+        r["idle"] = idle_share(box, box_ticks())
         used = cpu_used(before, server.cpu_seconds())
         r["cpu_us"] = used * 1e6 / max(r["accepted"], 1)
         return r
@@ -157,9 +168,12 @@ def main() -> None:
                 rows.append((label, c, measured(noop, "vote.lua", c, {"PAREDAO_ID": "1"})))
 
     print()
-    print(f"server: {args.server}; CPU µs: all the server's processes, per answered request")
+    print(
+        f"server: {args.server}; CPU µs: all the server's processes, per answered request;"
+        " idle %: the machine's CPU left idle during the run (waiting, not working)"
+    )
     header = f"{'what':<16} {'c':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}"
-    print(f"{header} {'CPU µs':>8}")
+    print(f"{header} {'CPU µs':>8} {'idle %':>7}")
     rate: dict[tuple[str, int], float] = {}
     for label, c, r in rows:
         answered = r.get("accepted", 0)
@@ -167,7 +181,7 @@ def main() -> None:
         p50, p99, other = r["p50_ms"], r["p99_ms"], r["other"]
         print(
             f"{label:<16} {c:>4} {rate[(label, c)]:>9.0f} {p50:>8.2f} {p99:>8.2f} {other:>8.0f}"
-            f" {r['cpu_us']:>8.0f}"
+            f" {r['cpu_us']:>8.0f} {100 * r['idle']:>7.1f}"
         )
     print()
     for c in concurrencies:
