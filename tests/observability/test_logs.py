@@ -15,7 +15,9 @@ from observability.logs import (
     BunchedStreamHandler,
     JsonFormatter,
     forget_in_logs,
+    plain_handler,
     request_id,
+    request_line,
     scrub,
     utc_milliseconds,
 )
@@ -187,3 +189,84 @@ class TestBunchedStreamHandler:
 def test_the_time_of_a_line_is_the_datetime_modules_to_the_millisecond(created: float) -> None:
     expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
     assert utc_milliseconds(created) == expected
+
+
+texts = st.text(max_size=40)
+
+
+@given(
+    created=st.floats(min_value=0, max_value=4_102_444_800, allow_nan=False),
+    logger=texts,
+    method=texts,
+    route=texts,
+    status=st.integers(min_value=100, max_value=599),
+    duration_ms=st.floats(min_value=0, max_value=1e7, allow_nan=False).map(lambda d: round(d, 3)),
+    request=st.none() | texts,
+)
+def test_a_request_line_made_at_once_is_the_formatters_line_of_its_record(
+    created: float,
+    logger: str,
+    method: str,
+    route: str,
+    status: int,
+    duration_ms: float,
+    request: str | None,
+) -> None:
+    fields = {"method": method, "route": route, "status": status, "duration_ms": duration_ms}
+    made = logging.makeLogRecord(
+        {
+            "name": logger,
+            "levelno": logging.INFO,
+            "levelname": "INFO",
+            "msg": "%s %s %d",
+            "args": (method, route, status),
+            "created": created,
+            CLEAN: fields,
+        }
+    )
+    token = request_id.set(request)
+    try:
+        expected = JsonFormatter().format(made)
+    finally:
+        request_id.reset(token)
+    assert request_line(created, logger, method, route, status, duration_ms, request) == expected
+
+
+class TestPlainHandler:
+    def logger(self) -> tuple[logging.Logger, BunchedStreamHandler]:
+        logger, handler, _ = bunched()
+        handler.setFormatter(JsonFormatter())
+        return logger, handler
+
+    def test_the_one_json_handler_on_the_way_is_it(self) -> None:
+        logger, handler = self.logger()
+        assert plain_handler(logger) is handler
+
+    def test_none_when_a_filter_another_handler_or_formatter_stands_on_the_way(self) -> None:
+        logger, handler = self.logger()
+        handler.addFilter(lambda record: True)
+        assert plain_handler(logger) is None
+
+        logger, handler = self.logger()
+        logger.addHandler(logging.NullHandler())
+        assert plain_handler(logger) is None
+
+        logger, handler = self.logger()
+        handler.setFormatter(logging.Formatter())
+        assert plain_handler(logger) is None
+
+        logger, handler = self.logger()
+        logger.addFilter(lambda record: True)
+        assert plain_handler(logger) is None
+
+    def test_a_handler_above_info_is_passed_by_and_the_parents_are_looked_at(self) -> None:
+        logger, handler = self.logger()
+        quiet = logging.StreamHandler(io.StringIO())
+        quiet.setLevel(logging.WARNING)
+        logger.addHandler(quiet)
+        assert plain_handler(logger) is handler
+
+        child = logger.getChild("child")
+        assert plain_handler(child) is handler
+        logger.propagate = True  # the root's handlers (pytest's capture) are on the way now
+        assert plain_handler(child) is None
