@@ -7,16 +7,15 @@ import sqlite3
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, select
 
 from db.vote_statements import (
-    BUDGETS,
     PAREDOES,
     SPENT,
-    TALLY,
     VOTE_COLUMNS,
     VOTES,
     Schedule,
@@ -29,15 +28,56 @@ from db.vote_statements import (
 )
 from model.ballot import Ballot
 
+INSERT_VOTES = (
+    "INSERT INTO votes (paredao_id, vote_id, nominee_id, mode, voter_id, cpf_hash, accepted_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+ADD_TALLY = (
+    "INSERT INTO vote_tally (paredao_id, nominee_id, mode, hour, shard, votes)"
+    " VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT (paredao_id, nominee_id, mode, hour, shard)"
+    " DO UPDATE SET votes = votes + excluded.votes"
+)
+SAVE_BUDGETS = (
+    "INSERT INTO torcida_budgets (paredao_id, voter_id, recent) VALUES (?, ?, ?)"
+    " ON CONFLICT (paredao_id, voter_id) DO UPDATE SET recent = excluded.recent"
+)
+_VOTE_ID = itemgetter(1)
+
+
+def stored_time(moment: datetime) -> str:
+    """The text a time is stored as by these statements: in UTC, without its zone, in ISO
+    8601 with a space, the microseconds left out when 0 (what `UTCDateTime` binds, written by
+    the driver's own adapter for a `datetime`, as the votes have always been stored)."""
+    if moment.tzinfo is not UTC:
+        if moment.tzinfo is None:
+            raise ValueError("naive datetime given where a timezone-aware one is required")
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(" ")[:-6]  # without "+00:00"
+
+
+def stored_hour(moment: datetime, stored: str) -> str:
+    """`stored_time(hour_of(moment))`, given `stored_time(moment)`: of a time in UTC, the
+    first 13 characters are its hour's."""
+    if moment.tzinfo is UTC:
+        return stored[:13] + ":00:00"
+    return stored_time(hour_of(moment))
+
 
 class SQLiteVoteStatements:
     def __init__(self, connection: Connection, ballots: Sequence[Ballot]) -> None:
         self._connection = connection
         self._ballots = ballots
+        self._vote_ids: list[str] | None = None
 
     def _cursor(self) -> Any:
         """A cursor of the driver's own connection, in the caller's transaction."""
         return self._connection.connection.cursor()
+
+    def _hexes(self) -> list[str]:
+        """Each ballot's vote_id as stored (`uuid.UUID.hex`), worked out once a batch."""
+        if self._vote_ids is None:
+            self._vote_ids = ["%032x" % b.vote_id.int for b in self._ballots]  # noqa: UP031
+        return self._vote_ids
 
     def stored_votes(self, indexes: Sequence[int]) -> dict[int, Any]:
         by_paredao: dict[int, list[int]] = {}
@@ -47,7 +87,8 @@ class SQLiteVoteStatements:
         for paredao_id, wanted in by_paredao.items():
             # Almost always none is stored: ask which with one constant statement, and read
             # the (few) rows found through SQLAlchemy's types.
-            ids = json.dumps([self._ballots[i].vote_id.hex for i in wanted])
+            hexes = self._hexes()
+            ids = json.dumps([hexes[i] for i in wanted])
             found = (
                 self._cursor()
                 .execute(
@@ -133,31 +174,34 @@ class SQLiteVoteStatements:
         return budgets
 
     def save_torcida_budgets(self, budgets: Mapping[Voter, str]) -> None:
-        _insert_many(
-            self._connection,
-            BUDGETS,
-            ("paredao_id", "voter_id", "recent"),
-            [(p, v, recent) for (p, v), recent in sorted(budgets.items())],
-            "ON CONFLICT (paredao_id, voter_id) DO UPDATE SET recent = excluded.recent",
-        )
+        if budgets:
+            self._cursor().executemany(
+                SAVE_BUDGETS, [(p, v, recent) for (p, v), recent in sorted(budgets.items())]
+            )
 
     def insert_counted(self, indexes: Sequence[int]) -> set[int]:
         # This transaction is the only writer and replays were answered before (a vote_id
         # not looked up is new): only a voto único (its CPF, its account) can meet a unique
         # index.
         ballots = self._ballots
-        plain = [i for i in indexes if ballots[i].cpf_hash is None]
-        checked = [i for i in indexes if ballots[i].cpf_hash is not None]
+        hexes = self._hexes()
+        rows: list[tuple[Any, ...]] = []
+        hours: list[tuple[int, int, str, str]] = []  # each vote counted: its tally row's key
+        checked: list[int] = []
+        for i in indexes:
+            b = ballots[i]
+            if b.cpf_hash is not None:
+                checked.append(i)
+                continue
+            cast, mode = b.cast_at, b.mode._value_
+            at = stored_time(cast)
+            rows.append((b.paredao_id, hexes[i], b.nominee_id, mode, b.voter_id, None, at))
+            hours.append((b.paredao_id, b.nominee_id, mode, stored_hour(cast, at)))
+        # In vote_id order (its hex sorts as its number): the votes' index grows at its end.
+        rows.sort(key=_VOTE_ID)
+        cursor = self._cursor()
         try:
-            _insert_many(
-                self._connection,
-                VOTES,
-                VOTE_COLUMNS,
-                [
-                    _vote_row(ballots[i])
-                    for i in sorted(plain, key=lambda i: ballots[i].vote_id.int)
-                ],
-            )
+            cursor.executemany(INSERT_VOTES, rows)
         except sqlite3.IntegrityError as exc:  # the driver's own cursor
             raise UnexpectedReplay("a vote_id of the batch is stored already") from exc
         not_inserted: set[int] = set()
@@ -167,27 +211,21 @@ class SQLiteVoteStatements:
                 .on_conflict_do_nothing()
                 .returning(VOTES.c.paredao_id, VOTES.c.vote_id)
             )
-            rows = [dict(zip(VOTE_COLUMNS, _vote_row(ballots[i]), strict=True)) for i in checked]
-            result = self._connection.execute(statement, rows)
+            result = self._connection.execute(
+                statement, [_vote_values(ballots[i]) for i in checked]
+            )
             inserted = {(r.paredao_id, r.vote_id) for r in result}
             not_inserted = {
                 i for i in checked if (ballots[i].paredao_id, ballots[i].vote_id) not in inserted
             }
-        counts = Counter(
-            (b.paredao_id, b.nominee_id, b.mode.value, hour_of(b.cast_at))
-            for i in indexes
-            if i not in not_inserted
-            for b in (ballots[i],)
-        )
-        if counts:
-            _insert_many(
-                self._connection,
-                TALLY,
-                ("paredao_id", "nominee_id", "mode", "hour", "shard", "votes"),
-                [(p, n, m, hour, 0, c) for (p, n, m, hour), c in sorted(counts.items())],
-                "ON CONFLICT (paredao_id, nominee_id, mode, hour, shard)"
-                " DO UPDATE SET votes = votes + excluded.votes",
+            hours.extend(
+                (b.paredao_id, b.nominee_id, b.mode._value_, stored_time(hour_of(b.cast_at)))
+                for i in checked
+                if i not in not_inserted
+                for b in (ballots[i],)
             )
+        if hours:
+            cursor.executemany(ADD_TALLY, [(*key, n) for key, n in sorted(Counter(hours).items())])
         return not_inserted
 
     def cpfs_voted(self, indexes: Sequence[int]) -> set[int]:
@@ -213,39 +251,15 @@ class SQLiteVoteStatements:
         return torcida_votes_since(self._connection, paredao_id, since)
 
 
-def _vote_row(b: Ballot) -> tuple[Any, ...]:
-    return (b.paredao_id, b.vote_id, b.nominee_id, b.mode.value, b.voter_id, b.cpf_hash, b.cast_at)
-
-
-def _insert_many(
-    connection: Connection,
-    table: Table,
-    columns: Sequence[str],
-    rows: Sequence[Sequence[Any]],
-    suffix: str = "",
-) -> None:
-    """A plain driver-level INSERT … executemany. Values pass through each column type's
-    bind processor, so they are stored exactly as the ORM would store them."""
-    if not rows:
-        return
-    processors = [table.c[name].type.bind_processor(connection.dialect) for name in columns]
-    # Names come from our own table definitions; every value is a bound parameter.
-    sql = (
-        f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608
-        f"VALUES ({', '.join(['?'] * len(columns))}) {suffix}"
+def _vote_values(b: Ballot) -> dict[str, Any]:
+    """A voto único's row, bound through SQLAlchemy's types."""
+    values = (
+        b.paredao_id,
+        b.vote_id,
+        b.nominee_id,
+        b.mode.value,
+        b.voter_id,
+        b.cpf_hash,
+        b.cast_at,
     )
-    # Convert each distinct value once: a batch shares few paredões, nominees and modes.
-    converted: list[dict[Any, Any]] = [{} for _ in columns]
-    prepared = []
-    for row in rows:
-        values = list(row)
-        for i, process in enumerate(processors):
-            value = values[i]
-            if process is None or value is None:
-                continue
-            known = converted[i]
-            if value not in known:
-                known[value] = process(value)
-            values[i] = known[value]
-        prepared.append(tuple(values))
-    connection.connection.cursor().executemany(sql, prepared)
+    return dict(zip(VOTE_COLUMNS, values, strict=True))

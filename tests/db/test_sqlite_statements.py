@@ -1,0 +1,53 @@
+"""The SQLite batch writes its values on the driver's cursor, converted by its own hand: the
+same text the column types would have the driver store."""
+
+import sqlite3
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy.dialects import sqlite
+
+from db.vote_statements import VOTES, hour_of
+from db.vote_statements_sqlite import stored_hour, stored_time
+
+# UTC, another zone at UTC, and any whole-minute offset.
+ZONES = st.sampled_from([UTC, timezone(timedelta(0), "Z")]) | st.builds(
+    timezone,
+    st.timedeltas(min_value=-timedelta(hours=23), max_value=timedelta(hours=23)).map(
+        lambda d: timedelta(minutes=d // timedelta(minutes=1))
+    ),
+)
+MOMENTS = st.datetimes(
+    min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=ZONES
+) | st.datetimes(
+    min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=ZONES
+).map(lambda m: m.replace(microsecond=0))
+BIND = VOTES.c.accepted_at.type.bind_processor(sqlite.dialect())
+
+
+def through_the_column(moment: datetime) -> str:
+    """The text SQLite keeps when the column type's bind goes to the driver."""
+    assert BIND is not None
+    with sqlite3.connect(":memory:") as connection:
+        (text,) = connection.execute("SELECT ?", (BIND(moment),)).fetchone()
+    assert isinstance(text, str)
+    return text
+
+
+@settings(max_examples=300)
+@given(MOMENTS)
+def test_a_time_is_stored_as_its_column_type_binds_it(moment: datetime) -> None:
+    assert stored_time(moment) == through_the_column(moment)
+
+
+@settings(max_examples=300)
+@given(MOMENTS)
+def test_the_hour_of_a_stored_time_is_its_hour_stored(moment: datetime) -> None:
+    assert stored_hour(moment, stored_time(moment)) == through_the_column(hour_of(moment))
+
+
+def test_a_naive_time_is_refused() -> None:
+    with pytest.raises(ValueError, match="naive"):
+        stored_time(datetime(2026, 1, 1))
