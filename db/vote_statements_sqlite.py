@@ -2,16 +2,17 @@
 and constant statements on the driver's cursor (on the hot path SQLAlchemy's per-statement
 work costs more than SQLite's)."""
 
+import functools
 import json
 import sqlite3
 import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Dialect, select
 
 from db.vote_statements import (
     PAREDOES,
@@ -41,7 +42,32 @@ SAVE_BUDGETS = (
     "INSERT INTO torcida_budgets (paredao_id, voter_id, recent) VALUES (?, ?, ?)"
     " ON CONFLICT (paredao_id, voter_id) DO UPDATE SET recent = excluded.recent"
 )
+# Constant SQL on the driver's cursor: through SQLAlchemy (an expanding IN, its compiled-
+# statement cache) two such small reads cost ~1 ms of CPU a batch.
+READ_PAREDOES = (
+    "SELECT p.id, p.status, p.opens_at, p.closes_at, n.candidate_id FROM paredoes p"
+    " LEFT JOIN paredao_nominees n ON n.paredao_id = p.id"
+    " WHERE p.id IN (SELECT value FROM json_each(?))"
+)
 _VOTE_ID = itemgetter(1)
+Paredoes = tuple[dict[int, Schedule], dict[int, frozenset[int]]]  # schedules, nominees
+
+
+@functools.lru_cache(maxsize=8)
+def _time_result(dialect: Dialect) -> Callable[[Any], Any]:
+    """How the dialect reads a stored time back (`UTCDateTime`'s result processor)."""
+    when = PAREDOES.c.opens_at.type.dialect_impl(dialect).result_processor(dialect, None)
+    assert when is not None, "SQLite keeps times as text"
+    return when
+
+
+def _json_of_ints(values: Iterable[int]) -> str:
+    return f"[{','.join(map(str, values))}]"
+
+
+def _json_of_hexes(values: Sequence[str]) -> str:
+    """`json.dumps(values)`, quicker: hex digits need no escaping in a JSON string."""
+    return '["' + '","'.join(values) + '"]' if values else "[]"
 
 
 def stored_time(moment: datetime) -> str:
@@ -68,10 +94,15 @@ class SQLiteVoteStatements:
         self._connection = connection
         self._ballots = ballots
         self._vote_ids: list[str] | None = None
+        self._paredoes_read: tuple[set[int], Paredoes] | None = None
+        self._driver_cursor: Any = None
 
     def _cursor(self) -> Any:
-        """A cursor of the driver's own connection, in the caller's transaction."""
-        return self._connection.connection.cursor()
+        """A cursor of the driver's own connection, in the caller's transaction: one a batch,
+        each statement's rows read before the next is run."""
+        if self._driver_cursor is None:
+            self._driver_cursor = self._connection.connection.cursor()
+        return self._driver_cursor
 
     def _hexes(self) -> list[str]:
         """Each ballot's vote_id as stored (`uuid.UUID.hex`), worked out once a batch."""
@@ -88,7 +119,7 @@ class SQLiteVoteStatements:
             # Almost always none is stored: ask which with one constant statement, and read
             # the (few) rows found through SQLAlchemy's types.
             hexes = self._hexes()
-            ids = json.dumps([hexes[i] for i in wanted])
+            ids = _json_of_hexes([hexes[i] for i in wanted])
             found = (
                 self._cursor()
                 .execute(
@@ -114,29 +145,30 @@ class SQLiteVoteStatements:
         return stored
 
     def schedules(self, paredao_ids: set[int]) -> dict[int, Any]:
-        # Constant SQL on the driver's cursor: through SQLAlchemy (an expanding IN, its
-        # compiled-statement cache) these two small reads cost ~1 ms of CPU a batch.
-        dialect = self._connection.dialect
-        when = PAREDOES.c.opens_at.type.dialect_impl(dialect).result_processor(dialect, None)
-        rows = self._cursor().execute(
-            "SELECT id, status, opens_at, closes_at FROM paredoes"
-            " WHERE id IN (SELECT value FROM json_each(?))",
-            (json.dumps(sorted(paredao_ids)),),
-        )
-        if when is None:  # pragma: no cover (SQLite keeps times as text)
-            return {i: Schedule(i, status, o, c) for i, status, o, c in rows}
-        return {i: Schedule(i, status, when(o), when(c)) for i, status, o, c in rows}
+        return self._paredoes(paredao_ids)[0]
 
     def nominees(self, paredao_ids: set[int]) -> dict[int, frozenset[int]]:
+        return self._paredoes(paredao_ids)[1]
+
+    def _paredoes(self, paredao_ids: set[int]) -> Paredoes:
+        """The paredões' schedules and nominees, read together by one statement (the batch
+        asks for both, of the same paredões)."""
+        if self._paredoes_read is not None and self._paredoes_read[0] == paredao_ids:
+            return self._paredoes_read[1]
+        when = _time_result(self._connection.dialect)
+        schedules: dict[int, Schedule] = {}
         found: dict[int, set[int]] = {p: set() for p in paredao_ids}
-        rows = self._cursor().execute(
-            "SELECT paredao_id, candidate_id FROM paredao_nominees"
-            " WHERE paredao_id IN (SELECT value FROM json_each(?))",
-            (json.dumps(sorted(paredao_ids)),),
-        )
-        for paredao_id, candidate_id in rows:
-            found[paredao_id].add(candidate_id)
-        return {p: frozenset(c) for p, c in found.items()}
+        rows = self._cursor().execute(READ_PAREDOES, (_json_of_ints(sorted(paredao_ids)),))
+        for paredao_id, status, opens_at, closes_at, candidate_id in rows:
+            if paredao_id not in schedules:
+                schedules[paredao_id] = Schedule(
+                    paredao_id, status, when(opens_at), when(closes_at)
+                )
+            if candidate_id is not None:
+                found[paredao_id].add(candidate_id)
+        read = schedules, {p: frozenset(c) for p, c in found.items()}
+        self._paredoes_read = (set(paredao_ids), read)
+        return read
 
     def spend_captchas(self, indexes: Sequence[int]) -> set[int]:
         first: dict[str, int] = {}
