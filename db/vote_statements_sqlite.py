@@ -194,13 +194,15 @@ class SQLiteVoteStatements:
         return refused
 
     def torcida_budgets(self, voters: Sequence[Voter]) -> dict[Voter, str]:
+        by_paredao: dict[int, list[str]] = {}
+        for paredao_id, voter_id in voters:
+            by_paredao.setdefault(paredao_id, []).append(voter_id)
         budgets: dict[Voter, str] = {}
-        for paredao_id in sorted({p for p, _ in voters}):
-            ids = json.dumps([v for p, v in voters if p == paredao_id])
+        for paredao_id, voter_ids in sorted(by_paredao.items()):
             rows = self._cursor().execute(
                 "SELECT voter_id, recent FROM torcida_budgets WHERE paredao_id = ?"
                 " AND voter_id IN (SELECT value FROM json_each(?))",
-                (paredao_id, ids),
+                (paredao_id, json.dumps(voter_ids)),
             )
             budgets.update({(paredao_id, v): recent for v, recent in rows})
         return budgets
