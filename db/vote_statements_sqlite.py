@@ -81,6 +81,19 @@ def stored_time(moment: datetime) -> str:
     return moment.isoformat(" ")[:-6]  # without "+00:00"
 
 
+def stored_time_in(seconds: dict[tuple[int, ...], str], moment: datetime) -> str:
+    """`stored_time(moment)`, the text of its whole second kept in `seconds` (a batch's votes
+    share a few seconds: ~1.15 -> 0.65 µs a time)."""
+    if moment.tzinfo is not UTC:
+        return stored_time(moment)
+    second = (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
+    whole = seconds.get(second)
+    if whole is None:
+        whole = seconds[second] = stored_time(moment.replace(microsecond=0))
+    microsecond = moment.microsecond
+    return f"{whole}.{microsecond:06d}" if microsecond else whole
+
+
 def stored_hour(moment: datetime, stored: str) -> str:
     """`stored_time(hour_of(moment))`, given `stored_time(moment)`: of a time in UTC, the
     first 13 characters are its hour's."""
@@ -222,13 +235,14 @@ class SQLiteVoteStatements:
         rows: list[tuple[Any, ...]] = []
         hours: list[tuple[int, int, str, str]] = []  # each vote counted: its tally row's key
         checked: list[int] = []
+        seconds: dict[tuple[int, ...], str] = {}
         for i in indexes:
             b = ballots[i]
             if b.cpf_hash is not None:
                 checked.append(i)
                 continue
             cast, mode = b.cast_at, b.mode._value_
-            at = stored_time(cast)
+            at = stored_time_in(seconds, cast)
             rows.append((b.paredao_id, hexes[i], b.nominee_id, mode, b.voter_id, None, at))
             hours.append((b.paredao_id, b.nominee_id, mode, stored_hour(cast, at)))
         # In vote_id order (its hex sorts as its number): the votes' index grows at its end.

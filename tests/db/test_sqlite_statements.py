@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from sqlalchemy.dialects import sqlite
 
 from db.vote_statements import VOTES, hour_of
-from db.vote_statements_sqlite import stored_hour, stored_time
+from db.vote_statements_sqlite import stored_hour, stored_time, stored_time_in
 
 # UTC, another zone at UTC, and any whole-minute offset.
 ZONES = st.sampled_from([UTC, timezone(timedelta(0), "Z")]) | st.builds(
@@ -40,6 +40,32 @@ def through_the_column(moment: datetime) -> str:
 @given(MOMENTS)
 def test_a_time_is_stored_as_its_column_type_binds_it(moment: datetime) -> None:
     assert stored_time(moment) == through_the_column(moment)
+
+
+@settings(max_examples=300)
+@given(
+    MOMENTS,
+    st.lists(
+        st.builds(
+            timedelta,
+            days=st.sampled_from([0, 0, 0, 1, -1, 366]),
+            hours=st.sampled_from([0, 0, 0, 1, -1]),
+            minutes=st.sampled_from([0, 0, 0, 1, -1]),
+            seconds=st.integers(min_value=-2, max_value=2),
+            microseconds=st.integers(min_value=-1_000_000, max_value=1_000_000),
+        ),
+        max_size=30,
+    ),
+)
+def test_times_of_a_batch_are_stored_as_each_alone(
+    first: datetime, offsets: list[timedelta]
+) -> None:
+    # A batch's times, most in the same few seconds, some at their second's start, some
+    # in the same second of another minute, hour or day.
+    moments = [first, *(first + d for d in offsets), *(first + d for d in offsets)]
+    moments += [m.replace(microsecond=0) for m in moments]
+    seconds: dict[tuple[int, ...], str] = {}
+    assert [stored_time_in(seconds, m) for m in moments] == [through_the_column(m) for m in moments]
 
 
 @settings(max_examples=300)
