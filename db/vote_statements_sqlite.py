@@ -16,7 +16,6 @@ from sqlalchemy import Connection, Dialect, select
 
 from db.vote_statements import (
     PAREDOES,
-    SPENT,
     VOTE_COLUMNS,
     VOTES,
     Schedule,
@@ -49,6 +48,13 @@ READ_PAREDOES = (
     " LEFT JOIN paredao_nominees n ON n.paredao_id = p.id"
     " WHERE p.id IN (SELECT value FROM json_each(?))"
 )
+# The challenges not spent before, in one statement (the driver's executemany returns no
+# rows); WHERE true tells SQLite's parser the ON CONFLICT is the INSERT's.
+SPEND_CAPTCHAS = (
+    "INSERT INTO spent_captchas (challenge, expires_at)"
+    " SELECT value ->> 0, value ->> 1 FROM json_each(?) WHERE true"
+    " ON CONFLICT DO NOTHING RETURNING challenge"
+)
 _VOTE_ID = itemgetter(1)
 Paredoes = tuple[dict[int, Schedule], dict[int, frozenset[int]]]  # schedules, nominees
 
@@ -70,15 +76,26 @@ def _json_of_hexes(values: Sequence[str]) -> str:
     return '["' + '","'.join(values) + '"]' if values else "[]"
 
 
-def stored_time(moment: datetime) -> str:
-    """The text a time is stored as by these statements: in UTC, without its zone, in ISO
-    8601 with a space, the microseconds left out when 0 (what `UTCDateTime` binds, written by
-    the driver's own adapter for a `datetime`, as the votes have always been stored)."""
+def _utc(moment: datetime) -> datetime:
+    """`moment` in UTC (`UTCDateTime` refuses a naive time)."""
     if moment.tzinfo is not UTC:
         if moment.tzinfo is None:
             raise ValueError("naive datetime given where a timezone-aware one is required")
         moment = moment.astimezone(UTC)
-    return moment.isoformat(" ")[:-6]  # without "+00:00"
+    return moment
+
+
+def stored_time(moment: datetime) -> str:
+    """The text a time is stored as by these statements: in UTC, without its zone, in ISO
+    8601 with a space, the microseconds left out when 0 (what `UTCDateTime` binds, written by
+    the driver's own adapter for a `datetime`, as the votes have always been stored)."""
+    return _utc(moment).isoformat(" ")[:-6]  # without "+00:00"
+
+
+def bound_time(moment: datetime) -> str:
+    """The text SQLAlchemy's SQLite `DATETIME` stores a time as (its microseconds always
+    written), as the spent captchas have always been stored."""
+    return _utc(moment).isoformat(" ", "microseconds")[:-6]
 
 
 def stored_time_in(seconds: dict[tuple[int, ...], str], moment: datetime) -> str:
@@ -196,13 +213,10 @@ class SQLiteVoteStatements:
         if not first:
             return refused
         rows = [
-            {"challenge": c, "expires_at": self._ballots[i].captcha.expires_at}  # type: ignore[union-attr]
+            (c, bound_time(self._ballots[i].captcha.expires_at))  # type: ignore[union-attr]
             for c, i in sorted(first.items())
         ]
-        statement = (
-            upsert(self._connection, SPENT).on_conflict_do_nothing().returning(SPENT.c.challenge)
-        )
-        spent = set(self._connection.execute(statement, rows).scalars())
+        spent = {c for (c,) in self._cursor().execute(SPEND_CAPTCHAS, (json.dumps(rows),))}
         refused.update(i for c, i in first.items() if c not in spent)
         return refused
 

@@ -1,5 +1,5 @@
 """The SQLite batch writes its values on the driver's cursor, converted by its own hand: the
-same text the column types would have the driver store."""
+same text the column types would have stored."""
 
 import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.dialects import sqlite
 
-from db.vote_statements import VOTES, hour_of
-from db.vote_statements_sqlite import stored_hour, stored_time, stored_time_in
+from db.vote_statements import SPENT, VOTES, hour_of
+from db.vote_statements_sqlite import bound_time, stored_hour, stored_time, stored_time_in
 
 # UTC, another zone at UTC, and any whole-minute offset.
 ZONES = st.sampled_from([UTC, timezone(timedelta(0), "Z")]) | st.builds(
@@ -74,6 +74,17 @@ def test_the_hour_of_a_stored_time_is_its_hour_stored(moment: datetime) -> None:
     assert stored_hour(moment, stored_time(moment)) == through_the_column(hour_of(moment))
 
 
+@settings(max_examples=300)
+@given(MOMENTS)
+def test_a_captcha_expiry_is_stored_as_sqlalchemy_binds_it(moment: datetime) -> None:
+    dialect = sqlite.dialect()
+    bind = SPENT.c.expires_at.type.dialect_impl(dialect).bind_processor(dialect)
+    assert bind is not None
+    assert bound_time(moment) == bind(moment)
+
+
 def test_a_naive_time_is_refused() -> None:
     with pytest.raises(ValueError, match="naive"):
         stored_time(datetime(2026, 1, 1))
+    with pytest.raises(ValueError, match="naive"):
+        bound_time(datetime(2026, 1, 1))
