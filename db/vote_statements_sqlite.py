@@ -16,7 +16,6 @@ from sqlalchemy import Connection, Dialect, select
 
 from db.vote_statements import (
     PAREDOES,
-    VOTE_COLUMNS,
     VOTES,
     Schedule,
     UnexpectedReplay,
@@ -24,7 +23,6 @@ from db.vote_statements import (
     cpf_voted,
     hour_of,
     torcida_votes_since,
-    upsert,
 )
 from model.ballot import Ballot
 
@@ -47,6 +45,13 @@ READ_PAREDOES = (
     "SELECT p.id, p.status, p.opens_at, p.closes_at, n.candidate_id FROM paredoes p"
     " LEFT JOIN paredao_nominees n ON n.paredao_id = p.id"
     " WHERE p.id IN (SELECT value FROM json_each(?))"
+)
+# Votos únicos, which may meet a unique index: those inserted, in one statement.
+INSERT_CHECKED = (
+    "INSERT INTO votes (paredao_id, vote_id, nominee_id, mode, voter_id, cpf_hash, accepted_at)"
+    " SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,"
+    " value ->> 6 FROM json_each(?) WHERE true ON CONFLICT DO NOTHING"
+    " RETURNING paredao_id, vote_id"
 )
 # The challenges not spent before, in one statement (the driver's executemany returns no
 # rows); WHERE true tells SQLite's parser the ON CONFLICT is the INSERT's.
@@ -268,18 +273,15 @@ class SQLiteVoteStatements:
             raise UnexpectedReplay("a vote_id of the batch is stored already") from exc
         not_inserted: set[int] = set()
         if checked:
-            statement = (
-                upsert(self._connection, VOTES)
-                .on_conflict_do_nothing()
-                .returning(VOTES.c.paredao_id, VOTES.c.vote_id)
-            )
-            result = self._connection.execute(
-                statement, [_vote_values(ballots[i]) for i in checked]
-            )
-            inserted = {(r.paredao_id, r.vote_id) for r in result}
-            not_inserted = {
-                i for i in checked if (ballots[i].paredao_id, ballots[i].vote_id) not in inserted
-            }
+            # Their time in the text SQLAlchemy stored them with, as it always has.
+            values = [
+                (b.paredao_id, hexes[i], b.nominee_id, b.mode._value_, b.voter_id, b.cpf_hash,
+                 bound_time(b.cast_at))
+                for i in checked
+                for b in (ballots[i],)
+            ]  # fmt: skip
+            inserted = set(cursor.execute(INSERT_CHECKED, (json.dumps(values),)).fetchall())
+            not_inserted = {i for i in checked if (ballots[i].paredao_id, hexes[i]) not in inserted}
             hours.extend(
                 (b.paredao_id, b.nominee_id, b.mode._value_, stored_time(hour_of(b.cast_at)))
                 for i in checked
@@ -291,7 +293,24 @@ class SQLiteVoteStatements:
         return not_inserted
 
     def cpfs_voted(self, indexes: Sequence[int]) -> set[int]:
-        return {i for i in indexes if cpf_voted(self._connection, self._ballots[i])}
+        ballots = self._ballots
+        voted: set[int] = set()
+        by_paredao: dict[int, list[int]] = {}
+        for i in indexes:
+            if ballots[i].cpf_hash is None:  # as `cpf_voted` asks it: any vote without a CPF
+                if cpf_voted(self._connection, ballots[i]):
+                    voted.add(i)
+            else:
+                by_paredao.setdefault(ballots[i].paredao_id, []).append(i)
+        for paredao_id, wanted in sorted(by_paredao.items()):
+            rows = self._cursor().execute(
+                "SELECT DISTINCT cpf_hash FROM votes WHERE paredao_id = ?"
+                " AND cpf_hash IS NOT NULL AND cpf_hash IN (SELECT value FROM json_each(?))",
+                (paredao_id, json.dumps([ballots[i].cpf_hash for i in wanted])),
+            )
+            found = {cpf for (cpf,) in rows}
+            voted.update(i for i in wanted if ballots[i].cpf_hash in found)
+        return voted
 
     def unico_votes_of_voters(self, indexes: Sequence[int]) -> dict[Voter, int]:
         # The only writer: nothing to lock. The index on votos únicos by voter answers it.
@@ -311,17 +330,3 @@ class SQLiteVoteStatements:
 
     def torcida_votes_since(self, paredao_id: int, since: datetime) -> list[tuple[str, datetime]]:
         return torcida_votes_since(self._connection, paredao_id, since)
-
-
-def _vote_values(b: Ballot) -> dict[str, Any]:
-    """A voto único's row, bound through SQLAlchemy's types."""
-    values = (
-        b.paredao_id,
-        b.vote_id,
-        b.nominee_id,
-        b.mode.value,
-        b.voter_id,
-        b.cpf_hash,
-        b.cast_at,
-    )
-    return dict(zip(VOTE_COLUMNS, values, strict=True))
