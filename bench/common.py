@@ -115,6 +115,18 @@ def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
     return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
+def box_ticks() -> tuple[int, int]:
+    """(idle, all) CPU ticks of the whole machine so far, from /proc/stat (idle counts the
+    time waiting for the disk too)."""
+    ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return ticks[3] + ticks[4], sum(ticks)
+
+
+def idle_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of the machine's CPU time left idle between two `box_ticks` readings."""
+    return (after[0] - before[0]) / max(after[1] - before[1], 1)
+
+
 class Server(Started):
     """APP served by `server` (uvicorn or granian) with N workers on a free loopback port, as
     a user would run it (`server_command`).

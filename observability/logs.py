@@ -10,15 +10,19 @@ Nothing personal is written in the first place (request lines hold the route tem
 the path or the query; never a header, a body or a cookie). As a second guard, every line is
 scrubbed before it is written: anything shaped like a CPF, a bearer token, a base64 JSON
 object (a captcha token, a JWT) or a secret this process knows is replaced.
+
+The lines an event loop logs in one round go out together, in one `write()`
+(`BunchedStreamHandler`); a warning or worse goes out at once.
 """
 
+import asyncio
 import json
 import logging
 import re
+import time
 from contextvars import ContextVar
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 CONFIG_FILE = Path(__file__).with_name("logging.json")
 
@@ -42,8 +46,9 @@ logging.logThreads = False
 logging.logProcesses = False
 logging.logMultiprocessing = False
 
-# A record with this attribute set holds only our own words and values already checked to
-# pass the scrub (the request line: `controllers/telemetry.py`): it is written as it is.
+# A record with this attribute holds its line's fields as one dict of our own words and values
+# already checked to pass the scrub (the request line: `controllers/telemetry.py`): they go
+# into the line as they are, and the record's other attributes are not searched for extras.
 CLEAN = "_clean"
 
 # Attributes every LogRecord has: the rest were passed as `extra=` and go into the line.
@@ -80,7 +85,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": utc_milliseconds(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -88,15 +93,173 @@ class JsonFormatter(logging.Formatter):
         current = request_id.get()
         if current is not None:
             line["request_id"] = current
-        for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
-                line[key] = value
+        clean: dict[str, Any] | None = record.__dict__.get(CLEAN)
+        if clean is not None:
+            line.update(clean)
+        else:
+            for key, value in vars(record).items():
+                if key not in _STANDARD and not key.startswith("_"):
+                    line[key] = value
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
         text = _ENCODER.encode(line)
-        return text if getattr(record, CLEAN, False) else scrub(text)
+        return text if clean is not None else scrub(text)
+
+
+# How `_ENCODER` writes a string (ensure_ascii=False).
+_string = json.encoder.encode_basestring
+
+
+def request_line(
+    created: float,
+    logger: str,
+    method: str,
+    route: str,
+    status: int,
+    duration_ms: float,
+    request: str | None,
+) -> str:
+    """The line `JsonFormatter` writes for a request's record (`controllers.telemetry`: at INFO,
+    the message "METHOD ROUTE STATUS", and method, route, status and a finite duration_ms
+    as its `CLEAN` fields, within the request's id), written straight from those values: a
+    vote's line without a record, the logger's handling and a dict to encode costs a fifth."""
+    request_part = "" if request is None else f', "request_id": {_string(request)}'
+    return (
+        f'{{"time": "{utc_milliseconds(created)}", "level": "info", "logger": {_string(logger)},'
+        f' "message": {_string(f"{method} {route} {status}")}{request_part},'
+        f' "method": {_string(method)}, "route": {_string(route)}, "status": {status:d},'
+        f' "duration_ms": {duration_ms!r}}}'
+    )
+
+
+def plain_handler(logger: logging.Logger) -> "BunchedStreamHandler | None":
+    """The one handler that writes `logger`'s INFO lines, if a line made by `request_line` is
+    all it would write for them: a `BunchedStreamHandler` with a `JsonFormatter`, and no
+    filter or other handler on the way (not under pytest's capture, say). Else None: the
+    line goes as a record through the logging module."""
+    found: BunchedStreamHandler | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.disabled or current.filters:
+            return None
+        for handler in current.handlers:
+            if handler.level > logging.INFO:
+                continue  # it writes none of them
+            if (
+                found is not None
+                or type(handler) is not BunchedStreamHandler
+                or type(handler.formatter) is not JsonFormatter
+                or handler.filters
+            ):
+                return None
+            found = handler
+        current = current.parent if current.propagate else None
+    return found
+
+
+# The last second formatted, as (whole seconds since the epoch, its text): a process logs
+# many lines a second, and the date and time of day cost more to format than the milliseconds.
+_second: tuple[int, str] = (-1, "")
+
+
+def utc_milliseconds(created: float) -> str:
+    """`created` (seconds since the epoch) in UTC to the millisecond, as
+    `datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")` writes it."""
+    global _second  # a cache of one entry, replaced whole
+    whole = int(created)
+    # As `datetime.fromtimestamp` does: the fraction rounded to the microsecond, half to even.
+    micros = round((created - whole) * 1e6)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    known, text = _second
+    if known != whole:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _second = (whole, text)
+    return f"{text}.{micros // 1000:03d}+00:00"
+
+
+class BunchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A `StreamHandler` that writes the lines an event loop logs in one round together.
+
+    A server's loop answers tens of requests a round, each with its line: written one by one,
+    each costs a `write()` (and the handler's flush). Here a line logged on a running event
+    loop waits for the end of that round (`call_soon`), with the others of the round, and
+    they go out in one `write()`. A line logged anywhere else (no loop in this thread), a
+    warning or worse, and a bunch of `MAX_BUNCH` lines are written at once, after the lines
+    waiting, so the order is kept. `flush()` and `close()` write what waits (at exit, the
+    logging module calls both): a process killed outright loses at most one round's lines.
+    """
+
+    MAX_BUNCH = 256
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        super().__init__(stream)
+        self._bunch: list[str] = []
+        # The loop that will write the bunch at the end of its round, if one will.
+        self._writer: asyncio.AbstractEventLoop | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:  # called with the handler's lock held
+        try:
+            text = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        self._queue(text, record)
+
+    def take(self, line: str) -> None:
+        """Write an INFO line made ready (`request_line`), as `emit` writes a record's."""
+        self.acquire()
+        try:
+            self._queue(line, None)
+        finally:
+            self.release()
+
+    def _queue(self, text: str, record: logging.LogRecord | None) -> None:
+        bunch = self._bunch
+        bunch.append(text)
+        loop = asyncio._get_running_loop()
+        if (
+            loop is None
+            or (record is not None and record.levelno >= logging.WARNING)
+            or len(bunch) >= self.MAX_BUNCH
+        ):
+            self._write_bunch(record)
+        elif self._writer is not loop:  # none yet, or one that closed before its round ended
+            self._writer = loop
+            loop.call_soon(self._end_of_round)
+
+    def _end_of_round(self) -> None:
+        self.acquire()
+        try:
+            self._writer = None
+            self._write_bunch(None)
+        finally:
+            self.release()
+
+    def _write_bunch(self, record: logging.LogRecord | None) -> None:
+        if not self._bunch:
+            return
+        text = "\n".join(self._bunch)
+        self._bunch.clear()
+        try:
+            self.stream.write(text + self.terminator)
+            self.stream.flush()
+        except Exception:
+            self.handleError(record or logging.makeLogRecord({"msg": "lines not written"}))
+
+    def flush(self) -> None:
+        self.acquire()
+        try:
+            self._write_bunch(None)
+            super().flush()  # takes the lock again (it is reentrant)
+        finally:
+            self.release()
+
+    def close(self) -> None:
+        self.flush()
+        super().close()
 
 
 def log_config() -> dict[str, Any]:

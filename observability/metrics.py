@@ -107,16 +107,22 @@ class Pending:
         self.timer: asyncio.TimerHandle | None = None
 
     def add(self, value: Any, amount: float) -> None:
+        self.add_all(((value, amount),))
+
+    def add_all(self, increments: tuple[tuple[Any, float], ...]) -> None:
+        """`add` of each (value, amount), under one take of the lock."""
         with self.lock:
             if self.timer is None or self.loop is None or self.loop.is_closed():
                 loop = asyncio.events._get_running_loop()
                 if loop is None:
-                    value.inc(amount)
+                    for value, amount in increments:
+                        value.inc(amount)
                     return
                 self.loop = loop
                 self.timer = loop.call_later(self.every_s, self.flush_due)
             amounts = self.amounts
-            amounts[value] = amounts.get(value, 0.0) + amount
+            for value, amount in increments:
+                amounts[value] = amounts.get(value, 0.0) + amount
 
     def flush_due(self) -> None:
         with self.lock:
@@ -155,46 +161,54 @@ def process_exiting() -> None:
 
 # Label values clients choose are bounded, so a client cannot grow the series without end.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-# Each labelled child once: `labels()` validates and locks on every call, the hot path's cost.
-_children: dict[tuple[object, ...], Any] = {}
+# Each series' labelled children, found once by their label values: `labels()` validates and
+# locks on every call, the hot path's cost. (Keys are label values already bounded.)
+_requests: dict[tuple[str, str, int], tuple[Any, Any]] = {}  # the counter's, the histogram's
+_counted: dict[tuple[Counter, tuple[str, ...]], Any] = {}
 
 
-def _child(metric: Counter | Histogram, *labels: str) -> Any:
-    key = (id(metric), *labels)
-    child = _children.get(key)
-    if child is None:
-        child = _children[key] = metric.labels(*labels)
-    return child
-
-
-def _inc(metric: Counter, *labels: str) -> None:
+def _inc(metric: Counter, labels: tuple[str, ...]) -> None:
     """Add one to a labelled counter (in memory first, in multiprocess mode)."""
-    child = _child(metric, *labels)
+    child = _counted.get((metric, labels))
+    if child is None:
+        child = _counted[(metric, labels)] = metric.labels(*labels)
     if MULTIPROCESS:
         _pending.add(child._value, 1.0)
     else:
         child.inc()
 
 
-def _observe(metric: Histogram, amount: float, *labels: str) -> None:
-    """`observe` of a labelled histogram: its sum and the first bucket that holds `amount`
-    (prometheus_client's own `observe`, in memory first in multiprocess mode)."""
-    child = _child(metric, *labels)
-    if MULTIPROCESS:
-        _pending.add(child._sum, amount)
-        _pending.add(child._buckets[bisect.bisect_left(child._upper_bounds, amount)], 1.0)
-    else:
-        child.observe(amount)
-
-
 def request_answered(method: str, route: str, status: int, seconds: float) -> None:
-    method = method if method in METHODS else "other"
-    _inc(HTTP_REQUESTS, method, route, str(status))
-    _observe(HTTP_DURATION, seconds, method, route)
+    """A request answered: its count by method, route template and status, and its duration
+    (counted in memory first in multiprocess mode)."""
+    if method not in METHODS:
+        method = "other"
+    series = _requests.get((method, route, status))
+    if series is None:
+        series = _requests[(method, route, status)] = (
+            HTTP_REQUESTS.labels(method, route, str(status)),
+            HTTP_DURATION.labels(method, route),
+        )
+    requests, duration = series
+    if MULTIPROCESS:
+        _pending.add_all(answer_increments(requests, duration, seconds))
+    else:
+        requests.inc()
+        duration.observe(seconds)
+
+
+def answer_increments(
+    requests: Any, duration: Any, seconds: float
+) -> tuple[tuple[Any, float], ...]:
+    """The values a request answered adds to, and by how much: one to its counter (a child of
+    `HTTP_REQUESTS`), and `Histogram.observe(seconds)`'s own to its duration (a child of
+    `HTTP_DURATION`): the sum, and one to the first bucket whose bound holds it."""
+    bucket = duration._buckets[bisect.bisect_left(duration._upper_bounds, seconds)]
+    return (requests._value, 1.0), (duration._sum, seconds), (bucket, 1.0)
 
 
 def vote_answered(ingest: str, mode: str, outcome: str, reason: str = "") -> None:
-    _inc(VOTES, ingest, mode, outcome, reason)
+    _inc(VOTES, (ingest, mode, outcome, reason))
 
 
 def batch_stored(size: int, seconds: float, still_queued: int) -> None:
@@ -205,7 +219,7 @@ def batch_stored(size: int, seconds: float, still_queued: int) -> None:
 
 
 def cache_read(cache: str, *, hit: bool) -> None:
-    _inc(CACHE, cache, "hit" if hit else "miss")
+    _inc(CACHE, (cache, "hit" if hit else "miss"))
 
 
 def prepare_multiprocess(workers: int) -> Path | None:

@@ -1,10 +1,26 @@
 """The JSON log line and its scrubbing (the second guard: nothing personal is logged first)."""
 
+import asyncio
+import io
 import json
 import logging
 import sys
+from datetime import UTC, datetime
 
-from observability.logs import CLEAN, JsonFormatter, forget_in_logs, request_id, scrub
+from hypothesis import given
+from hypothesis import strategies as st
+
+from observability.logs import (
+    CLEAN,
+    BunchedStreamHandler,
+    JsonFormatter,
+    forget_in_logs,
+    plain_handler,
+    request_id,
+    request_line,
+    scrub,
+    utc_milliseconds,
+)
 
 
 def record(message: str, *args: object, **extra: object) -> logging.LogRecord:
@@ -68,7 +84,189 @@ def test_a_clean_record_is_written_as_it_is_and_any_other_is_scrubbed() -> None:
     record goes through the scrub, whatever it holds."""
     formatter = JsonFormatter()
     words = "id 52998224725"
-    clean = logging.makeLogRecord({"msg": words, "levelname": "INFO", CLEAN: True})
+    clean = logging.makeLogRecord({"msg": words, "levelname": "INFO", CLEAN: {}})
     other = logging.makeLogRecord({"msg": words, "levelname": "INFO"})
     assert json.loads(formatter.format(clean))["message"] == words
     assert json.loads(formatter.format(other))["message"] == "id [cpf]"
+
+
+class CountedWrites(io.StringIO):
+    """A stream that counts its `write()` calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def bunched() -> tuple[logging.Logger, BunchedStreamHandler, CountedWrites]:
+    stream = CountedWrites()
+    handler = BunchedStreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logger = logging.getLogger(f"paredao.test.bunched.{id(handler)}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    return logger, handler, stream
+
+
+class TestBunchedStreamHandler:
+    def test_the_lines_of_one_loop_round_go_out_in_one_write_at_its_end(self) -> None:
+        logger, _, stream = bunched()
+
+        async def serve() -> tuple[str, str]:
+            for n in range(3):
+                logger.info("line %d", n)
+            during = stream.getvalue()
+            await asyncio.sleep(0)  # the round ends
+            return during, stream.getvalue()
+
+        during, after = asyncio.run(serve())
+        assert during == ""
+        assert after == "INFO line 0\nINFO line 1\nINFO line 2\n"
+        assert stream.writes == 1
+
+    def test_a_warning_goes_out_at_once_after_the_lines_waiting(self) -> None:
+        logger, _, stream = bunched()
+
+        async def serve() -> str:
+            logger.info("first")
+            logger.warning("then this")
+            return stream.getvalue()
+
+        assert asyncio.run(serve()) == "INFO first\nWARNING then this\n"
+
+    def test_a_line_logged_off_any_loop_goes_out_at_once(self) -> None:
+        logger, _, stream = bunched()
+        logger.info("no loop here")
+        assert stream.getvalue() == "INFO no loop here\n"
+
+    def test_flush_writes_what_waits(self) -> None:
+        logger, handler, stream = bunched()
+
+        async def serve() -> str:
+            logger.info("waiting")
+            handler.flush()
+            return stream.getvalue()
+
+        assert asyncio.run(serve()) == "INFO waiting\n"
+
+    def test_a_loop_closed_before_its_round_ended_does_not_hold_back_later_lines(self) -> None:
+        logger, _, stream = bunched()
+        first = asyncio.new_event_loop()
+
+        async def log_and_stop(text: str) -> None:
+            logger.info(text)
+
+        first.run_until_complete(log_and_stop("on the first loop"))
+        first.close()  # its end-of-round write may never run
+
+        async def serve() -> None:
+            logger.info("on the second loop")
+            await asyncio.sleep(0)
+
+        asyncio.run(serve())
+        assert stream.getvalue() == "INFO on the first loop\nINFO on the second loop\n"
+
+    def test_a_round_of_many_lines_is_written_in_bunches_of_at_most_max_bunch(self) -> None:
+        logger, _, stream = bunched()
+        many = BunchedStreamHandler.MAX_BUNCH * 2 + 1
+
+        async def serve() -> None:
+            for n in range(many):
+                logger.info("%d", n)
+            await asyncio.sleep(0)
+
+        asyncio.run(serve())
+        assert stream.getvalue().splitlines() == [f"INFO {n}" for n in range(many)]
+        assert stream.writes == 3
+
+
+@given(st.floats(min_value=0, max_value=4_102_444_800, allow_nan=False))
+def test_the_time_of_a_line_is_the_datetime_modules_to_the_millisecond(created: float) -> None:
+    expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+    assert utc_milliseconds(created) == expected
+
+
+texts = st.text(max_size=40)
+
+
+@given(
+    created=st.floats(min_value=0, max_value=4_102_444_800, allow_nan=False),
+    logger=texts,
+    method=texts,
+    route=texts,
+    status=st.integers(min_value=100, max_value=599),
+    duration_ms=st.floats(min_value=0, max_value=1e7, allow_nan=False).map(lambda d: round(d, 3)),
+    request=st.none() | texts,
+)
+def test_a_request_line_made_at_once_is_the_formatters_line_of_its_record(
+    created: float,
+    logger: str,
+    method: str,
+    route: str,
+    status: int,
+    duration_ms: float,
+    request: str | None,
+) -> None:
+    fields = {"method": method, "route": route, "status": status, "duration_ms": duration_ms}
+    made = logging.makeLogRecord(
+        {
+            "name": logger,
+            "levelno": logging.INFO,
+            "levelname": "INFO",
+            "msg": "%s %s %d",
+            "args": (method, route, status),
+            "created": created,
+            CLEAN: fields,
+        }
+    )
+    token = request_id.set(request)
+    try:
+        expected = JsonFormatter().format(made)
+    finally:
+        request_id.reset(token)
+    assert request_line(created, logger, method, route, status, duration_ms, request) == expected
+
+
+class TestPlainHandler:
+    def logger(self) -> tuple[logging.Logger, BunchedStreamHandler]:
+        logger, handler, _ = bunched()
+        handler.setFormatter(JsonFormatter())
+        return logger, handler
+
+    def test_the_one_json_handler_on_the_way_is_it(self) -> None:
+        logger, handler = self.logger()
+        assert plain_handler(logger) is handler
+
+    def test_none_when_a_filter_another_handler_or_formatter_stands_on_the_way(self) -> None:
+        logger, handler = self.logger()
+        handler.addFilter(lambda record: True)
+        assert plain_handler(logger) is None
+
+        logger, handler = self.logger()
+        logger.addHandler(logging.NullHandler())
+        assert plain_handler(logger) is None
+
+        logger, handler = self.logger()
+        handler.setFormatter(logging.Formatter())
+        assert plain_handler(logger) is None
+
+        logger, handler = self.logger()
+        logger.addFilter(lambda record: True)
+        assert plain_handler(logger) is None
+
+    def test_a_handler_above_info_is_passed_by_and_the_parents_are_looked_at(self) -> None:
+        logger, handler = self.logger()
+        quiet = logging.StreamHandler(io.StringIO())
+        quiet.setLevel(logging.WARNING)
+        logger.addHandler(quiet)
+        assert plain_handler(logger) is handler
+
+        child = logger.getChild("child")
+        assert plain_handler(child) is handler
+        logger.propagate = True  # the root's handlers (pytest's capture) are on the way now
+        assert plain_handler(child) is None
