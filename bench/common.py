@@ -134,7 +134,8 @@ class Server(Started):
     `shipped`: with what `python main.py serve` adds, so that a request costs what it costs
     in production: the JSON log line of every request (`observability/logging.json`, into
     `log_path`) and the metrics of every worker counted together (Prometheus multiprocess
-    files in a fresh directory)."""
+    files in a fresh directory). `root`: the checkout of the project whose code it serves.
+    """
 
     def __init__(
         self,
@@ -145,6 +146,7 @@ class Server(Started):
         *,
         shipped: bool = False,
         log_path: Path | None = None,
+        root: Path = ROOT,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -152,11 +154,11 @@ class Server(Started):
         env = {**os.environ, **(env or {})}
         log = None
         if shipped:
-            command += ["--log-config", str(ROOT / "observability" / "logging.json")]
+            command += ["--log-config", str(root / "observability" / "logging.json")]
             env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="paredao-bench-metrics-")
             log = open(log_path or os.devnull, "ab")  # noqa: SIM115 (the server's, until it ends)
         try:
-            self.process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=log)
+            self.process = subprocess.Popen(command, cwd=root, env=env, stderr=log)
         finally:
             if log is not None:
                 log.close()  # the server holds its own copy
