@@ -99,7 +99,7 @@ def stored_time(moment: datetime) -> str:
 
 def bound_time(moment: datetime) -> str:
     """The text SQLAlchemy's SQLite `DATETIME` stores a time as (its microseconds always
-    written), as the spent captchas have always been stored."""
+    written), as the votos únicos and the spent captchas have always been stored."""
     return _utc(moment).isoformat(" ", "microseconds")[:-6]
 
 
