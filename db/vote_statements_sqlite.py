@@ -93,7 +93,8 @@ def _utc(moment: datetime) -> datetime:
 def stored_time(moment: datetime) -> str:
     """The text a time is stored as by these statements: in UTC, without its zone, in ISO
     8601 with a space, the microseconds left out when 0 (what `UTCDateTime` binds, written by
-    the driver's own adapter for a `datetime`, as the votes have always been stored)."""
+    the driver's own adapter for a `datetime`, as the votos da torcida and the tally's hours
+    have always been stored)."""
     return _utc(moment).isoformat(" ")[:-6]  # without "+00:00"
 
 
