@@ -12,7 +12,7 @@ Both apply the same rule to the same ballots in the same order, so a vote gets t
 answer on either path.
 """
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -34,11 +34,9 @@ def _ms(moment: datetime) -> int:
     return micros(moment) // 1000
 
 
-def _votes(ballots: Sequence[Ballot], indexes: Sequence[int]) -> Iterator[tuple[int, Voter, int]]:
+def _votes(ballots: Sequence[Ballot], indexes: Sequence[int]) -> list[tuple[int, Voter, int]]:
     """These votos da torcida as `admit_in_order` takes them."""
-    for i in indexes:
-        b = ballots[i]
-        yield i, (b.paredao_id, b.voter_id), _ms(b.cast_at)
+    return [(i, (b.paredao_id, b.voter_id), _ms(b.cast_at)) for i in indexes for b in (ballots[i],)]
 
 
 class TorcidaLimit(Protocol):
@@ -56,17 +54,18 @@ class StoredBudgets:
     def admit(
         self, statements: VoteStatements, ballots: Sequence[Ballot], indexes: Sequence[int]
     ) -> dict[int, int]:
-        voters = sorted({(ballots[i].paredao_id, ballots[i].voter_id) for i in indexes})
+        votes = _votes(ballots, indexes)
+        voters = sorted({voter for _, voter, _ in votes})
         if not voters:
             return {}
-        stored = statements.torcida_budgets(voters)
+        # Those with nothing stored have nothing in their window, as `admit_in_order` reads
+        # a voter it does not know.
         recent: dict[Voter, tuple[int, ...]] = {
-            v: tuple(int(t) for t in stored.get(v, "").split(",") if t) for v in voters
+            v: tuple(int(t) for t in times.split(",") if t)
+            for v, times in statements.torcida_budgets(voters).items()
         }
-        refused = admit_in_order(recent, _votes(ballots, indexes))
-        changed = {
-            (ballots[i].paredao_id, ballots[i].voter_id) for i in indexes if i not in refused
-        }
+        refused = admit_in_order(recent, votes)
+        changed = {voter for i, voter, _ in votes if i not in refused}
         statements.save_torcida_budgets({v: ",".join(map(str, recent[v])) for v in changed})
         return refused
 

@@ -117,6 +117,7 @@ def ballot_fields(b: "Ballot") -> BallotFields:
 
 
 _new = object.__new__
+_set = object.__setattr__
 # `uuid.UUID` keeps its value in the slots `int` and `is_safe`: their setters, and the one
 # `is_safe` value, looked up once (an enum member read off its class costs ~200 ns a time).
 _set_int = uuid.UUID.__dict__["int"].__set__
@@ -175,11 +176,21 @@ class Accepted:
         replay: bool = False,
         status: VoteStatus = VoteStatus.counted,
     ) -> "Accepted":
-        """The answer about `vote`: a ballot, or a stored vote's row (the same names)."""
-        mode = VoteMode(vote.mode)
-        return cls(
-            vote.vote_id, vote.paredao_id, vote.nominee_id, mode, accepted_at, replay, status
-        )
+        """The answer about `vote`: a ballot, or a stored vote's row (the same names).
+
+        Made as `__init__` would make it, field by field, in one step: a frozen dataclass's
+        `__init__` sets each field through `object.__setattr__` (~1.3 µs, and a batch answers
+        every vote with one)."""
+        mode = vote.mode
+        if type(mode) is not VoteMode:
+            mode = VoteMode(mode)
+        made = _new(cls)
+        _set(made, "__dict__", {
+            "vote_id": vote.vote_id, "paredao_id": vote.paredao_id,
+            "nominee_id": vote.nominee_id, "mode": mode, "accepted_at": accepted_at,
+            "replay": replay, "status": status,
+        })  # fmt: skip
+        return made
 
 
 def new_vote_id() -> uuid.UUID:

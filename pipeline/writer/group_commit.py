@@ -334,5 +334,7 @@ def _answers(
     batch: list[Pending], claimed: list[Pending], outcomes: list[Outcome]
 ) -> list[Outcome]:
     """Each vote of `batch`: its outcome if it was claimed and written, else 503 (too late)."""
+    if len(claimed) == len(batch):
+        return outcomes  # every vote claimed, in the batch's order (`Deadlines.claim`)
     written = dict(zip(map(id, claimed), outcomes, strict=True))
     return [written[id(p)] if id(p) in written else too_late() for p in batch]

@@ -1,4 +1,5 @@
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -13,7 +14,7 @@ from altcha.v1 import solve_challenge
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.ballot import Accepted
+from model.ballot import Accepted, Ballot
 from model.captcha import new_challenge, verify
 from model.cpf import cpf_hash, normalize_cpf
 from model.errors import CaptchaFailed, InvalidCPF
@@ -27,7 +28,7 @@ from model.results import (
     tally,
     weights_of,
 )
-from model.vote import VoteMode
+from model.vote import VoteMode, VoteStatus
 from tests.conftest import cpf
 from views.api.votes import VoteAccepted, accepted_json
 
@@ -314,3 +315,32 @@ class TestAcceptedJson:
             uuid.uuid4(), 7, 3, VoteMode.unico, NOW.replace(microsecond=microsecond)
         )
         assert accepted_json(accepted) == VoteAccepted.of(accepted).model_dump_json().encode()
+
+
+class TestAcceptedOf:
+    """`Accepted.of` builds the answer without `__init__`: the same answer as `__init__`'s."""
+
+    @pytest.mark.parametrize("mode", [VoteMode.unico, VoteMode.torcida, "unico", "torcida"])
+    @pytest.mark.parametrize("replay", [False, True])
+    @pytest.mark.parametrize("status", list(VoteStatus))
+    def test_same_answer_as_the_constructor(
+        self, mode: VoteMode | str, replay: bool, status: VoteStatus
+    ) -> None:
+        vote_id = uuid.uuid4()
+        # A ballot, or a stored vote's row, whose mode is its stored text.
+        vote = Ballot(vote_id, True, 7, 3, mode, "v", None, None, NOW)  # type: ignore[arg-type]
+        made = Accepted.of(vote, NOW, replay=replay, status=status)
+        expected = Accepted(vote_id, 7, 3, VoteMode(mode), NOW, replay, status)
+        assert made == expected
+        assert vars(made) == vars(expected)
+        assert type(made.mode) is VoteMode
+        assert hash(made) == hash(expected)
+        assert repr(made) == repr(expected)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            made.replay = not replay  # type: ignore[misc]
+        assert dataclasses.replace(made, replay=True) == dataclasses.replace(expected, replay=True)
+
+    def test_an_unknown_mode_is_refused(self) -> None:
+        vote = Ballot(uuid.uuid4(), True, 7, 3, "both", "v", None, None, NOW)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="both"):
+            Accepted.of(vote, NOW)
