@@ -10,19 +10,15 @@ Nothing personal is written in the first place (request lines hold the route tem
 the path or the query; never a header, a body or a cookie). As a second guard, every line is
 scrubbed before it is written: anything shaped like a CPF, a bearer token, a base64 JSON
 object (a captcha token, a JWT) or a secret this process knows is replaced.
-
-The lines an event loop logs in one round go out together, in one `write()`
-(`BunchedStreamHandler`); a warning or worse goes out at once.
 """
 
-import asyncio
 import json
 import logging
 import re
 import time
 from contextvars import ContextVar
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 CONFIG_FILE = Path(__file__).with_name("logging.json")
 
@@ -151,7 +147,15 @@ def log_request(
     handler = plain_handler(logger) if clean else None
     if handler is not None:
         now, request = time.time(), request_id.get()
-        handler.take(request_line(now, logger.name, method, route, status, duration_ms, request))
+        line = request_line(now, logger.name, method, route, status, duration_ms, request)
+        handler.acquire()
+        try:  # as `StreamHandler.emit` writes a formatted record
+            handler.stream.write(line + handler.terminator)
+            handler.flush()
+        except Exception:
+            handler.handleError(logging.makeLogRecord({"msg": line}))
+        finally:
+            handler.release()
     else:
         logger.handle(_request_record(logger, method, route, status, duration_ms, clean))
 
@@ -189,12 +193,12 @@ def _request_record(
     return record
 
 
-def plain_handler(logger: logging.Logger) -> "BunchedStreamHandler | None":
+def plain_handler(logger: logging.Logger) -> logging.StreamHandler | None:  # type: ignore[type-arg]
     """The one handler that writes `logger`'s INFO lines, if a line made by `request_line` is
-    all it would write for them: a `BunchedStreamHandler` with a `JsonFormatter`, and no
+    all it would write for them: a `logging.StreamHandler` with a `JsonFormatter`, and no
     filter or other handler on the way (not under pytest's capture, say). Else None: the
     line goes as a record through the logging module."""
-    found: BunchedStreamHandler | None = None
+    found: logging.StreamHandler | None = None  # type: ignore[type-arg]
     current: logging.Logger | None = logger
     while current is not None:
         if current.disabled or current.filters:
@@ -204,7 +208,7 @@ def plain_handler(logger: logging.Logger) -> "BunchedStreamHandler | None":
                 continue  # it writes none of them
             if (
                 found is not None
-                or type(handler) is not BunchedStreamHandler
+                or type(handler) is not logging.StreamHandler
                 or type(handler.formatter) is not JsonFormatter
                 or handler.filters
             ):
@@ -233,88 +237,6 @@ def utc_milliseconds(created: float) -> str:
         text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
         _second = (whole, text)
     return f"{text}.{micros // 1000:03d}+00:00"
-
-
-class BunchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """A `StreamHandler` that writes the lines an event loop logs in one round together.
-
-    A server's loop answers tens of requests a round, each with its line: written one by one,
-    each costs a `write()` (and the handler's flush). Here a line logged on a running event
-    loop waits for the end of that round (`call_soon`), with the others of the round, and
-    they go out in one `write()`. A line logged anywhere else (no loop in this thread), a
-    warning or worse, and a bunch of `MAX_BUNCH` lines are written at once, after the lines
-    waiting, so the order is kept. `flush()` and `close()` write what waits (at exit, the
-    logging module calls both): a process killed outright loses at most one round's lines.
-    """
-
-    MAX_BUNCH = 256
-
-    def __init__(self, stream: IO[str] | None = None) -> None:
-        super().__init__(stream)
-        self._bunch: list[str] = []
-        # The loop that will write the bunch at the end of its round, if one will.
-        self._writer: asyncio.AbstractEventLoop | None = None
-
-    def emit(self, record: logging.LogRecord) -> None:  # called with the handler's lock held
-        try:
-            text = self.format(record)
-        except Exception:
-            self.handleError(record)
-            return
-        self._queue(text, record)
-
-    def take(self, line: str) -> None:
-        """Write an INFO line made ready (`request_line`), as `emit` writes a record's."""
-        self.acquire()
-        try:
-            self._queue(line, None)
-        finally:
-            self.release()
-
-    def _queue(self, text: str, record: logging.LogRecord | None) -> None:
-        bunch = self._bunch
-        bunch.append(text)
-        loop = asyncio._get_running_loop()
-        if (
-            loop is None
-            or (record is not None and record.levelno >= logging.WARNING)
-            or len(bunch) >= self.MAX_BUNCH
-        ):
-            self._write_bunch(record)
-        elif self._writer is not loop:  # none yet, or one that closed before its round ended
-            self._writer = loop
-            loop.call_soon(self._end_of_round)
-
-    def _end_of_round(self) -> None:
-        self.acquire()
-        try:
-            self._writer = None
-            self._write_bunch(None)
-        finally:
-            self.release()
-
-    def _write_bunch(self, record: logging.LogRecord | None) -> None:
-        if not self._bunch:
-            return
-        text = "\n".join(self._bunch)
-        self._bunch.clear()
-        try:
-            self.stream.write(text + self.terminator)
-            self.stream.flush()
-        except Exception:
-            self.handleError(record or logging.makeLogRecord({"msg": "lines not written"}))
-
-    def flush(self) -> None:
-        self.acquire()
-        try:
-            self._write_bunch(None)
-            super().flush()  # takes the lock again (it is reentrant)
-        finally:
-            self.release()
-
-    def close(self) -> None:
-        self.flush()
-        super().close()
 
 
 def log_config() -> dict[str, Any]:

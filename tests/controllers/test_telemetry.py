@@ -11,7 +11,6 @@ from controllers.telemetry import access_log, answered
 from controllers.votes import VOTE_ROUTE
 from observability.logs import (
     CLEAN,
-    BunchedStreamHandler,
     JsonFormatter,
     plain_handler,
     request_id,
@@ -84,10 +83,10 @@ def test_a_method_of_its_own_is_scrubbed_like_any_extra() -> None:
 
 
 def test_a_request_line_written_at_once_reads_as_its_records() -> None:
-    """With the shipped logging (one `BunchedStreamHandler` with a `JsonFormatter`), a request's
+    """With the shipped logging (one `StreamHandler` with a `JsonFormatter`), a request's
     line is made without a record; with a filter on the way, through one: the same line."""
     stream = io.StringIO()
-    handler = BunchedStreamHandler(stream)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
     propagate, level = access_log.propagate, access_log.level
     access_log.addHandler(handler)

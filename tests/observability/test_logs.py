@@ -1,6 +1,5 @@
 """The JSON log line and its scrubbing (the second guard: nothing personal is logged first)."""
 
-import asyncio
 import io
 import json
 import logging
@@ -12,7 +11,6 @@ from hypothesis import strategies as st
 
 from observability.logs import (
     CLEAN,
-    BunchedStreamHandler,
     JsonFormatter,
     forget_in_logs,
     plain_handler,
@@ -90,99 +88,15 @@ def test_a_clean_record_is_written_as_it_is_and_any_other_is_scrubbed() -> None:
     assert json.loads(formatter.format(other))["message"] == "id [cpf]"
 
 
-class CountedWrites(io.StringIO):
-    """A stream that counts its `write()` calls."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.writes = 0
-
-    def write(self, text: str) -> int:
-        self.writes += 1
-        return super().write(text)
-
-
-def bunched() -> tuple[logging.Logger, BunchedStreamHandler, CountedWrites]:
-    stream = CountedWrites()
-    handler = BunchedStreamHandler(stream)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    logger = logging.getLogger(f"paredao.test.bunched.{id(handler)}")
+def plain() -> tuple[logging.Logger, logging.StreamHandler]:  # type: ignore[type-arg]
+    """A logger of its own writing through one `StreamHandler` with a `JsonFormatter`."""
+    handler = logging.StreamHandler(io.StringIO())
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger(f"paredao.test.plain.{id(handler)}")
     logger.propagate = False
     logger.setLevel(logging.INFO)
     logger.addHandler(handler)
-    return logger, handler, stream
-
-
-class TestBunchedStreamHandler:
-    def test_the_lines_of_one_loop_round_go_out_in_one_write_at_its_end(self) -> None:
-        logger, _, stream = bunched()
-
-        async def serve() -> tuple[str, str]:
-            for n in range(3):
-                logger.info("line %d", n)
-            during = stream.getvalue()
-            await asyncio.sleep(0)  # the round ends
-            return during, stream.getvalue()
-
-        during, after = asyncio.run(serve())
-        assert during == ""
-        assert after == "INFO line 0\nINFO line 1\nINFO line 2\n"
-        assert stream.writes == 1
-
-    def test_a_warning_goes_out_at_once_after_the_lines_waiting(self) -> None:
-        logger, _, stream = bunched()
-
-        async def serve() -> str:
-            logger.info("first")
-            logger.warning("then this")
-            return stream.getvalue()
-
-        assert asyncio.run(serve()) == "INFO first\nWARNING then this\n"
-
-    def test_a_line_logged_off_any_loop_goes_out_at_once(self) -> None:
-        logger, _, stream = bunched()
-        logger.info("no loop here")
-        assert stream.getvalue() == "INFO no loop here\n"
-
-    def test_flush_writes_what_waits(self) -> None:
-        logger, handler, stream = bunched()
-
-        async def serve() -> str:
-            logger.info("waiting")
-            handler.flush()
-            return stream.getvalue()
-
-        assert asyncio.run(serve()) == "INFO waiting\n"
-
-    def test_a_loop_closed_before_its_round_ended_does_not_hold_back_later_lines(self) -> None:
-        logger, _, stream = bunched()
-        first = asyncio.new_event_loop()
-
-        async def log_and_stop(text: str) -> None:
-            logger.info(text)
-
-        first.run_until_complete(log_and_stop("on the first loop"))
-        first.close()  # its end-of-round write may never run
-
-        async def serve() -> None:
-            logger.info("on the second loop")
-            await asyncio.sleep(0)
-
-        asyncio.run(serve())
-        assert stream.getvalue() == "INFO on the first loop\nINFO on the second loop\n"
-
-    def test_a_round_of_many_lines_is_written_in_bunches_of_at_most_max_bunch(self) -> None:
-        logger, _, stream = bunched()
-        many = BunchedStreamHandler.MAX_BUNCH * 2 + 1
-
-        async def serve() -> None:
-            for n in range(many):
-                logger.info("%d", n)
-            await asyncio.sleep(0)
-
-        asyncio.run(serve())
-        assert stream.getvalue().splitlines() == [f"INFO {n}" for n in range(many)]
-        assert stream.writes == 3
+    return logger, handler
 
 
 @given(st.floats(min_value=0, max_value=4_102_444_800, allow_nan=False))
@@ -233,10 +147,8 @@ def test_a_request_line_made_at_once_is_the_formatters_line_of_its_record(
 
 
 class TestPlainHandler:
-    def logger(self) -> tuple[logging.Logger, BunchedStreamHandler]:
-        logger, handler, _ = bunched()
-        handler.setFormatter(JsonFormatter())
-        return logger, handler
+    def logger(self) -> tuple[logging.Logger, logging.StreamHandler]:  # type: ignore[type-arg]
+        return plain()
 
     def test_the_one_json_handler_on_the_way_is_it(self) -> None:
         logger, handler = self.logger()
