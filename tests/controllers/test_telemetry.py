@@ -119,3 +119,29 @@ def test_a_request_line_written_at_once_reads_as_its_records() -> None:
             "duration_ms": 12.346,
         }
     )
+
+
+class Broken(io.StringIO):
+    def write(self, text: str) -> int:
+        raise OSError("the disk is gone")
+
+
+def test_a_line_that_cannot_be_written_is_reported_as_the_logging_module_does() -> None:
+    """A request's line made at once that fails to be written goes to the handler's
+    `handleError` (as a record's would), and the request is answered all the same."""
+    handler = logging.StreamHandler(Broken())
+    handler.setFormatter(JsonFormatter())
+    failed: list[logging.LogRecord] = []
+    handler.handleError = failed.append  # type: ignore[method-assign,assignment]
+    propagate, level = access_log.propagate, access_log.level
+    access_log.addHandler(handler)
+    access_log.propagate = False
+    access_log.setLevel(logging.INFO)
+    try:
+        assert plain_handler(access_log) is handler
+        answered("POST", VOTE_ROUTE, 202, 0.001)  # raises nothing
+    finally:
+        access_log.removeHandler(handler)
+        access_log.propagate, access_log.level = propagate, level
+    (record,) = failed
+    assert json.loads(record.getMessage())["route"] == VOTE_ROUTE
